@@ -1,0 +1,39 @@
+/** `bootfleet server`: run the fleet server. */
+import { Command, Option } from 'commander';
+import { LOG_LEVELS, loadServerConfig, type ServerConfigOverrides } from '../../server/config.js';
+import { startServer } from '../../server/start.js';
+import type { CliIo } from '../io.js';
+
+export function serverCommand(io: CliIo): Command {
+  const server = new Command('server').description('run the fleet server (HTTP API, state database, signing key)');
+  server
+    .command('start')
+    .description('start the server in the foreground; SIGINT or SIGTERM stops it cleanly')
+    .option('-c, --config <file>', 'JSON configuration file (README, "Server configuration")')
+    .option('--data-dir <dir>', 'state directory (default: ./data)')
+    .option('--host <address>', 'HTTP listen address (default: 127.0.0.1)')
+    .option('--port <port>', 'HTTP port, 0 for any free port (default: 8080)', (v) => Number.parseInt(v, 10))
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
+    .action(async (opts: { config?: string; dataDir?: string; host?: string; port?: number; logLevel?: (typeof LOG_LEVELS)[number] }) => {
+      const overrides: ServerConfigOverrides = {};
+      if (opts.dataDir !== undefined) overrides.dataDir = opts.dataDir;
+      if (opts.logLevel !== undefined) overrides.logLevel = opts.logLevel;
+      if (opts.host !== undefined || opts.port !== undefined) {
+        overrides.http = { ...(opts.host === undefined ? {} : { host: opts.host }), ...(opts.port === undefined ? {} : { port: opts.port }) };
+      }
+      const config = await loadServerConfig(opts.config, overrides);
+      const running = await startServer(config);
+      io.err(`bootfleet server listening on ${running.url} (data ${config.dataDir}, signing key ${running.keyId})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await running.close();
+    });
+  return server;
+}

@@ -1,0 +1,24 @@
+/**
+ * Stable exit codes of the `bootfleet` CLI (README, "Exit codes"). Scripts
+ * branch on these, so a code never changes meaning.
+ */
+import type { ErrorCode } from '../protocol/index.js';
+
+export const ExitCode = {
+  ok: 0,
+  /** Any failure not listed below. */
+  failure: 1,
+  /** Wrong command line. */
+  usage: 2,
+  /** A signature, digest or trust check refused its input. */
+  verificationFailed: 3,
+  /** The action would overwrite something that must not be lost (a key). */
+  refusedOverwrite: 4,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  if (code === 'BOOTFLEET_CLI_USAGE') return ExitCode.usage;
+  if (code === 'BOOTFLEET_KEY_EXISTS') return ExitCode.refusedOverwrite;
+  if (code.startsWith('BOOTFLEET_SIG_') || code === 'BOOTFLEET_DIGEST_INVALID') return ExitCode.verificationFailed;
+  return ExitCode.failure;
+}

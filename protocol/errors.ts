@@ -1,0 +1,99 @@
+/**
+ * The one error model of bootfleet. Every failure that leaves a module is a
+ * BootfleetError with a stable `code`; callers and tests branch on the code,
+ * never on the message text. Every code below is documented in docs/errors.md,
+ * and test/unit/errors-documented.test.ts keeps the two in step.
+ */
+
+interface ErrorSpec {
+  /** HTTP status used when the error crosses the HTTP API. */
+  readonly status: number;
+  /** One line, for docs and `--help`; the instance message gives specifics. */
+  readonly summary: string;
+}
+
+export const ERROR_CODES = {
+  // Input parsing at the edge (protocol/)
+  BOOTFLEET_JSON_INVALID: { status: 400, summary: 'Input is not well-formed JSON.' },
+  BOOTFLEET_MESSAGE_INVALID: { status: 400, summary: 'A message does not match its schema.' },
+  BOOTFLEET_MESSAGE_TOO_LARGE: { status: 413, summary: 'A message is larger than its size limit.' },
+  BOOTFLEET_DIGEST_INVALID: { status: 400, summary: 'A content digest is not sha256:<64 hex> or sha512:<128 hex>.' },
+  BOOTFLEET_ID_INVALID: { status: 400, summary: 'A device or campaign id breaks the id rules.' },
+  BOOTFLEET_TOPIC_INVALID: { status: 400, summary: 'An MQTT topic is not a bootfleet v1 topic.' },
+  BOOTFLEET_VERSION_INVALID: { status: 400, summary: 'An image version is not a dotted numeric version.' },
+  BOOTFLEET_OCI_INVALID: { status: 400, summary: 'An OCI manifest, index, config or descriptor is malformed.' },
+  // Signed envelope (protocol/envelope)
+  BOOTFLEET_SIG_TOO_LARGE: { status: 413, summary: 'A signed envelope is larger than the verifier accepts.' },
+  BOOTFLEET_SIG_BUNDLE_INVALID: { status: 400, summary: 'A signed envelope is not a well-formed sigstore v0.3 DSSE bundle.' },
+  BOOTFLEET_SIG_KEY_UNKNOWN: { status: 401, summary: 'The envelope names a key that is not trusted.' },
+  BOOTFLEET_SIG_INVALID: { status: 401, summary: 'The signature does not verify: payload or signature altered, or wrong key.' },
+  BOOTFLEET_SIG_PAYLOAD_TYPE: { status: 400, summary: 'The envelope payload type is not the one expected.' },
+  BOOTFLEET_SIG_EXPIRED: { status: 401, summary: 'The signed message has expired.' },
+  BOOTFLEET_SIG_NOT_YET_VALID: { status: 401, summary: 'The signed message is issued in the future.' },
+  BOOTFLEET_SIG_REPLAYED: { status: 409, summary: 'The signed sequence number is not above the last one accepted.' },
+  BOOTFLEET_SIG_WRONG_DEVICE: { status: 403, summary: 'The signed message is addressed to another device.' },
+  // Keys (protocol/envelope/keys)
+  BOOTFLEET_KEY_EXISTS: { status: 409, summary: 'A key file already exists and will not be overwritten.' },
+  BOOTFLEET_KEY_INVALID: { status: 400, summary: 'A key file cannot be read or holds an unsupported key type.' },
+  // Files, configuration and CLI
+  BOOTFLEET_FILE_UNREADABLE: { status: 500, summary: 'A file the command needs cannot be read.' },
+  BOOTFLEET_CONFIG_INVALID: { status: 500, summary: 'The configuration is invalid.' },
+  BOOTFLEET_CLI_USAGE: { status: 400, summary: 'The command line is wrong.' },
+  BOOTFLEET_INTERNAL: { status: 500, summary: 'An unexpected internal error; the cause holds details.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface BootfleetErrorOptions {
+  readonly cause?: unknown;
+  /** Machine-readable facts about the failure (entry name, limit, ...). */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+export class BootfleetError extends Error {
+  override readonly name = 'BootfleetError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: BootfleetErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.details = options.details ?? {};
+  }
+
+  /** JSON form used in reports and HTTP error bodies. */
+  toJSON(): { code: ErrorCode; message: string; details: Readonly<Record<string, unknown>> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isBootfleetError(value: unknown, code?: ErrorCode): value is BootfleetError {
+  return value instanceof BootfleetError && (code === undefined || value.code === code);
+}
+
+/** Prefixes the message with what was being done, keeping the code (bootc's "context"). */
+export function withContext<T>(context: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw addContext(context, error);
+  }
+}
+
+export async function withContextAsync<T>(context: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw addContext(context, error);
+  }
+}
+
+function addContext(context: string, error: unknown): BootfleetError {
+  if (error instanceof BootfleetError) {
+    return new BootfleetError(error.code, `${context}: ${error.message}`, { cause: error.cause, details: error.details });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new BootfleetError('BOOTFLEET_INTERNAL', `${context}: ${message}`, { cause: error });
+}

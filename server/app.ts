@@ -1,0 +1,36 @@
+/**
+ * The HTTP application: Fastify with one plugin per resource and one error
+ * handler that turns every BootfleetError into `{ code, message }` with its status.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { BootfleetError, type SigningKey } from '../protocol/index.js';
+import { healthRoutes } from './routes/health.js';
+import { keysRoutes } from './routes/keys.js';
+
+export interface AppDeps {
+  readonly signingKey: SigningKey;
+  readonly isReady: () => boolean;
+  /** Absent: no request logging (unit tests). */
+  readonly logger?: FastifyBaseLogger;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const common = {
+    // Request bodies of the API are small JSON documents; blobs have their own routes and limits.
+    bodyLimit: 1024 * 1024,
+    requestIdHeader: 'x-request-id',
+  };
+  const app = deps.logger === undefined ? Fastify({ ...common, logger: false }) : Fastify({ ...common, loggerInstance: deps.logger });
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof BootfleetError) {
+      return reply.code(error.status).send(error.toJSON());
+    }
+    const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;
+    const code = status === 400 ? 'BOOTFLEET_MESSAGE_INVALID' : 'BOOTFLEET_INTERNAL';
+    if (status >= 500) app.log.error({ err: error }, 'request failed');
+    return reply.code(status).send({ code, message: status >= 500 ? 'internal error' : (error as Error).message, details: {} });
+  });
+  await app.register(healthRoutes, { isReady: deps.isReady });
+  await app.register(keysRoutes, { signingKey: deps.signingKey });
+  return app;
+}

@@ -1,0 +1,43 @@
+/** Starting and stopping a whole server: state database, signing key, HTTP. */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Level } from 'level';
+import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { withContextAsync } from '../protocol/index.js';
+import { buildApp } from './app.js';
+import { signingKeyPath, type ServerConfig } from './config.js';
+import { loadOrCreateSigningKey } from './signing-key.js';
+
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  readonly url: string;
+  readonly keyId: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const logger = pino({ level: config.logLevel });
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = new Level<string, string>(join(config.dataDir, 'state'), { valueEncoding: 'utf8' });
+  await withContextAsync('opening the state database', () => db.open());
+  const { key, created } = await withContextAsync('loading the signing key', () => loadOrCreateSigningKey(signingKeyPath(config)));
+  if (created) logger.info({ keyId: key.keyId, path: `${signingKeyPath(config)}.key` }, 'generated a new server signing key');
+  let ready = false;
+  const app = await buildApp({ signingKey: key, isReady: () => ready, logger });
+  await app.listen({ host: config.http.host, port: config.http.port });
+  ready = true;
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    app,
+    url: `http://${host}:${address.port}`,
+    keyId: key.keyId,
+    async close() {
+      ready = false;
+      await app.close();
+      await db.close();
+    },
+  };
+}
