@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   // Files, configuration and CLI
   BOOTFLEET_FILE_UNREADABLE: { status: 500, summary: 'A file the command needs cannot be read.' },
   BOOTFLEET_CONFIG_INVALID: { status: 500, summary: 'The configuration is invalid.' },
+  BOOTFLEET_NOT_FOUND: { status: 404, summary: 'No such route or resource.' },
   BOOTFLEET_CLI_USAGE: { status: 400, summary: 'The command line is wrong.' },
   BOOTFLEET_INTERNAL: { status: 500, summary: 'An unexpected internal error; the cause holds details.' },
 } as const satisfies Record<string, ErrorSpec>;

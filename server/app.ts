@@ -30,6 +30,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (status >= 500) app.log.error({ err: error }, 'request failed');
     return reply.code(status).send({ code, message: status >= 500 ? 'internal error' : (error as Error).message, details: {} });
   });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(new BootfleetError('BOOTFLEET_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`).toJSON()),
+  );
   await app.register(healthRoutes, { isReady: deps.isReady });
   await app.register(keysRoutes, { signingKey: deps.signingKey });
   return app;

@@ -10,18 +10,20 @@ import { BootfleetError, compileParser, parseJson } from '../protocol/index.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const HttpSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1 }),
+    /** 0 picks a free port (tests). */
+    port: Type.Integer({ minimum: 0, maximum: 65_535 }),
+  },
+  { additionalProperties: false },
+);
+
 export const ServerConfigSchema = Type.Object(
   {
     /** Where the state database, keys and blobs live. */
     dataDir: Type.String({ minLength: 1 }),
-    http: Type.Object(
-      {
-        host: Type.String({ minLength: 1 }),
-        /** 0 picks a free port (tests). */
-        port: Type.Integer({ minimum: 0, maximum: 65_535 }),
-      },
-      { additionalProperties: false },
-    ),
+    http: HttpSchema,
     /** The key that signs desired state; generated under dataDir on first start when absent. */
     signingKeyFile: Type.Optional(Type.String({ minLength: 1 })),
     logLevel: Type.Enum(LOG_LEVELS),
@@ -37,7 +39,10 @@ export function defaultServerConfig(): ServerConfig {
 }
 
 const configParser = compileParser('server configuration', ServerConfigSchema, 'BOOTFLEET_CONFIG_INVALID');
-const PartialConfigSchema = Type.Partial(ServerConfigSchema);
+/** A configuration file may set any field, nested ones partly. */
+const PartialConfigSchema = Type.Partial(
+  Type.Object({ ...ServerConfigSchema.properties, http: Type.Partial(HttpSchema) }, { additionalProperties: false }),
+);
 const partialParser = compileParser('server configuration file', PartialConfigSchema, 'BOOTFLEET_CONFIG_INVALID');
 
 export type ServerConfigOverrides = Partial<Omit<ServerConfig, 'http'>> & { http?: Partial<ServerConfig['http']> };

@@ -1,0 +1,66 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCliProcess, spawnCli, waitForExit, waitForStderr } from '../helpers/cli-process.js';
+
+let dir: string;
+const children: ChildProcess[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bootfleet-server-'));
+});
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawnCli(['server', 'start', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn']);
+  children.push(child);
+  const match = await waitForStderr(child, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  return { child, url: match[1] ?? '' };
+}
+
+describe('bootfleet executable', () => {
+  it('runs from dist with stable exit codes', async () => {
+    const help = await runCliProcess(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: bootfleet');
+    const usage = await runCliProcess(['keys', 'generate']);
+    expect(usage.code).toBe(2);
+    const gen = await runCliProcess(['keys', 'generate', '-o', join(dir, 'k')]);
+    expect(gen.code).toBe(0);
+    expect((await stat(join(dir, 'k.key'))).mode & 0o777).toBe(0o600);
+    expect((await runCliProcess(['keys', 'generate', '-o', join(dir, 'k')])).code).toBe(4);
+  });
+
+  it('starts the server, answers health and key requests, stops on SIGTERM and keeps its key', async () => {
+    const dataDir = join(dir, 'data');
+    const first = await startServer(dataDir);
+    const health = await fetch(`${first.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${first.url}/readyz`)).json()).toEqual({ status: 'ready' });
+    const keys = (await (await fetch(`${first.url}/api/v1/signing-keys`)).json()) as { keys: { keyId: string; publicKeyPem: string }[] };
+    expect(keys.keys[0]?.publicKeyPem).toContain('BEGIN PUBLIC KEY');
+    const notFound = await fetch(`${first.url}/api/v1/nothing-here`);
+    expect(notFound.status).toBe(404);
+    expect(await notFound.json()).toMatchObject({ code: 'BOOTFLEET_NOT_FOUND' });
+    first.child.kill('SIGTERM');
+    expect((await waitForExit(first.child)).code).toBe(0);
+    expect((await stat(join(dataDir, 'keys', 'server.key'))).mode & 0o777).toBe(0o600);
+
+    const second = await startServer(dataDir);
+    const again = (await (await fetch(`${second.url}/api/v1/signing-keys`)).json()) as { keys: { keyId: string }[] };
+    expect(again.keys[0]?.keyId).toBe(keys.keys[0]?.keyId);
+    second.child.kill('SIGINT');
+    expect((await waitForExit(second.child)).code).toBe(0);
+  });
+
+  it('refuses an invalid configuration with a clear code', async () => {
+    const result = await runCliProcess(['server', 'start', '--data-dir', join(dir, 'd'), '--port', '70000']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('BOOTFLEET_CONFIG_INVALID');
+  });
+});
