@@ -11,3 +11,4 @@ export * from './oci/schemas.js';
 export * from './topics.js';
 export * from './validate.js';
 export * from './version.js';
+export * from './schemas.js';

@@ -9,7 +9,7 @@ import { MAX_LAYERS } from '../oci/schemas.js';
 
 export const DESIRED_STATE_PAYLOAD_TYPE = 'application/vnd.bootfleet.desired-state.v1+json';
 /** Largest signed desired-state envelope an agent accepts, in bytes. */
-export const DESIRED_STATE_MAX_BYTES = 256 * 1024;
+export const DESIRED_STATE_MAX_BYTES = 512 * 1024;
 
 export const DesiredStateSchema = Type.Object(
   {
