@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   BOOTFLEET_TOPIC_INVALID: { status: 400, summary: 'An MQTT topic is not a bootfleet v1 topic.' },
   BOOTFLEET_VERSION_INVALID: { status: 400, summary: 'An image version is not a dotted numeric version.' },
   BOOTFLEET_OCI_INVALID: { status: 400, summary: 'An OCI manifest, index, config or descriptor is malformed.' },
+  BOOTFLEET_DOWNGRADE_REFUSED: { status: 409, summary: 'The target image version is below the booted one and downgrades are not allowed.' },
   // Signed envelope (protocol/envelope)
   BOOTFLEET_SIG_TOO_LARGE: { status: 413, summary: 'A signed envelope is larger than the verifier accepts.' },
   BOOTFLEET_SIG_BUNDLE_INVALID: { status: 400, summary: 'A signed envelope is not a well-formed sigstore v0.3 DSSE bundle.' },

@@ -25,3 +25,17 @@ export function compareVersions(a: string, b: string): number {
   }
   return 0;
 }
+
+/**
+ * The downgrade rule (docs/protocol.md, 6.1): a target below the booted
+ * version is refused unless the signed policy allows it. Equal is allowed
+ * (re-deploying the same version, for example a rebuilt image).
+ */
+export function checkDowngrade(booted: string | undefined, target: string, allowDowngrade: boolean): void {
+  if (booted === undefined || allowDowngrade) return;
+  if (compareVersions(target, booted) < 0) {
+    throw new BootfleetError('BOOTFLEET_DOWNGRADE_REFUSED', `target version ${target} is below the booted version ${booted}`, {
+      details: { booted, target },
+    });
+  }
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   canonicalJson,
+  checkDowngrade,
   compareVersions,
   compileParser,
   isPhaseTransitionAllowed,
@@ -99,6 +100,15 @@ describe('versions', () => {
   });
   it.each([['1.2.3.4.5'], ['v1'], ['1..2'], ['01'], [''], ['1.-2']])('refuse %j', (v) => {
     expect(code(() => parseVersion(v))).toBe('BOOTFLEET_VERSION_INVALID');
+  });
+});
+
+describe('downgrade rule', () => {
+  it('refuses a lower version unless allowed', () => {
+    expect(code(() => checkDowngrade('2026.11.2', '2026.10.9', false))).toBe('BOOTFLEET_DOWNGRADE_REFUSED');
+    expect(code(() => checkDowngrade('2026.11.2', '2026.10.9', true))).toBe('no error');
+    expect(code(() => checkDowngrade('2026.11.2', '2026.11.2', false))).toBe('no error');
+    expect(code(() => checkDowngrade(undefined, '1', false))).toBe('no error');
   });
 });
 
