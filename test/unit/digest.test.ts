@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { digestOf, digestPath, isDigest, parseDigest } from '../../protocol/index.js';
+import { createDigester, DIGEST_HEX_LENGTH, digestOf, digestPath, isDigest, parseDigest } from '../../protocol/index.js';
 
 const SHA256 = `sha256:${'0123456789abcdef'.repeat(4)}`;
 const SHA512 = `sha512:${'0123456789abcdef'.repeat(8)}`;
@@ -41,5 +41,15 @@ describe('digestOf', () => {
   it('hashes bytes', () => {
     expect(digestOf('').value).toBe('sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     expect(digestOf('', 'sha512').value.startsWith('sha512:cf83e1357eefb8bd')).toBe(true);
+  });
+});
+
+describe('createDigester', () => {
+  it('streams into the same digest as digestOf', () => {
+    const hash = createDigester();
+    hash.update('ab');
+    hash.update('c');
+    expect(`sha256:${hash.digest('hex')}`).toBe(digestOf('abc').value);
+    expect(createDigester('sha512').digest('hex')).toHaveLength(DIGEST_HEX_LENGTH.sha512);
   });
 });

@@ -94,3 +94,26 @@ describe('signed message claims', () => {
     expect(codeOf(() => signDeviceMessage('command', { ...command, command: 'format-disk' } as unknown as Command, key))).toBe('BOOTFLEET_MESSAGE_INVALID');
   });
 });
+
+describe('bundle shape', () => {
+  const key = generateSigningKey('ed25519');
+  const keys = trust(key);
+  const good = signEnvelope(Buffer.from('{}'), COMMAND_PAYLOAD_TYPE, key);
+  const open = (bundle: unknown) => () => openEnvelope(JSON.stringify(bundle), { keys, payloadType: COMMAND_PAYLOAD_TYPE, maxBytes: 65_536 });
+
+  it('accepts the signed bundle and an empty keyid', () => {
+    expect(open(good)().keyId).toBe(key.keyId);
+    const env = good.dsseEnvelope;
+    expect(open({ ...good, dsseEnvelope: { ...env, signatures: [{ sig: env?.signatures[0]?.sig, keyid: '' }] } })().keyId).toBe(key.keyId);
+  });
+  it.each([
+    ['a message-signature bundle', { ...good, dsseEnvelope: undefined, messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: 'AAAA' }, signature: 'AAAA' } }],
+    ['a certificate instead of a key hint', { ...good, verificationMaterial: { certificate: { rawBytes: 'AAAA' } } }],
+    ['a keyid that disagrees with the hint', { ...good, dsseEnvelope: { ...good.dsseEnvelope, signatures: [{ sig: good.dsseEnvelope?.signatures[0]?.sig, keyid: 'ff' }] } }],
+    ['no signature', { ...good, dsseEnvelope: { ...good.dsseEnvelope, signatures: [] } }],
+    ['no content', { mediaType: good.mediaType, verificationMaterial: good.verificationMaterial }],
+    ['a JSON array', [good]],
+  ])('refuses %s', (_name, bundle) => {
+    expect(codeOf(open(bundle))).toBe('BOOTFLEET_SIG_BUNDLE_INVALID');
+  });
+});
