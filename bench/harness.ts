@@ -1,0 +1,51 @@
+/**
+ * A tiny benchmark harness: every figure is measured next to a baseline in the
+ * same run and reported as a ratio, so that results from different machines
+ * and loads stay comparable (a timed test would not be).
+ */
+import { performance } from 'node:perf_hooks';
+
+export interface BenchResult {
+  readonly name: string;
+  /** Our figure. */
+  readonly value: number;
+  readonly unit: string;
+  readonly baselineName: string;
+  readonly baselineValue: number;
+  /** value / baseline, with `higherIsBetter` saying how to read it. */
+  readonly ratio: number;
+  readonly higherIsBetter: boolean;
+  readonly note?: string;
+}
+
+export interface Bench {
+  readonly name: string;
+  run(): Promise<BenchResult[]>;
+}
+
+/** Operations per second of `fn`, repeated for at least `minMs` after a warm-up. */
+export function opsPerSecond(fn: () => void, minMs = 500, warmup = 200): number {
+  for (let i = 0; i < warmup; i += 1) fn();
+  let count = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  // Bounded in time, checked every 64 calls to keep timer overhead out of the figure.
+  while (elapsed < minMs) {
+    for (let i = 0; i < 64; i += 1) fn();
+    count += 64;
+    elapsed = performance.now() - start;
+  }
+  return (count / elapsed) * 1000;
+}
+
+export function result(
+  name: string,
+  value: number,
+  unit: string,
+  baselineName: string,
+  baselineValue: number,
+  higherIsBetter: boolean,
+  note?: string,
+): BenchResult {
+  return { name, value, unit, baselineName, baselineValue, ratio: value / baselineValue, higherIsBetter, ...(note === undefined ? {} : { note }) };
+}
