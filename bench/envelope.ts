@@ -16,7 +16,7 @@ import {
   type DesiredState,
   type KeyAlgorithm,
 } from '../protocol/index.js';
-import { opsPerSecond, result, type Bench, type BenchResult } from './harness.js';
+import { compareOps, result, type Bench, type BenchResult } from './harness.js';
 
 function message(): DesiredState {
   const now = Math.floor(Date.now() / 1000);
@@ -53,12 +53,14 @@ async function measure(algorithm: KeyAlgorithm): Promise<BenchResult> {
   const payload = Buffer.from(bundle.dsseEnvelope?.payload ?? '', 'base64');
   const signature = Buffer.from(bundle.dsseEnvelope?.signatures[0]?.sig ?? '', 'base64');
   const pae = dsse.preAuthEncoding(DESIRED_STATE_PAYLOAD_TYPE, payload);
-  const ours = opsPerSecond(() => {
-    verifySignedMessage('desired-state', bytes, { keys, device: 'bench-device', now, lastSeq: 1 });
-  });
-  const bare = opsPerSecond(() => {
-    if (!verify(algorithm === 'ed25519' ? null : 'sha256', pae, key.publicKey, signature)) throw new Error('bare verify failed');
-  });
+  const { ours, baseline: bare } = compareOps(
+    () => {
+      verifySignedMessage('desired-state', bytes, { keys, device: 'bench-device', now, lastSeq: 1 });
+    },
+    () => {
+      if (!verify(algorithm === 'ed25519' ? null : 'sha256', pae, key.publicKey, signature)) throw new Error('bare verify failed');
+    },
+  );
   await Promise.resolve();
   return result(
     `verify a signed desired state (40 layers, ${algorithm})`,

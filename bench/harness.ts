@@ -38,6 +38,26 @@ export function opsPerSecond(fn: () => void, minMs = 500, warmup = 200): number 
   return (count / elapsed) * 1000;
 }
 
+/**
+ * Measures `ours` and `baseline` in alternating rounds and returns the median
+ * of each, so that a burst of load from elsewhere hits both alike.
+ */
+export function compareOps(ours: () => void, baseline: () => void, rounds = 5, roundMs = 200): { ours: number; baseline: number } {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < rounds; i += 1) {
+    a.push(opsPerSecond(ours, roundMs, i === 0 ? 200 : 0));
+    b.push(opsPerSecond(baseline, roundMs, i === 0 ? 200 : 0));
+  }
+  return { ours: median(a), baseline: median(b) };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
 export function result(
   name: string,
   value: number,
