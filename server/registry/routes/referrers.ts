@@ -16,5 +16,7 @@ export async function handleReferrers(ctx: RequestContext, name: string, referen
     manifests = manifests.filter((d) => d.artifactType === artifactType);
     ctx.reply.header('OCI-Filters-Applied', 'artifactType');
   }
-  await ctx.reply.header('Content-Type', MediaType.ociIndex).send({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests });
+  // A Buffer, so that Fastify adds no charset to the spec's exact media type.
+  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+  await ctx.reply.header('Content-Type', MediaType.ociIndex).send(body);
 }
