@@ -11,3 +11,7 @@ export * from './oci/schemas.js';
 export * from './topics.js';
 export * from './validate.js';
 export * from './version.js';
+// --- embedded OCI registry and image signing (issue #3)
+export * from './oci/image-signature.js';
+export * from './oci/reference.js';
+export * from './oci/registry-errors.js';

@@ -4,28 +4,7 @@
  * at the HTTP edge they become `{ errors: [{ code, message, detail }] }` with
  * the spec's code, so that skopeo, podman and the conformance suite read them.
  */
-import { BootfleetError, type ErrorCode } from '../../protocol/index.js';
-
-/** Spec code for each of our codes; anything unlisted is the spec's catch-all. */
-const SPEC_CODES: Partial<Record<ErrorCode, string>> = {
-  BOOTFLEET_REGISTRY_BLOB_UNKNOWN: 'BLOB_UNKNOWN',
-  BOOTFLEET_REGISTRY_BLOB_UPLOAD_INVALID: 'BLOB_UPLOAD_INVALID',
-  BOOTFLEET_REGISTRY_CHUNK_OUT_OF_ORDER: 'BLOB_UPLOAD_INVALID',
-  BOOTFLEET_REGISTRY_BLOB_UPLOAD_UNKNOWN: 'BLOB_UPLOAD_UNKNOWN',
-  BOOTFLEET_DIGEST_INVALID: 'DIGEST_INVALID',
-  BOOTFLEET_REGISTRY_MANIFEST_BLOB_UNKNOWN: 'MANIFEST_BLOB_UNKNOWN',
-  BOOTFLEET_REGISTRY_MANIFEST_INVALID: 'MANIFEST_INVALID',
-  BOOTFLEET_REGISTRY_MANIFEST_UNKNOWN: 'MANIFEST_UNKNOWN',
-  BOOTFLEET_REGISTRY_NAME_INVALID: 'NAME_INVALID',
-  BOOTFLEET_REGISTRY_NAME_UNKNOWN: 'NAME_UNKNOWN',
-  BOOTFLEET_REGISTRY_SIZE_INVALID: 'SIZE_INVALID',
-  BOOTFLEET_REGISTRY_TOO_LARGE: 'SIZE_INVALID',
-  BOOTFLEET_REGISTRY_RANGE_UNSATISFIABLE: 'RANGE_INVALID',
-  BOOTFLEET_REGISTRY_UNAUTHORIZED: 'UNAUTHORIZED',
-  BOOTFLEET_REGISTRY_DENIED: 'DENIED',
-  BOOTFLEET_REGISTRY_UNSUPPORTED: 'UNSUPPORTED',
-  BOOTFLEET_REGISTRY_TOO_MANY_REQUESTS: 'TOOMANYREQUESTS',
-};
+import { BootfleetError, registrySpecCode, type ErrorCode } from '../../protocol/index.js';
 
 export interface SpecErrorBody {
   readonly errors: readonly { readonly code: string; readonly message: string; readonly detail: unknown }[];
@@ -39,7 +18,7 @@ export interface WireError {
 /** The status and spec body for any error thrown while serving a registry request. */
 export function toWireError(error: unknown): WireError {
   if (error instanceof BootfleetError) {
-    const code = SPEC_CODES[error.code] ?? 'UNKNOWN';
+    const code = registrySpecCode(error.code);
     return { status: error.status, body: { errors: [{ code, message: error.message, detail: { bootfleetCode: error.code, ...error.details } }] } };
   }
   const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;

@@ -58,3 +58,28 @@ export function imageOf(layers: readonly Blob[], extra: Record<string, unknown> 
   );
   return { config, manifest };
 }
+
+/** Pushes a blob in one POST (distribution spec, "Single POST"); throws unless the registry answers 201. */
+export async function pushBlob(base: string, repo: string, blob: Blob): Promise<void> {
+  const res = await fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, {
+    method: 'POST',
+    headers: { ...operatorAuth, 'content-type': 'application/octet-stream' },
+    body: blob.bytes,
+  });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`blob push answered ${res.status}`);
+}
+
+/** Pushes layers, config and manifest; tags it when `tag` is given. Returns the manifest blob. */
+export async function pushImage(base: string, repo: string, layers: Blob[], extra: Record<string, unknown> = {}, tag?: string): Promise<Blob> {
+  const image = imageOf(layers, extra);
+  for (const blob of [...layers, image.config]) await pushBlob(base, repo, blob);
+  const res = await fetch(`${base}/v2/${repo}/manifests/${tag ?? image.manifest.digest}`, {
+    method: 'PUT',
+    headers: { ...operatorAuth, 'content-type': MediaType.ociManifest },
+    body: image.manifest.bytes,
+  });
+  await res.arrayBuffer();
+  if (res.status !== 201) throw new Error(`manifest push answered ${res.status}`);
+  return image.manifest;
+}

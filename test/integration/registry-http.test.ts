@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '../../protocol/index.js';
 import { startServer, type RunningServer } from '../../server/index.js';
-import { blobOf, deviceAuth, imageOf, operatorAuth, registryServerConfig, tempDir, type Blob } from '../helpers/registry.js';
+import { blobOf, deviceAuth, imageOf, operatorAuth, pushBlob, pushImage, registryServerConfig, tempDir } from '../helpers/registry.js';
 
 interface Answer {
   readonly status: number;
@@ -25,19 +25,6 @@ async function call(base: string, method: string, path: string, headers: Record<
     code = (JSON.parse(bytes.toString('utf8')) as { errors?: { code: string }[] }).errors?.[0]?.code;
   }
   return { status: res.status, headers: res.headers, code, body: bytes };
-}
-
-async function pushBlob(base: string, repo: string, blob: Blob): Promise<void> {
-  const res = await call(base, 'POST', `/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, { ...operatorAuth, 'content-type': 'application/octet-stream' }, blob.bytes);
-  expect(res.status).toBe(201);
-}
-
-async function pushImage(base: string, repo: string, layers: Blob[], extra: Record<string, unknown> = {}, tag?: string): Promise<Blob> {
-  const image = imageOf(layers, extra);
-  for (const blob of [...layers, image.config]) await pushBlob(base, repo, blob);
-  const res = await call(base, 'PUT', `/v2/${repo}/manifests/${tag ?? image.manifest.digest}`, { ...operatorAuth, 'content-type': MediaType.ociManifest }, image.manifest.bytes);
-  expect(res.status).toBe(201);
-  return image.manifest;
 }
 
 describe('registry over HTTP', () => {
