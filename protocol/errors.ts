@@ -36,6 +36,26 @@ export const ERROR_CODES = {
   // Keys (protocol/envelope/keys)
   BOOTFLEET_KEY_EXISTS: { status: 409, summary: 'A key file already exists and will not be overwritten.' },
   BOOTFLEET_KEY_INVALID: { status: 400, summary: 'A key file cannot be read or holds an unsupported key type.' },
+  // Embedded OCI registry (server/registry): one code per OCI Distribution Spec v1.1
+  // error code ("Error Codes" table); the JSON body carries the spec's code, see docs/registry.md.
+  BOOTFLEET_REGISTRY_BLOB_UNKNOWN: { status: 404, summary: 'The blob is not known to the repository.' },
+  BOOTFLEET_REGISTRY_BLOB_UPLOAD_INVALID: { status: 400, summary: 'The blob upload is invalid (bad request for this upload).' },
+  BOOTFLEET_REGISTRY_CHUNK_OUT_OF_ORDER: { status: 416, summary: 'An upload chunk does not start where the upload stands.' },
+  BOOTFLEET_REGISTRY_BLOB_UPLOAD_UNKNOWN: { status: 404, summary: 'The upload session is not known (finished, cancelled or never started).' },
+  BOOTFLEET_REGISTRY_MANIFEST_BLOB_UNKNOWN: { status: 400, summary: 'A manifest refers to a blob or manifest the repository does not have.' },
+  BOOTFLEET_REGISTRY_MANIFEST_INVALID: { status: 400, summary: 'A pushed manifest is malformed or of an unsupported media type.' },
+  BOOTFLEET_REGISTRY_MANIFEST_UNKNOWN: { status: 404, summary: 'The manifest (tag or digest) is not known to the repository.' },
+  BOOTFLEET_REGISTRY_NAME_INVALID: { status: 400, summary: 'A repository name or tag breaks the distribution spec grammar.' },
+  BOOTFLEET_REGISTRY_NAME_UNKNOWN: { status: 404, summary: 'The repository or endpoint is not known.' },
+  BOOTFLEET_REGISTRY_SIZE_INVALID: { status: 400, summary: 'Declared and received sizes of an upload disagree.' },
+  BOOTFLEET_REGISTRY_TOO_LARGE: { status: 413, summary: 'A manifest or blob is larger than the registry accepts.' },
+  BOOTFLEET_REGISTRY_RANGE_UNSATISFIABLE: { status: 416, summary: 'The requested byte range lies outside the blob.' },
+  BOOTFLEET_REGISTRY_UNAUTHORIZED: { status: 401, summary: 'The request needs credentials, or they are wrong.' },
+  BOOTFLEET_REGISTRY_DENIED: { status: 403, summary: 'The credentials are valid but do not allow this action.' },
+  BOOTFLEET_REGISTRY_UNSUPPORTED: { status: 405, summary: 'The operation is switched off or not supported.' },
+  BOOTFLEET_REGISTRY_TOO_MANY_REQUESTS: { status: 429, summary: 'Too many upload sessions are open.' },
+  // Image signatures (bootfleet image sign/verify)
+  BOOTFLEET_SIG_MISSING: { status: 401, summary: 'No signature by a trusted key was found for the image.' },
   // Files, configuration and CLI
   BOOTFLEET_FILE_UNREADABLE: { status: 500, summary: 'A file the command needs cannot be read.' },
   BOOTFLEET_CONFIG_INVALID: { status: 500, summary: 'The configuration is invalid.' },

@@ -12,3 +12,7 @@ export * from './topics.js';
 export * from './validate.js';
 export * from './version.js';
 export * from './schemas.js';
+// --- embedded OCI registry and image signing (issue #3)
+export * from './oci/image-signature.js';
+export * from './oci/reference.js';
+export * from './oci/registry-errors.js';

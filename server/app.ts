@@ -6,12 +6,16 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { BootfleetError, type SigningKey } from '../protocol/index.js';
 import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
+// --- embedded OCI registry (issue #3)
+import { registryPlugin, type Registry } from './registry/index.js';
 
 export interface AppDeps {
   readonly signingKey: SigningKey;
   readonly isReady: () => boolean;
   /** Absent: no request logging (unit tests). */
   readonly logger?: FastifyBaseLogger;
+  /** --- embedded OCI registry (issue #3): absent, no `/v2/` routes. */
+  readonly registry?: Registry;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -35,5 +39,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   await app.register(healthRoutes, { isReady: deps.isReady });
   await app.register(keysRoutes, { signingKey: deps.signingKey });
+  // --- embedded OCI registry (issue #3): its own body handling and error format, in its own scope.
+  if (deps.registry !== undefined) await app.register(registryPlugin, { registry: deps.registry });
   return app;
 }

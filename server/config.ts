@@ -8,6 +8,37 @@ import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { BootfleetError, compileParser, parseJson } from '../protocol/index.js';
 
+/** The embedded OCI registry (docs/registry.md). Tokens are stored as SHA-256 hex, never in clear. */
+export const RegistryConfigSchema = Type.Object(
+  {
+    /** Pulling without any credentials; pushing always needs an operator token. */
+    anonymousPull: Type.Boolean(),
+    /** SHA-256 (lowercase hex) of each operator token: may push, pull and delete. */
+    operatorTokenSha256: Type.Array(Type.String({ pattern: '^[a-f0-9]{64}$' }), { maxItems: 1024 }),
+    /** SHA-256 of each device token: may pull. Enrollment (issue #6) will add per-device tokens. */
+    deviceTokenSha256: Type.Array(Type.String({ pattern: '^[a-f0-9]{64}$' }), { maxItems: 100_000 }),
+    /** Manifest, tag and blob DELETE (distribution spec, "Content Management"); off by default. */
+    allowDelete: Type.Boolean(),
+    /** Open upload sessions at once; more get TOOMANYREQUESTS. */
+    maxUploadSessions: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    /** Largest blob accepted, in bytes. */
+    maxBlobBytes: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+  },
+  { additionalProperties: false },
+);
+export type RegistryConfig = Static<typeof RegistryConfigSchema>;
+
+export function defaultRegistryConfig(): RegistryConfig {
+  return {
+    anonymousPull: false,
+    operatorTokenSha256: [],
+    deviceTokenSha256: [],
+    allowDelete: false,
+    maxUploadSessions: 256,
+    maxBlobBytes: 64 * 1024 ** 3,
+  };
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const HttpSchema = Type.Object(
@@ -27,6 +58,8 @@ export const ServerConfigSchema = Type.Object(
     /** The key that signs desired state; generated under dataDir on first start when absent. */
     signingKeyFile: Type.Optional(Type.String({ minLength: 1 })),
     logLevel: Type.Enum(LOG_LEVELS),
+    /** Absent: the registry runs with defaultRegistryConfig() (nobody can push). */
+    registry: Type.Optional(Type.Partial(RegistryConfigSchema)),
   },
   { additionalProperties: false },
 );

@@ -9,6 +9,8 @@ import { withContextAsync } from '../protocol/index.js';
 import { buildApp } from './app.js';
 import { signingKeyPath, type ServerConfig } from './config.js';
 import { loadOrCreateSigningKey } from './signing-key.js';
+// --- embedded OCI registry (issue #3)
+import { openRegistry } from './registry/index.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -24,8 +26,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await withContextAsync('opening the state database', () => db.open());
   const { key, created } = await withContextAsync('loading the signing key', () => loadOrCreateSigningKey(signingKeyPath(config)));
   if (created) logger.info({ keyId: key.keyId, path: `${signingKeyPath(config)}.key` }, 'generated a new server signing key');
+  // --- embedded OCI registry (issue #3)
+  const registry = await withContextAsync('opening the registry', () => openRegistry(config, db));
   let ready = false;
-  const app = await buildApp({ signingKey: key, isReady: () => ready, logger });
+  const app = await buildApp({ signingKey: key, isReady: () => ready, logger, registry });
   await app.listen({ host: config.http.host, port: config.http.port });
   ready = true;
   const address = app.server.address() as AddressInfo;

@@ -1,6 +1,6 @@
 /**
  * Command groups whose commands arrive with later work: `agent` (issues #4, #5),
- * `image` (#3), `campaign` (#6). Each exists now so that `--help` shows the
+ * `campaign` (#6). (`image`, issue #3, lives in commands/image.ts.) Each exists now so that `--help` shows the
  * whole shape of the CLI and scripts can rely on the group names.
  */
 import { Command } from 'commander';
@@ -15,10 +15,6 @@ function placeholderGroup(name: string, description: string, issue: number): Com
 
 export function agentCommand(): Command {
   return placeholderGroup('agent', 'run and inspect the device agent (fetch, stage, activate, roll back)', 4);
-}
-
-export function imageCommand(): Command {
-  return placeholderGroup('image', 'push, sign, verify and garbage-collect images in the embedded registry', 3);
 }
 
 export function campaignCommand(): Command {

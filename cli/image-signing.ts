@@ -1,0 +1,107 @@
+/**
+ * `bootfleet image sign` and `verify` (docs/registry.md, "Signing"). Signing
+ * is four steps: resolve the image's manifest, sign its descriptor, push the
+ * bundle and an empty config as blobs, push the artifact manifest with the
+ * image as `subject`. Verifying finds bundles through the referrers API and
+ * accepts the image when one of them verifies with a trusted key and names
+ * exactly the image's digest.
+ */
+import {
+  BootfleetError,
+  canonicalJson,
+  digestOf,
+  IMAGE_SIGNATURE_ARTIFACT_TYPE,
+  IMAGE_SIGNATURE_MAX_BYTES,
+  IMAGE_SIGNATURE_PAYLOAD_TYPE,
+  isBootfleetError,
+  MediaType,
+  openEnvelope,
+  parseDigest,
+  parseImageManifest,
+  parseImageSignaturePayload,
+  referenceTarget,
+  signEnvelope,
+  type ImageReference,
+  type SigningKey,
+  type TrustedKeys,
+} from '../protocol/index.js';
+import type { RegistryClient } from './registry-client.js';
+
+export interface SignResult {
+  readonly image: string;
+  readonly signature: string;
+  readonly keyId: string;
+  /** False when the registry did not answer with OCI-Subject (it does not index referrers). */
+  readonly referrersIndexed: boolean;
+}
+
+/** The OCI empty descriptor's content (image spec, "Guidance for an Empty Descriptor"). */
+const EMPTY_JSON = Buffer.from('{}');
+/** A signature search stops after this many candidates: the referrers list is registry input. */
+const MAX_CANDIDATES = 32;
+
+export async function signImage(client: RegistryClient, ref: ImageReference, key: SigningKey, now: Date): Promise<SignResult> {
+  const image = await client.manifest(referenceTarget(ref), ref.digest);
+  const payload = Buffer.from(canonicalJson({ image: image.descriptor }));
+  const bundle = Buffer.from(JSON.stringify(signEnvelope(payload, IMAGE_SIGNATURE_PAYLOAD_TYPE, key)));
+  const empty = await client.pushBlob(EMPTY_JSON);
+  const layer = await client.pushBlob(bundle);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: IMAGE_SIGNATURE_ARTIFACT_TYPE,
+      config: { mediaType: MediaType.ociEmpty, digest: empty.value, size: EMPTY_JSON.byteLength },
+      layers: [{ mediaType: IMAGE_SIGNATURE_ARTIFACT_TYPE, digest: layer.value, size: bundle.byteLength }],
+      subject: image.descriptor,
+      annotations: {
+        'dev.sigstore.bundle.content': 'dsse-envelope',
+        'dev.sigstore.bundle.predicateType': IMAGE_SIGNATURE_PAYLOAD_TYPE,
+        'org.opencontainers.image.created': now.toISOString(),
+      },
+    }),
+  );
+  const subject = await client.putManifest(manifest, MediaType.ociManifest);
+  return { image: image.descriptor.digest, signature: digestOf(manifest).value, keyId: key.keyId, referrersIndexed: subject === image.descriptor.digest };
+}
+
+export interface VerifyResult {
+  readonly image: string;
+  readonly signature: string;
+  readonly keyId: string;
+}
+
+/** Throws BOOTFLEET_SIG_MISSING unless a referrer bundle verifies with `keys` and names the image's digest. */
+export async function verifyImage(client: RegistryClient, ref: ImageReference, keys: TrustedKeys): Promise<VerifyResult> {
+  const image = await client.manifest(referenceTarget(ref), ref.digest);
+  const candidates = (await client.referrers(image.descriptor.digest, IMAGE_SIGNATURE_ARTIFACT_TYPE)).slice(0, MAX_CANDIDATES);
+  const refused: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      return { image: image.descriptor.digest, signature: candidate.digest, keyId: await verifyCandidate(client, candidate.digest, image.descriptor.digest, keys) };
+    } catch (error) {
+      if (!isBootfleetError(error)) throw error;
+      refused.push(`${candidate.digest.slice(0, 19)}: ${error.code}`);
+    }
+  }
+  throw new BootfleetError('BOOTFLEET_SIG_MISSING', `no signature by a trusted key for ${image.descriptor.digest} (${candidates.length} candidates${refused.length > 0 ? `: ${refused.join(', ')}` : ''})`, {
+    details: { image: image.descriptor.digest, refused },
+  });
+}
+
+/** One candidate: its manifest (by digest), its bundle layer (by digest), the envelope, the payload's image digest. */
+async function verifyCandidate(client: RegistryClient, digest: string, imageDigest: string, keys: TrustedKeys): Promise<string> {
+  const manifest = parseImageManifest((await client.manifest(digest, parseDigest(digest))).bytes);
+  const layer = manifest.layers.find((l) => l.mediaType === IMAGE_SIGNATURE_ARTIFACT_TYPE);
+  if (manifest.subject?.digest !== imageDigest || layer === undefined) {
+    throw new BootfleetError('BOOTFLEET_SIG_BUNDLE_INVALID', 'signature artifact has no bundle layer or another subject');
+  }
+  const bundle = await client.blob(parseDigest(layer.digest), IMAGE_SIGNATURE_MAX_BYTES);
+  const opened = openEnvelope(bundle, { keys, payloadType: IMAGE_SIGNATURE_PAYLOAD_TYPE, maxBytes: IMAGE_SIGNATURE_MAX_BYTES });
+  // Only the verified payload counts; the artifact's subject field is unsigned.
+  const payload = parseImageSignaturePayload(opened.payload);
+  if (payload.image.digest !== imageDigest) {
+    throw new BootfleetError('BOOTFLEET_SIG_INVALID', `signature is for ${payload.image.digest}, not ${imageDigest}`);
+  }
+  return opened.keyId;
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { parseImageReference, referenceTarget, registryErrorCode, registrySpecCode } from '../../protocol/index.js';
+
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+describe('parseImageReference', () => {
+  it('reads host, port, name, tag and digest', () => {
+    expect(parseImageReference('127.0.0.1:5000/fleet/os:v1')).toEqual({ registry: '127.0.0.1:5000', name: 'fleet/os', tag: 'v1' });
+    const pinned = parseImageReference(`registry.example.com/os@${DIGEST}`);
+    expect(pinned).toMatchObject({ registry: 'registry.example.com', name: 'os' });
+    expect(referenceTarget(pinned)).toBe(DIGEST);
+  });
+  it('refuses references without a registry, with bad names, or without tag and digest', () => {
+    for (const bad of ['os:v1', 'host/UPPER:v1', 'host/os', 'host/os:-tag', `host/os@sha256:../../x`]) {
+      expect(() => parseImageReference(bad), bad).toThrow(expect.objectContaining({ code: expect.stringMatching(/BOOTFLEET_(CLI_USAGE|DIGEST_INVALID)/) as unknown }));
+    }
+  });
+});
+
+describe('registry spec codes', () => {
+  it('map both ways', () => {
+    expect(registrySpecCode('BOOTFLEET_REGISTRY_MANIFEST_BLOB_UNKNOWN')).toBe('MANIFEST_BLOB_UNKNOWN');
+    expect(registrySpecCode('BOOTFLEET_INTERNAL')).toBe('UNKNOWN');
+    expect(registryErrorCode('TOOMANYREQUESTS')).toBe('BOOTFLEET_REGISTRY_TOO_MANY_REQUESTS');
+    expect(registryErrorCode('NOPE')).toBeUndefined();
+  });
+});
