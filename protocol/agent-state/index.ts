@@ -2,3 +2,5 @@
 export * from './schema.js';
 export * from './transitions.js';
 export * from './verify.js';
+export * from './deployment-record.js';
+export * from './audit.js';
