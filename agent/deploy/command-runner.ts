@@ -41,7 +41,11 @@ class Tail {
   }
 }
 
-/** Spawns argv[0] without a shell; SIGKILLs it (and only it) after `timeoutMs`. */
+/**
+ * Spawns argv[0] without a shell, in its own process group, and SIGKILLs that
+ * group after `timeoutMs`: a shell script's children (`sleep`) would otherwise
+ * keep the output pipes open after the script itself is killed.
+ */
 export const spawnCommand: CommandRunner = (argv, options) =>
   new Promise((resolve) => {
     const started = Date.now();
@@ -49,10 +53,10 @@ export const spawnCommand: CommandRunner = (argv, options) =>
     const stdout = new Tail(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
     const stderr = new Tail(options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
     let timedOut = false;
-    const child = spawn(file ?? '', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file ?? '', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      killGroup(child.pid);
     }, options.timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
       stdout.push(chunk);
@@ -71,3 +75,12 @@ export const spawnCommand: CommandRunner = (argv, options) =>
       finish(code);
     });
   });
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // The group is already gone.
+  }
+}
