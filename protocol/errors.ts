@@ -62,6 +62,16 @@ export const ERROR_CODES = {
   BOOTFLEET_NOT_FOUND: { status: 404, summary: 'No such route or resource.' },
   BOOTFLEET_CLI_USAGE: { status: 400, summary: 'The command line is wrong.' },
   BOOTFLEET_INTERNAL: { status: 500, summary: 'An unexpected internal error; the cause holds details.' },
+  // Agent deployment: state file, transitions, deployments, activation, health (agent/deploy, agent/health; issue #5)
+  BOOTFLEET_STATE_CORRUPT: { status: 500, summary: 'The agent state file cannot be parsed or breaks its schema.' },
+  BOOTFLEET_STATE_WRITE_FAILED: { status: 500, summary: 'The agent state file could not be written durably.' },
+  BOOTFLEET_TRANSITION_INVALID: { status: 409, summary: 'The requested deployment transition is impossible from the current state.' },
+  BOOTFLEET_DEPLOYMENT_INCOMPLETE: { status: 500, summary: 'A deployment directory is missing, incomplete or altered.' },
+  BOOTFLEET_ACTIVATION_FAILED: { status: 500, summary: 'The activation backend or activation command failed or timed out.' },
+  BOOTFLEET_ACTIVATION_STATUS_INVALID: { status: 500, summary: 'The activation backend reported a status that cannot be parsed.' },
+  BOOTFLEET_HEALTH_CHECK_FAILED: { status: 500, summary: 'A required health check failed; the deployment was rolled back.' },
+  BOOTFLEET_HEALTH_DEADLINE: { status: 500, summary: 'The probation deadline passed before the health checks passed; the deployment was rolled back.' },
+  BOOTFLEET_HEALTH_TOO_MANY_BOOTS: { status: 500, summary: 'The deployment started too many times without passing its health checks; it was rolled back.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

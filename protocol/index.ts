@@ -1,4 +1,5 @@
 /** protocol/: the single definition of what crosses a wire or a disk. */
+export * from './agent-state/index.js';
 export * from './canonical-json.js';
 export * from './digest.js';
 export * from './envelope/index.js';

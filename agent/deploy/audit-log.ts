@@ -1,0 +1,48 @@
+/**
+ * Appends to and reads the local audit log (protocol/agent-state/audit.ts).
+ * Each append is one write of one line, then fsync: a crash can at worst
+ * leave a torn last line, which the reader skips and reports as such.
+ */
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { auditEntryParser, type AuditEntry } from '../../protocol/index.js';
+
+export const AUDIT_FILE = 'audit.jsonl';
+
+export async function appendAudit(dataDir: string, entry: AuditEntry): Promise<void> {
+  const line = `${JSON.stringify(auditEntryParser.parse(entry))}\n`;
+  const handle = await open(join(dataDir, AUDIT_FILE), 'a', 0o600);
+  try {
+    await handle.write(line);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface AuditLog {
+  readonly entries: AuditEntry[];
+  /** Lines that do not parse (a torn write after a crash); never silently dropped from the count. */
+  readonly unreadable: number;
+}
+
+export async function readAudit(dataDir: string): Promise<AuditLog> {
+  let text: string;
+  try {
+    text = await readFile(join(dataDir, AUDIT_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], unreadable: 0 };
+    throw error;
+  }
+  const entries: AuditEntry[] = [];
+  let unreadable = 0;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      entries.push(auditEntryParser.parse(JSON.parse(line)));
+    } catch {
+      unreadable += 1;
+    }
+  }
+  return { entries, unreadable };
+}

@@ -1,0 +1,3 @@
+/** agent/health: health checks and the probation that commits or rolls back. */
+export * from './checks.js';
+export * from './probation.js';
