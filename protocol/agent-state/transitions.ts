@@ -115,7 +115,7 @@ export function planRollback(prev: AgentState, nowMs: number, reason?: string): 
 export function planFactoryReset(prev: AgentState, settings: ProbationSettings): PendingTransition {
   settled('factory-reset', prev);
   if (prev.factory === undefined) refuse('factory-reset', 'there is no factory deployment');
-  if (prev.booted?.id === prev.factory.id && prev.probation === undefined) refuse('factory-reset', 'the factory deployment is already booted');
+  if (prev.booted?.id === prev.factory.id) refuse('factory-reset', 'the factory deployment is already booted');
   return { action: 'factory-reset', atMs: settings.nowMs, target: prev.factory.id, ...fromOf(prev), ...probationArgs(settings) };
 }
 
