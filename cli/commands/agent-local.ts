@@ -7,13 +7,14 @@
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { BootfleetError, type AgentState, type DeploymentRef, type Probation } from '../../protocol/index.js';
+import { BootfleetError, isBootfleetError, type AgentState, type DeploymentRef, type Probation } from '../../protocol/index.js';
 import {
   appendAudit,
   deployerFor,
   readAudit,
   readDeployConfig,
   recover,
+  verifyDeployment,
   type DeployConfig,
   type Deployer,
 } from '../../agent/deploy/index.js';
@@ -116,6 +117,26 @@ export function addLocalAgentCommands(agent: Command, io: CliIo): void {
     },
   );
 
+  withCommonOptions(agent.command('verify').description('recompute the tree digest of every kept deployment and compare it with the one recorded at staging; audited')).action(
+    async (opts: LocalOptions) => {
+      const deployer = await loadDeployer(opts);
+      const results = await verifySlots(deployer);
+      for (const result of results) io.out(`${JSON.stringify(result)}\n`);
+      const altered = results.filter((r) => !r.ok);
+      const first = altered[0];
+      await appendAudit(deployer.dataDir, {
+        atMs: Date.now(),
+        actor: 'local-cli',
+        action: 'verify',
+        result: first === undefined ? 'ok' : 'failed',
+        ...(first === undefined ? {} : { code: 'BOOTFLEET_DEPLOYMENT_INCOMPLETE', reason: `altered: ${altered.map((r) => `${r.slot} ${r.id}`).join(', ')}`.slice(0, 1024) }),
+      });
+      if (first !== undefined) {
+        throw new BootfleetError('BOOTFLEET_DEPLOYMENT_INCOMPLETE', `${altered.length} deployment(s) differ from what was staged, first: ${first.slot} ${first.id}`, { details: { altered } });
+      }
+    },
+  );
+
   withCommonOptions(agent.command('history').description('print the transition history and the local audit log as JSON lines')).action(async (opts: LocalOptions) => {
     const deployer = await loadDeployer(opts);
     for (const entry of (await deployer.status()).history) io.out(`${JSON.stringify({ kind: 'transition', ...entry })}\n`);
@@ -123,4 +144,37 @@ export function addLocalAgentCommands(agent: Command, io: CliIo): void {
     for (const entry of audit.entries) io.out(`${JSON.stringify({ kind: 'audit', ...entry })}\n`);
     if (audit.unreadable > 0) io.err(`bootfleet: ${audit.unreadable} unreadable audit line(s) skipped\n`);
   });
+}
+
+interface SlotCheck {
+  readonly slot: string;
+  readonly id: string;
+  readonly version: string;
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/** Runtime integrity: every deployment a slot keeps, recomputed from disk. */
+async function verifySlots(deployer: Deployer): Promise<SlotCheck[]> {
+  const state = await deployer.status();
+  const slots: [string, DeploymentRef | undefined][] = [
+    ['booted', state.booted],
+    ['staged', state.staged],
+    ['rollback', state.rollback],
+    ['factory', state.factory],
+    ['probation.previous', state.probation?.previous],
+  ];
+  const results: SlotCheck[] = [];
+  for (const [slot, ref] of slots) {
+    if (ref === undefined) continue;
+    try {
+      await verifyDeployment(deployer.dataDir, ref);
+      results.push({ slot, id: ref.id, version: ref.version, ok: true });
+    } catch (error) {
+      if (!isBootfleetError(error, 'BOOTFLEET_DEPLOYMENT_INCOMPLETE')) throw error;
+      results.push({ slot, id: ref.id, version: ref.version, ok: false, code: error.code, message: error.message });
+    }
+  }
+  return results;
 }

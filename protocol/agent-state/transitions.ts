@@ -40,9 +40,9 @@ function record(prev: AgentState, entry: HistoryEntry): HistoryEntry[] {
 }
 
 function next(prev: AgentState, changes: Partial<AgentState>, entry: HistoryEntry): AgentState {
-  const state: AgentState = { ...prev, ...changes, generation: prev.generation + 1, history: record(prev, entry) };
+  const merged: Record<string, unknown> = { ...prev, ...changes, generation: prev.generation + 1, history: record(prev, entry) };
   // Optional slots that a transition empties are left out, not stored as undefined.
-  return Object.fromEntries(Object.entries(state).filter(([, value]) => value !== (undefined as unknown))) as AgentState;
+  return Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)) as AgentState;
 }
 
 /** First install: the image the device was built with is booted and kept as the factory image. */

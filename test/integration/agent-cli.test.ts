@@ -81,6 +81,22 @@ describe('bootfleet agent (local, offline)', () => {
     expect((await readAudit(data)).entries.at(-1)).toMatchObject({ action: 'factory-reset', result: 'refused', code: 'BOOTFLEET_TRANSITION_INVALID' });
   });
 
+  it('verify recomputes every kept tree and fails on an altered one', async () => {
+    const ok = await cli('agent', 'verify', '--data-dir', data);
+    expect(ok.code).toBe(0);
+    expect(ok.out.trim().split('\n').map((l) => JSON.parse(l) as { slot: string; ok: boolean })).toEqual([
+      expect.objectContaining({ slot: 'booted', ok: true }),
+      expect.objectContaining({ slot: 'rollback', ok: true }),
+      expect.objectContaining({ slot: 'factory', ok: true }),
+    ]);
+    await writeFile(join(data, 'current/etc/os-release'), 'VERSION_ID=evil\n');
+    const bad = await cli('agent', 'verify', '--data-dir', data);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('BOOTFLEET_DEPLOYMENT_INCOMPLETE');
+    expect(bad.out).toContain('"slot":"booted","id"');
+    expect((await readAudit(data)).entries.at(-1)).toMatchObject({ action: 'verify', result: 'failed', code: 'BOOTFLEET_DEPLOYMENT_INCOMPLETE' });
+  });
+
   it('reads the data directory from the deploy section of a configuration file and rejects a bad one', async () => {
     const config = join(dir, 'agent.json');
     await writeFile(config, JSON.stringify({ deploy: { dataDir: data, healthTimeoutSeconds: 60 }, registry: { ignored: true } }));

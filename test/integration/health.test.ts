@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
-import { runHealthCheck, superviseProbation, runProbation, type HealthCheck } from '../../agent/health/index.js';
+import { runHealthCheck, runProbation, startUp, superviseProbation, type HealthCheck } from '../../agent/health/index.js';
 import { makeTree, treeSource } from '../helpers/trees.js';
 
 let dir: string;
@@ -109,5 +109,13 @@ describe('probation', () => {
     expect(out.outcome).toBe('rolled-back');
     expect(out.error?.code).toBe('BOOTFLEET_HEALTH_TOO_MANY_BOOTS');
     expect(await currentVersion()).toBe('1.0');
+  });
+
+  it('at start-up, recovers and then carries an open probation to its commit', async () => {
+    const d = await onProbation(10_000);
+    const result = await startUp({ deployer: d, checks: [sh('app', 'true')] });
+    expect(result.recovery.outcome).toBe('none');
+    expect(result.probation.outcome).toBe('committed');
+    expect((await d.status()).history.map((h) => h.action).slice(-2)).toEqual(['boot', 'commit']);
   });
 });
