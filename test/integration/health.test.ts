@@ -118,4 +118,15 @@ describe('probation', () => {
     expect(result.probation.outcome).toBe('committed');
     expect((await d.status()).history.map((h) => h.action).slice(-2)).toEqual(['boot', 'commit']);
   });
+
+  it('checks once even when the agent starts after the deadline: commits when healthy, rolls back when not', async () => {
+    const d = await onProbation(1000);
+    const healthy = await runProbation({ deployer: d, checks: [sh('app', 'echo fine')], now: () => Date.now() + 60_000 });
+    expect(healthy.outcome).toBe('committed');
+    await d.stage(treeSource(await makeTree(join(dir, 't3'), '3.0'), '3.0'));
+    await d.activate();
+    const sick = await runProbation({ deployer: d, checks: [sh('app', 'echo broken; exit 1')], now: () => Date.now() + 60_000 });
+    expect(sick).toMatchObject({ outcome: 'rolled-back', error: { code: 'BOOTFLEET_HEALTH_CHECK_FAILED', details: { check: 'app' } } });
+    expect(await currentVersion()).toBe('2.0');
+  });
 });
