@@ -23,10 +23,14 @@ export interface DirectorySourceOptions {
   readonly version: string;
 }
 
-/** Copies `dir` as is: modes kept, symlinks copied as links (never followed). */
+/**
+ * Copies `dir` as is: modes kept, symlinks copied as links (never followed).
+ * `rootDir` exists and is empty; Node 24's fs.cp refuses an existing
+ * destination directory when errorOnExist is set, so only `force: false` guards here.
+ */
 export function directoryStageSource(dir: string, options: DirectorySourceOptions): StageSource {
   return {
     ...options,
-    populate: (rootDir) => cp(dir, rootDir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: true, force: false }),
+    populate: (rootDir) => cp(dir, rootDir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, errorOnExist: false, force: false }),
   };
 }
