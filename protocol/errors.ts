@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   BOOTFLEET_HEALTH_CHECK_FAILED: { status: 500, summary: 'A required health check failed; the deployment was rolled back.' },
   BOOTFLEET_HEALTH_DEADLINE: { status: 500, summary: 'The probation deadline passed before the health checks passed; the deployment was rolled back.' },
   BOOTFLEET_HEALTH_TOO_MANY_BOOTS: { status: 500, summary: 'The deployment started too many times without passing its health checks; it was rolled back.' },
+  BOOTFLEET_POLICY_INVALID: { status: 400, summary: 'An update policy cannot be applied (for example an unknown time zone).' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,7 +7,7 @@
  * then typically `systemctl reboot`.
  */
 import { resolve, sep } from 'node:path';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import { compileParser, parseJson, type DeploymentRef, type SwitchingAction } from '../../protocol/index.js';
 import { expectSuccess, runActivationCommand, type ActivationBackend, type ActivationCommand } from './backend.js';
 import { spawnCommand, type CommandRunner } from './command-runner.js';
@@ -28,6 +28,8 @@ const BootcHostSchema = Type.Object({
     booted: Type.Optional(SlotEntrySchema),
     staged: Type.Optional(SlotEntrySchema),
     rollback: Type.Optional(SlotEntrySchema),
+    /** Set after `bootc rollback`: the rollback entry boots next. */
+    rollbackQueued: Type.Optional(Type.Boolean()),
   }),
 });
 const bootcHostParser = compileParser('bootc status', BootcHostSchema, 'BOOTFLEET_ACTIVATION_STATUS_INVALID');
@@ -44,15 +46,16 @@ export interface BootcSlots {
   readonly booted?: string;
   readonly staged?: string;
   readonly rollback?: string;
+  readonly rollbackQueued: boolean;
 }
 
 export function bootcBackend(options: BootcBackendOptions): ActivationBackend & { status(): Promise<BootcSlots> } {
   const runner = options.runner ?? spawnCommand;
   const bootc = options.bootc ?? 'bootc';
   const run = async (args: string[]) => expectSuccess(await runner([bootc, ...args], { timeoutMs: BOOTC_TIMEOUT_MS }), [bootc, ...args]);
-  const idOf = (slot: unknown): string | undefined => {
+  const idOf = (slot: Static<typeof SlotEntrySchema> | undefined): string | undefined => {
     if (slot === null || slot === undefined) return undefined;
-    const ref = (slot as { image: { image: { image: string; transport: string } } }).image.image;
+    const ref = slot.image.image;
     const prefix = resolve(deploymentsDir(options.dataDir)) + sep;
     if (ref.transport !== 'oci' || !ref.image.startsWith(prefix)) return undefined;
     const [id, root, ...rest] = ref.image.slice(prefix.length).split(sep);
@@ -61,7 +64,7 @@ export function bootcBackend(options: BootcBackendOptions): ActivationBackend & 
   const status = async (): Promise<BootcSlots> => {
     const result = await run(['status', '--format=json']);
     const host = bootcHostParser.parse(parseJson(result.stdout, STATUS_MAX_BYTES, 'bootc status'));
-    const slots: { booted?: string; staged?: string; rollback?: string } = {};
+    const slots: { booted?: string; staged?: string; rollback?: string; rollbackQueued: boolean } = { rollbackQueued: host.status.rollbackQueued === true };
     for (const key of ['booted', 'staged', 'rollback'] as const) {
       const id = idOf(host.status[key]);
       if (id !== undefined) slots[key] = id;
@@ -72,13 +75,15 @@ export function bootcBackend(options: BootcBackendOptions): ActivationBackend & 
     name: 'bootc',
     status,
     async current() {
+      // What the next boot runs: a staged image, else the queued rollback, else the booted one.
       const slots = await status();
-      return slots.staged ?? slots.booted;
+      return slots.staged ?? (slots.rollbackQueued ? slots.rollback : slots.booted);
     },
     async switchTo(target: DeploymentRef, action: SwitchingAction | 'provision' | 'recover') {
       const slots = await status();
-      // bootc rollback swaps booted and rollback; use it only when it lands on the target.
-      if (action === 'rollback' && slots.rollback === target.id && slots.staged === undefined) {
+      // bootc rollback swaps booted and rollback; use it only when it lands on the target, and only once
+      // (current() already reports a queued rollback, so a repeated switch never reaches here for it).
+      if (action === 'rollback' && slots.rollback === target.id && slots.staged === undefined && !slots.rollbackQueued) {
         await run(['rollback']);
         return;
       }

@@ -11,6 +11,7 @@
  * Deployments no slot references are deleted after each action.
  */
 import {
+  acceptSequences,
   BootfleetError,
   commit,
   completeSwitch,
@@ -97,6 +98,11 @@ export class Deployer {
   /** Counts an agent start during probation (the boot counter). */
   countBoot(): Promise<AgentState> {
     return this.simple('Counting a boot', 'boot', (state) => countBoot(state, this.now()));
+  }
+
+  /** Persists the highest desired-state and command sequences accepted, before acting on them (replay protection across restarts). */
+  acceptSequences(seqs: { desired?: number; command?: number }): Promise<AgentState> {
+    return this.simple('Recording accepted sequences', 'sequences', (state) => acceptSequences(state, seqs));
   }
 
   activate(): Promise<AgentState> {

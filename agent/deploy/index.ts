@@ -10,3 +10,4 @@ export * from './rootfs-backend.js';
 export * from './stage-source.js';
 export * from './state-store.js';
 export * from './tree-digest.js';
+export * from './config.js';

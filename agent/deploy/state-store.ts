@@ -6,7 +6,7 @@
  * `verifyTransition` first and then `writeFileAtomic`, so the file on disk is
  * always one complete, valid state: the old one or the new one.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   agentStateParser,
@@ -66,6 +66,7 @@ export async function writeState(dataDir: string, prev: AgentState, next: AgentS
     });
   }
   try {
+    await mkdir(dataDir, { recursive: true });
     await writeFileAtomic(statePath(dataDir), `${JSON.stringify(parsed, null, 2)}\n`, () => {
       crashPoint(`${label}:state-temp`);
     });

@@ -47,7 +47,7 @@ export async function superviseProbation(options: ProbationOptions): Promise<Pro
   return runProbation(options);
 }
 
-/** Runs rounds of checks until they pass (commit) or the deadline passes (rollback). Bounded by the deadline. */
+/** Runs rounds of checks until they pass (commit) or the deadline passes (rollback). Bounded by the deadline and the checks' timeouts. */
 export async function runProbation(options: ProbationOptions): Promise<ProbationOutcome> {
   const now = options.now ?? Date.now;
   const interval = options.retryIntervalMs ?? 2_000;
@@ -56,8 +56,11 @@ export async function runProbation(options: ProbationOptions): Promise<Probation
   if (probation === undefined) return { outcome: 'none', state, health: [] };
   let last: HealthResult[] = [];
   let failed: HealthResult | undefined;
-  for (let left = probation.deadlineMs - now(); left > 0; left = probation.deadlineMs - now()) {
-    const verdict = await runHealthChecks(options.checks, { maxTimeoutMs: left, ...(options.runner === undefined ? {} : { runner: options.runner }) });
+  // One round always runs, even when the agent starts after the deadline (a slow boot): a deployment is
+  // never rolled back unchecked. Later rounds run only before the deadline, each check bounded by the time left.
+  for (let round = 0; round === 0 || now() < probation.deadlineMs; round += 1) {
+    const left = probation.deadlineMs - now();
+    const verdict = await runHealthChecks(options.checks, { ...(left > 0 ? { maxTimeoutMs: left } : {}), ...(options.runner === undefined ? {} : { runner: options.runner }) });
     last = verdict.results;
     failed = verdict.failed;
     if (verdict.passed) {

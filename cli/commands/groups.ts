@@ -1,7 +1,7 @@
 /**
- * Command groups whose commands arrive with later work: `agent` (issues #4, #5),
- * `campaign` (#6). (`image`, issue #3, lives in commands/image.ts.) Each exists now so that `--help` shows the
- * whole shape of the CLI and scripts can rely on the group names.
+ * Command groups whose commands arrive with later work: `campaign` (#6).
+ * Each exists now so that `--help` shows the whole shape of the CLI and
+ * scripts can rely on the group names.
  */
 import { Command } from 'commander';
 
@@ -11,10 +11,6 @@ function placeholderGroup(name: string, description: string, issue: number): Com
   // Without subcommands commander would do nothing; show the help and exit with the usage code.
   group.action(() => group.help({ error: true }));
   return group;
-}
-
-export function agentCommand(): Command {
-  return placeholderGroup('agent', 'run and inspect the device agent (fetch, stage, activate, roll back)', 4);
 }
 
 export function campaignCommand(): Command {

@@ -40,9 +40,9 @@ function record(prev: AgentState, entry: HistoryEntry): HistoryEntry[] {
 }
 
 function next(prev: AgentState, changes: Partial<AgentState>, entry: HistoryEntry): AgentState {
-  const state: AgentState = { ...prev, ...changes, generation: prev.generation + 1, history: record(prev, entry) };
+  const merged: Record<string, unknown> = { ...prev, ...changes, generation: prev.generation + 1, history: record(prev, entry) };
   // Optional slots that a transition empties are left out, not stored as undefined.
-  return Object.fromEntries(Object.entries(state).filter(([, value]) => value !== (undefined as unknown))) as AgentState;
+  return Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined)) as AgentState;
 }
 
 /** First install: the image the device was built with is booted and kept as the factory image. */
@@ -115,7 +115,7 @@ export function planRollback(prev: AgentState, nowMs: number, reason?: string): 
 export function planFactoryReset(prev: AgentState, settings: ProbationSettings): PendingTransition {
   settled('factory-reset', prev);
   if (prev.factory === undefined) refuse('factory-reset', 'there is no factory deployment');
-  if (prev.booted?.id === prev.factory.id && prev.probation === undefined) refuse('factory-reset', 'the factory deployment is already booted');
+  if (prev.booted?.id === prev.factory.id) refuse('factory-reset', 'the factory deployment is already booted');
   return { action: 'factory-reset', atMs: settings.nowMs, target: prev.factory.id, ...fromOf(prev), ...probationArgs(settings) };
 }
 

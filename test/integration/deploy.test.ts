@@ -123,4 +123,11 @@ describe('deployments on disk with the rootfs backend', () => {
     expect((await recover(d)).outcome).toBe('relinked');
     expect(await readlink(join(data, 'current'))).toBe(`deployments/${staged.booted?.id ?? ''}/root`);
   });
+
+  it('persists accepted sequences across restarts and refuses a replay', async () => {
+    await deployer().acceptSequences({ desired: 7, command: 3 });
+    const restarted = deployer();
+    expect(await restarted.status()).toMatchObject({ lastDesiredSeq: 7, lastCommandSeq: 3 });
+    await expect(restarted.acceptSequences({ desired: 7 })).rejects.toMatchObject({ code: 'BOOTFLEET_SIG_REPLAYED' });
+  });
 });

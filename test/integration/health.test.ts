@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
-import { runHealthCheck, superviseProbation, runProbation, type HealthCheck } from '../../agent/health/index.js';
+import { runHealthCheck, runProbation, startUp, superviseProbation, type HealthCheck } from '../../agent/health/index.js';
 import { makeTree, treeSource } from '../helpers/trees.js';
 
 let dir: string;
@@ -109,5 +109,24 @@ describe('probation', () => {
     expect(out.outcome).toBe('rolled-back');
     expect(out.error?.code).toBe('BOOTFLEET_HEALTH_TOO_MANY_BOOTS');
     expect(await currentVersion()).toBe('1.0');
+  });
+
+  it('at start-up, recovers and then carries an open probation to its commit', async () => {
+    const d = await onProbation(10_000);
+    const result = await startUp({ deployer: d, checks: [sh('app', 'true')] });
+    expect(result.recovery.outcome).toBe('none');
+    expect(result.probation.outcome).toBe('committed');
+    expect((await d.status()).history.map((h) => h.action).slice(-2)).toEqual(['boot', 'commit']);
+  });
+
+  it('checks once even when the agent starts after the deadline: commits when healthy, rolls back when not', async () => {
+    const d = await onProbation(1000);
+    const healthy = await runProbation({ deployer: d, checks: [sh('app', 'echo fine')], now: () => Date.now() + 60_000 });
+    expect(healthy.outcome).toBe('committed');
+    await d.stage(treeSource(await makeTree(join(dir, 't3'), '3.0'), '3.0'));
+    await d.activate();
+    const sick = await runProbation({ deployer: d, checks: [sh('app', 'echo broken; exit 1')], now: () => Date.now() + 60_000 });
+    expect(sick).toMatchObject({ outcome: 'rolled-back', error: { code: 'BOOTFLEET_HEALTH_CHECK_FAILED', details: { check: 'app' } } });
+    expect(await currentVersion()).toBe('2.0');
   });
 });

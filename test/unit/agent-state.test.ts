@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  acceptSequences,
   agentStateParser,
   commit,
   completeSwitch,
@@ -11,6 +12,7 @@ import {
   planRollback,
   provision,
   stage,
+  verifyState,
   verifyTransition,
   type AgentState,
   type DeploymentRef,
@@ -119,5 +121,38 @@ describe('agent state transitions', () => {
       expect.objectContaining({ code: 'BOOTFLEET_STATE_CORRUPT' }),
     );
     expect(() => agentStateParser.parse({ ...provisioned(), extra: 1 })).toThrow(expect.objectContaining({ code: 'BOOTFLEET_STATE_CORRUPT' }));
+  });
+
+  it('accepts only growing desired-state and command sequences (BOOTFLEET_SIG_REPLAYED otherwise)', () => {
+    const s1 = acceptSequences(provisioned(), { desired: 5, command: 2 });
+    expect(s1).toMatchObject({ lastDesiredSeq: 5, lastCommandSeq: 2 });
+    verifyTransition(provisioned(), s1);
+    expect(() => acceptSequences(s1, { desired: 5 })).toThrow(expect.objectContaining({ code: 'BOOTFLEET_SIG_REPLAYED' }));
+    expect(() => acceptSequences(s1, { command: 1 })).toThrow(expect.objectContaining({ code: 'BOOTFLEET_SIG_REPLAYED' }));
+    expect(acceptSequences(s1, { command: 3 })).toMatchObject({ lastDesiredSeq: 5, lastCommandSeq: 3 });
+  });
+
+  it('refuses to complete an intent that does not match the state', () => {
+    const staged = stage(provisioned(), A, 1);
+    const plan = planActivate(staged, settings);
+    expect(() => completeSwitch(staged, { ...plan, target: 'd9' })).toThrow(expect.objectContaining({ code: 'BOOTFLEET_TRANSITION_INVALID' }));
+    const withoutSettings: PendingTransition = { action: plan.action, atMs: plan.atMs, target: plan.target };
+    expect(() => completeSwitch(staged, withoutSettings)).toThrow(expect.objectContaining({ code: 'BOOTFLEET_TRANSITION_INVALID' }));
+  });
+
+  it('states its invariants: each broken one is BOOTFLEET_TRANSITION_INVALID', () => {
+    const s1 = stage(provisioned(), A, 1);
+    const onA = switchVia(s1, planActivate(s1, settings));
+    const probation = onA.probation ?? { deployment: 'd2', cause: 'activate' as const, startedAtMs: 0, deadlineMs: 0, boots: 0, maxBoots: 1 };
+    const broken: AgentState[] = [
+      { ...initialAgentState(), factory: F },
+      { ...provisioned(), rollback: { ...F, version: '9.0' } },
+      { ...provisioned(), staged: F },
+      { ...onA, probation: { ...probation, deployment: 'd1' } },
+      { ...onA, probation: { ...probation, previous: A } },
+      { ...onA, probation: { ...probation, deadlineMs: probation.startedAtMs - 1 } },
+      { ...provisioned(), pending: { action: 'rollback', atMs: 0, target: 'd7' } },
+    ];
+    for (const state of broken) expect(() => { verifyState(state); }).toThrow(expect.objectContaining({ code: 'BOOTFLEET_TRANSITION_INVALID' }));
   });
 });

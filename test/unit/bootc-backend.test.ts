@@ -30,7 +30,7 @@ describe('bootc backend (recorded command runner; bootc is not on this machine)'
   it('maps bootc status slots to deployment ids; staged wins as "current"', async () => {
     const { runner } = recordedRunner(host({ booted: image('a1'), staged: image('b2'), rollback: null }));
     const backend = bootcBackend({ dataDir: data, runner });
-    expect(await backend.status()).toEqual({ booted: 'a1', staged: 'b2' });
+    expect(await backend.status()).toEqual({ booted: 'a1', staged: 'b2', rollbackQueued: false });
     expect(await backend.current()).toBe('b2');
   });
 
@@ -44,6 +44,13 @@ describe('bootc backend (recorded command runner; bootc is not on this machine)'
     const { runner, calls } = recordedRunner(host({ booted: image('b2'), staged: null, rollback: image('a1') }));
     await bootcBackend({ dataDir: data, runner }).switchTo(ref('a1'), 'rollback');
     expect(calls.at(-1)).toEqual(['bootc', 'rollback']);
+  });
+
+  it('reports a queued rollback as what runs next, so recovery does not roll back twice', async () => {
+    const { runner, calls } = recordedRunner(host({ booted: image('b2'), staged: null, rollback: image('a1'), rollbackQueued: true }));
+    const backend = bootcBackend({ dataDir: data, runner });
+    expect(await backend.current()).toBe('a1');
+    expect(calls.every((c) => c[1] === 'status')).toBe(true);
   });
 
   it('ignores images bootfleet did not deploy, and refuses malformed status with BOOTFLEET_ACTIVATION_STATUS_INVALID', async () => {
