@@ -1,0 +1,83 @@
+/**
+ * Per-device MQTT credentials. The password is 32 random bytes, shown once
+ * at enrolment; only its scrypt hash is stored. The scrypt cost is low
+ * (N = 2^10) on purpose: the secret has 256 bits of entropy, so a costly
+ * hash buys nothing against guessing, while every device CONNECT pays it
+ * (10,000 reconnecting devices at N = 2^14 would need minutes of CPU).
+ * The parameters are stored with each hash so they can be raised later.
+ */
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { Type, type Static } from 'typebox';
+import type { Level } from 'level';
+import { compileParser, parseJson, type DeviceId } from '../../protocol/index.js';
+
+const StoredCredentialSchema = Type.Object({
+  algorithm: Type.Literal('scrypt'),
+  N: Type.Integer({ minimum: 2 }),
+  r: Type.Integer({ minimum: 1 }),
+  p: Type.Integer({ minimum: 1 }),
+  salt: Type.String(),
+  hash: Type.String(),
+  createdAt: Type.Integer(),
+});
+type StoredCredential = Static<typeof StoredCredentialSchema>;
+const storedParser = compileParser('stored device credential', StoredCredentialSchema, 'BOOTFLEET_INTERNAL');
+
+const COST = { N: 1024, r: 8, p: 1 } as const;
+const HASH_BYTES = 32;
+/** A password longer than this is refused before hashing (scrypt cost grows with input). */
+const MAX_PASSWORD_BYTES = 256;
+
+type Db = Level;
+
+export class DeviceCredentials {
+  private readonly store;
+
+  constructor(db: Db) {
+    this.store = db.sublevel('device-credentials', { valueEncoding: 'utf8' });
+  }
+
+  async has(deviceId: DeviceId): Promise<boolean> {
+    return (await this.store.get(deviceId)) !== undefined;
+  }
+
+  /** Makes a new password for the device, replacing any earlier one, and returns it (the only copy). */
+  async issue(deviceId: DeviceId, now: Date = new Date()): Promise<string> {
+    const password = randomBytes(32).toString('base64url');
+    const salt = randomBytes(16);
+    const hash = await hashPassword(Buffer.from(password), salt, COST);
+    const record: StoredCredential = {
+      algorithm: 'scrypt',
+      ...COST,
+      salt: salt.toString('base64'),
+      hash: hash.toString('base64'),
+      createdAt: Math.floor(now.getTime() / 1000),
+    };
+    await this.store.put(deviceId, JSON.stringify(record));
+    return password;
+  }
+
+  /** True only when the device has credentials and `password` is theirs. */
+  async verify(deviceId: string, password: Buffer | undefined): Promise<boolean> {
+    if (password === undefined || password.length === 0 || password.length > MAX_PASSWORD_BYTES) return false;
+    const text = await this.store.get(deviceId);
+    if (text === undefined) return false;
+    const stored = storedParser.parse(parseJson(text, 4096, 'stored device credential'));
+    const expected = Buffer.from(stored.hash, 'base64');
+    const actual = await hashPassword(password, Buffer.from(stored.salt, 'base64'), stored, expected.length);
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  }
+
+  async revoke(deviceId: DeviceId): Promise<void> {
+    await this.store.del(deviceId);
+  }
+}
+
+function hashPassword(password: Buffer, salt: Buffer, cost: ScryptOptions, length = HASH_BYTES): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password, salt, length, { N: cost.N, r: cost.r, p: cost.p, maxmem: 64 * 1024 * 1024 }, (error, key) => {
+      if (error === null) resolve(key);
+      else reject(error);
+    });
+  });
+}
