@@ -40,6 +40,17 @@ export const ERROR_CODES = {
   BOOTFLEET_CONFIG_INVALID: { status: 500, summary: 'The configuration is invalid.' },
   BOOTFLEET_CLI_USAGE: { status: 400, summary: 'The command line is wrong.' },
   BOOTFLEET_INTERNAL: { status: 500, summary: 'An unexpected internal error; the cause holds details.' },
+  // Server control plane (server/broker, server/identity, server/devices; issue #6)
+  BOOTFLEET_AUTH_MISSING: { status: 401, summary: 'The API call carries no bearer token.' },
+  BOOTFLEET_AUTH_INVALID: { status: 401, summary: 'The API token is not known.' },
+  BOOTFLEET_AUTH_FORBIDDEN: { status: 403, summary: 'The API token\'s role does not allow this call.' },
+  BOOTFLEET_ENROLL_TOKEN_INVALID: { status: 401, summary: 'The enrolment token is not known.' },
+  BOOTFLEET_ENROLL_EXISTS: { status: 409, summary: 'The device is already enrolled.' },
+  BOOTFLEET_BROKER_UNAVAILABLE: { status: 503, summary: 'The MQTT broker cannot be reached.' },
+  BOOTFLEET_BROKER_PROVISION_FAILED: { status: 502, summary: 'The external broker refused to create a device account or ACL.' },
+  BOOTFLEET_DEVICE_NOT_FOUND: { status: 404, summary: 'No device has this id.' },
+  BOOTFLEET_DEVICE_MISMATCH: { status: 400, summary: 'A device message names another device than its topic.' },
+  BOOTFLEET_DEVICE_CURSOR_INVALID: { status: 400, summary: 'A pagination cursor is malformed.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,12 +6,20 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { BootfleetError, type SigningKey } from '../protocol/index.js';
 import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
+import type { ControlServices } from './control.js';
+import { installApiAuth } from './routes/auth.js';
+import { auditRoutes } from './routes/audit.js';
+import { deviceRoutes } from './routes/devices.js';
+import { enrollRoutes } from './routes/enroll.js';
+import { TokenVerifier } from './identity/tokens.js';
 
 export interface AppDeps {
   readonly signingKey: SigningKey;
   readonly isReady: () => boolean;
   /** Absent: no request logging (unit tests). */
   readonly logger?: FastifyBaseLogger;
+  /** Control plane (issue #6): enrolment, devices, audit. Absent: /api/ is closed (no tokens). */
+  readonly control?: ControlServices;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -30,6 +38,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (status >= 500) app.log.error({ err: error }, 'request failed');
     return reply.code(status).send({ code, message: status >= 500 ? 'internal error' : (error as Error).message, details: {} });
   });
+  // --- Control plane (issue #6): every /api/ call is authenticated (routes/auth.ts). ---
+  installApiAuth(app, deps.control?.tokens ?? new TokenVerifier({ apiTokens: [], enrollmentTokens: [] }));
+  if (deps.control !== undefined) {
+    await app.register(enrollRoutes, deps.control);
+    await app.register(deviceRoutes, deps.control);
+    await app.register(auditRoutes, { audit: deps.control.audit });
+  }
+  // --- end control plane ---
   await app.register(healthRoutes, { isReady: deps.isReady });
   await app.register(keysRoutes, { signingKey: deps.signingKey });
   return app;

@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { BootfleetError, compileParser, parseJson } from '../protocol/index.js';
+import { BrokerConfigSchema } from './broker/config.js';
+import { AuthConfigSchema } from './identity/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -25,6 +27,10 @@ export const ServerConfigSchema = Type.Object(
     /** The key that signs desired state; generated under dataDir on first start when absent. */
     signingKeyFile: Type.Optional(Type.String({ minLength: 1 })),
     logLevel: Type.Enum(LOG_LEVELS),
+    // --- Control plane (issue #6): MQTT broker and API/device access. Absent: embedded broker on
+    // 127.0.0.1:1883, and no tokens (every /api/ call is refused until tokens are configured).
+    broker: Type.Optional(BrokerConfigSchema),
+    auth: Type.Optional(AuthConfigSchema),
   },
   { additionalProperties: false },
 );

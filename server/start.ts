@@ -9,11 +9,14 @@ import { withContextAsync } from '../protocol/index.js';
 import { buildApp } from './app.js';
 import { signingKeyPath, type ServerConfig } from './config.js';
 import { loadOrCreateSigningKey } from './signing-key.js';
+import { startControl, type ControlServices } from './control.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
   readonly url: string;
   readonly keyId: string;
+  /** Control plane (issue #6): broker endpoints, registry, counters. */
+  readonly control: ControlServices;
   close(): Promise<void>;
 }
 
@@ -24,8 +27,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await withContextAsync('opening the state database', () => db.open());
   const { key, created } = await withContextAsync('loading the signing key', () => loadOrCreateSigningKey(signingKeyPath(config)));
   if (created) logger.info({ keyId: key.keyId, path: `${signingKeyPath(config)}.key` }, 'generated a new server signing key');
+  // --- Control plane (issue #6): broker, device registry, enrolment, audit. ---
+  const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger));
   let ready = false;
-  const app = await buildApp({ signingKey: key, isReady: () => ready, logger });
+  const app = await buildApp({ signingKey: key, isReady: () => ready, logger, control });
   await app.listen({ host: config.http.host, port: config.http.port });
   ready = true;
   const address = app.server.address() as AddressInfo;
@@ -34,9 +39,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     app,
     url: `http://${host}:${address.port}`,
     keyId: key.keyId,
+    control,
     async close() {
       ready = false;
       await app.close();
+      await control.close();
       await db.close();
     },
   };

@@ -34,6 +34,8 @@ export interface ControlPlane {
   onDeviceMessage(filter: string, handler: DeviceMessageHandler): Promise<void>;
   /** Gives an enrolled device its account and ACL in the broker (a no-op when embedded: the broker asks our store). */
   provisionDevice(deviceId: string, password: string): Promise<void>;
+  /** Removes the device's broker account and closes its connection, if the broker holds one. */
+  revokeDevice(deviceId: string): Promise<void>;
   connectedClients(): number;
   close(): Promise<void>;
 }

@@ -67,6 +67,11 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     },
     authorizeForward: (client, packet) => (mayReceive(client.id, packet.topic) ? packet : null),
   });
+  const connected = new Map<string, Client>();
+  aedes.on('client', (client) => connected.set(client.id, client));
+  aedes.on('clientDisconnect', (client) => {
+    if (connected.get(client.id) === client) connected.delete(client.id);
+  });
   aedes.on('clientError', (client, error) => {
     logger.debug({ client: client.id, err: error }, 'mqtt client error');
   });
@@ -93,6 +98,11 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     publish: (topic, payload, options) => publishInside(aedes, topic, payload, options),
     onDeviceMessage: (filter, handler) => subscribeInside(aedes, filter, handler),
     provisionDevice: () => Promise.resolve(),
+    revokeDevice: (deviceId) => {
+      // The credentials are gone from our store; a connected session must not outlive them.
+      connected.get(deviceId)?.close();
+      return Promise.resolve();
+    },
     connectedClients: () => aedes.connectedClients,
     async close() {
       await listeners.close();

@@ -9,7 +9,8 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import type { Level } from 'level';
-import { compileParser, parseJson, type DeviceId } from '../../protocol/index.js';
+import { BootfleetError, compileParser, parseJson, type DeviceId } from '../../protocol/index.js';
+import { KeyedMutex } from '../devices/keyed-mutex.js';
 
 const StoredCredentialSchema = Type.Object({
   algorithm: Type.Literal('scrypt'),
@@ -32,6 +33,7 @@ type Db = Level;
 
 export class DeviceCredentials {
   private readonly store;
+  private readonly mutex = new KeyedMutex();
 
   constructor(db: Db) {
     this.store = db.sublevel('device-credentials', { valueEncoding: 'utf8' });
@@ -39,6 +41,16 @@ export class DeviceCredentials {
 
   async has(deviceId: DeviceId): Promise<boolean> {
     return (await this.store.get(deviceId)) !== undefined;
+  }
+
+  /** Issues credentials to a device that has none; two concurrent enrolments of one id cannot both win. */
+  issueNew(deviceId: DeviceId): Promise<string> {
+    return this.mutex.run(deviceId, async () => {
+      if (await this.has(deviceId)) {
+        throw new BootfleetError('BOOTFLEET_ENROLL_EXISTS', `device ${deviceId} is already enrolled`, { details: { device: deviceId } });
+      }
+      return this.issue(deviceId);
+    });
   }
 
   /** Makes a new password for the device, replacing any earlier one, and returns it (the only copy). */
