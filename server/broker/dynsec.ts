@@ -10,12 +10,9 @@ import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { BootfleetError } from '../../protocol/index.js';
 import { deviceAcl } from './acl.js';
-import { allDevicesFilter } from '../../protocol/index.js';
 
 export const DYNSEC_TOPIC = '$CONTROL/dynamic-security/v1';
 export const DYNSEC_RESPONSE_TOPIC = `${DYNSEC_TOPIC}/response`;
-/** The role given to the server's own account. */
-export const SERVER_ROLE = 'bootfleet-server';
 const RESPONSE_TIMEOUT_MS = 10_000;
 
 type DynsecCommand = Record<string, unknown> & { command: string };
@@ -38,18 +35,6 @@ export function deviceRoleAcls(deviceId: string): Record<string, unknown>[] {
       { acltype: 'subscribeLiteral', topic, allow: true },
       { acltype: 'publishClientReceive', topic, allow: true },
       { acltype: 'unsubscribeLiteral', topic, allow: true },
-    ]),
-  ];
-}
-
-export function serverRoleAcls(): Record<string, unknown>[] {
-  const toDevices = ['desired', 'commands'] as const;
-  const fromDevices = ['reports', 'presence'] as const;
-  return [
-    ...toDevices.map((kind) => ({ acltype: 'publishClientSend', topic: allDevicesFilter(kind), allow: true })),
-    ...fromDevices.flatMap((kind) => [
-      { acltype: 'subscribePattern', topic: allDevicesFilter(kind), allow: true },
-      { acltype: 'publishClientReceive', topic: allDevicesFilter(kind), allow: true },
     ]),
   ];
 }

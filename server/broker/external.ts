@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { BootfleetError } from '../../protocol/index.js';
 import type { BrokerConfig } from './config.js';
 import { newBrokerCounters, type ControlPlane, type DeviceMessageHandler } from './control-plane.js';
-import { alreadyExists, deviceRoleAcls, deviceRoleName, DynsecClient, SERVER_ROLE, serverRoleAcls } from './dynsec.js';
+import { alreadyExists, deviceRoleAcls, deviceRoleName, DynsecClient } from './dynsec.js';
 import { topicMatches } from './topic-filter.js';
 
 export const SERVER_CLIENT_ID = 'bootfleet:server';
@@ -50,7 +50,7 @@ export async function startExternalBroker({ config, logger }: ExternalBrokerDeps
     for (const { handler } of matching) void handler(topic, payload);
   });
   const dynsec = config.provisioning === 'mosquitto-dynsec' ? new DynsecClient(client) : undefined;
-  if (dynsec !== undefined) await prepareMosquitto(dynsec, config.username);
+  if (dynsec !== undefined) await prepareMosquitto(dynsec);
   return {
     mode: 'external',
     endpoints: { [config.url.startsWith('mqtts:') ? 'tls' : config.url.startsWith('ws') ? 'ws' : 'tcp']: config.url },
@@ -83,23 +83,12 @@ export async function startExternalBroker({ config, logger }: ExternalBrokerDeps
 }
 
 /**
- * Idempotent setup: deny by default (devices get only their own role), and
- * give the server's account the role to publish desired state and commands
- * and to read reports and presence.
+ * Checks the dynamic-security link at start. The server's account and its
+ * `bootfleet-server` role are made beforehand (deploy/mosquitto/provision-server.sh):
+ * Mosquitto 2.0.11 kicks a client whose roles change and the answer is lost,
+ * so the server never edits its own account.
  */
-async function prepareMosquitto(dynsec: DynsecClient, username: string | undefined): Promise<void> {
+async function prepareMosquitto(dynsec: DynsecClient): Promise<void> {
   await dynsec.start();
-  await dynsec.run([
-    {
-      command: 'setDefaultACLAccess',
-      acls: [
-        { acltype: 'publishClientSend', allow: false },
-        { acltype: 'publishClientReceive', allow: false },
-        { acltype: 'subscribe', allow: false },
-        { acltype: 'unsubscribe', allow: true },
-      ],
-    },
-  ]);
-  await dynsec.run([{ command: 'createRole', rolename: SERVER_ROLE, acls: serverRoleAcls() }], alreadyExists);
-  if (username !== undefined) await dynsec.run([{ command: 'addClientRole', username, rolename: SERVER_ROLE, priority: 10 }], alreadyExists);
+  await dynsec.run([{ command: 'getDefaultACLAccess' }]);
 }
