@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   BOOTFLEET_DEVICE_NOT_FOUND: { status: 404, summary: 'No device has this id.' },
   BOOTFLEET_DEVICE_MISMATCH: { status: 400, summary: 'A device message names another device than its topic.' },
   BOOTFLEET_DEVICE_CURSOR_INVALID: { status: 400, summary: 'A pagination cursor is malformed.' },
+  BOOTFLEET_SERVER_UNREACHABLE: { status: 503, summary: 'The CLI cannot reach the server API.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

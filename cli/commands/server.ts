@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { LOG_LEVELS, loadServerConfig, type ServerConfigOverrides } from '../../server/config.js';
 import { startServer } from '../../server/start.js';
 import type { CliIo } from '../io.js';
+import { ROLES, type Role } from '../../server/identity/config.js';
+import { generateToken } from '../../server/identity/tokens.js';
 
 export function serverCommand(io: CliIo): Command {
   const server = new Command('server').description('run the fleet server (HTTP API, state database, signing key)');
@@ -34,6 +36,18 @@ export function serverCommand(io: CliIo): Command {
         process.on('SIGTERM', stop);
       });
       await running.close();
+    });
+  // --- Control plane (issue #6): tokens for the `auth` section of the configuration. ---
+  server
+    .command('token')
+    .description('make a random API or enrolment token; prints the token (keep it secret) and the entry for the configuration')
+    .requiredOption('-n, --name <name>', 'who holds the token (operator name, or fleet/batch for enrolment)')
+    .addOption(new Option('-r, --role <role>', 'API role').choices(ROLES).default('viewer'))
+    .option('--enrollment', 'an enrolment token for devices (goes in auth.enrollmentTokens)')
+    .action((opts: { name: string; role: Role; enrollment?: boolean }) => {
+      const { token, hash } = generateToken();
+      const entry = opts.enrollment === true ? { enrollmentTokens: [{ name: opts.name, hash }] } : { apiTokens: [{ name: opts.name, role: opts.role, hash }] };
+      io.out(`${JSON.stringify({ token, auth: entry })}\n`);
     });
   return server;
 }
