@@ -35,6 +35,19 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     persistence,
     connectTimeout: config.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs,
     maxClientsIdLength: ID_MAX_LENGTH,
+    preConnect: (_client, packet, callback) => {
+      // A will is published later without a new check when it comes from the persisted state of a
+      // previous broker process (aedes streamWill): refuse at CONNECT a will on anything but the own presence topic.
+      const will = packet.will;
+      const allowed = will === undefined || (typeof packet.clientId === 'string' && safeMayPublish(packet.clientId, will.topic));
+      if (allowed) {
+        callback(null, true);
+        return;
+      }
+      counters.publishDenied += 1;
+      // An error (not just `false`) makes aedes close the connection at once.
+      callback(new Error('last will on a topic the device may not publish'), false);
+    },
     authenticate: (client, username, password, done) => {
       authenticateDevice(deps.credentials, client, username, password).then(
         (ok) => {
@@ -128,6 +141,14 @@ async function authenticateDevice(credentials: DeviceCredentials, client: Client
   const proven = connection.identity === client.id || (username === client.id && (await credentials.verify(client.id, password)));
   if (proven) connection.scanner.markAuthenticated();
   return proven;
+}
+
+function safeMayPublish(clientId: string, topic: string): boolean {
+  try {
+    return mayPublish(parseDeviceId(clientId), topic);
+  } catch {
+    return false;
+  }
 }
 
 function publishInside(aedes: Aedes, topic: string, payload: Buffer | string, options: PublishOptions): Promise<void> {

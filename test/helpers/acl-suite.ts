@@ -95,5 +95,17 @@ export function aclSuite(name: string, start: () => Promise<AclTarget>): void {
       await expect(connectDevice({ url: target.url, clientId: 'alpha' })).rejects.toBeDefined();
       await expect(login('gamma', alpha)).rejects.toBeDefined();
     });
+
+    it('never delivers a last will set on another device topic', async () => {
+      const forged = Buffer.from('{"device":"beta","online":false,"since":1}');
+      const will = { topic: deviceTopic('beta', 'presence'), payload: forged, qos: 1 as const, retain: true };
+      // The embedded broker refuses the CONNECT; Mosquitto accepts it and drops the will when it fires.
+      const accepted = await connectDevice({ url: target.url, clientId: 'alpha', username: 'alpha', password: alpha, will }).catch(() => undefined);
+      accepted?.stream.destroy();
+      const barrier = await login('alpha', alpha);
+      await barrier.publishAsync(deviceTopic('alpha', 'reports'), 'after-will', { qos: 1 });
+      await waitFor(() => target.received.some((m) => m.payload === 'after-will'), 5_000, 'report after the will');
+      expect(target.received.filter((m) => m.topic === deviceTopic('beta', 'presence'))).toEqual([]);
+    });
   });
 }

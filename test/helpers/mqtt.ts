@@ -11,9 +11,9 @@ export interface DeviceLogin {
   readonly will?: IClientOptions['will'];
 }
 
-/** Connects once (no reconnect); rejects with the broker's refusal. */
+/** Connects once (no reconnect); rejects with the broker's refusal, or when the broker closes the socket first. */
 export async function connectDevice(login: DeviceLogin): Promise<MqttClient> {
-  return mqtt.connectAsync(login.url, {
+  const client = mqtt.connect(login.url, {
     clientId: login.clientId,
     username: login.username,
     password: login.password,
@@ -22,6 +22,31 @@ export async function connectDevice(login: DeviceLogin): Promise<MqttClient> {
     reconnectPeriod: 0,
     connectTimeout: 5_000,
     protocolVersion: 4,
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error): void => {
+      cleanup();
+      client.end(true);
+      reject(error);
+    };
+    const onError = (error: Error): void => {
+      fail(error);
+    };
+    const onClose = (): void => {
+      fail(new Error('connection closed before CONNACK'));
+    };
+    const onConnect = (): void => {
+      cleanup();
+      resolve(client);
+    };
+    const cleanup = (): void => {
+      client.off('error', onError);
+      client.off('close', onClose);
+      client.off('connect', onConnect);
+    };
+    client.on('error', onError);
+    client.on('close', onClose);
+    client.on('connect', onConnect);
   });
 }
 
