@@ -9,6 +9,8 @@ export interface DeviceLogin {
   readonly password?: string;
   readonly clean?: boolean;
   readonly will?: IClientOptions['will'];
+  /** For mqtts: the CA to trust, and a client certificate for mTLS. */
+  readonly tls?: { readonly ca: Buffer; readonly key?: Buffer; readonly cert?: Buffer };
 }
 
 /** Connects once (no reconnect); rejects with the broker's refusal, or when the broker closes the socket first. */
@@ -22,6 +24,7 @@ export async function connectDevice(login: DeviceLogin): Promise<MqttClient> {
     reconnectPeriod: 0,
     connectTimeout: 5_000,
     protocolVersion: 4,
+    ...(login.tls === undefined ? {} : { ca: login.tls.ca, key: login.tls.key, cert: login.tls.cert, rejectUnauthorized: true }),
   });
   return new Promise((resolve, reject) => {
     const fail = (error: Error): void => {
