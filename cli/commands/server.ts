@@ -26,6 +26,8 @@ export function serverCommand(io: CliIo): Command {
       const config = await loadServerConfig(opts.config, overrides);
       const running = await startServer(config);
       io.err(`bootfleet server listening on ${running.url} (data ${config.dataDir}, signing key ${running.keyId})\n`);
+      const mqtt = Object.values(running.control.plane.endpoints).join(', ');
+      io.err(`bootfleet mqtt (${running.control.plane.mode}): ${mqtt}\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

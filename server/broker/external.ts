@@ -27,27 +27,26 @@ export interface ExternalBrokerDeps {
 export async function startExternalBroker({ config, logger }: ExternalBrokerDeps): Promise<ControlPlane> {
   if (config.url === undefined) throw new BootfleetError('BOOTFLEET_CONFIG_INVALID', 'broker.url is required when broker.mode is external');
   const password = config.passwordFile === undefined ? undefined : (await readFile(config.passwordFile, 'utf8')).trim();
-  let client: MqttClient;
-  try {
-    client = await mqtt.connectAsync(config.url, {
-      clientId: SERVER_CLIENT_ID,
-      username: config.username,
-      password,
-      clean: false,
-      protocolVersion: 4,
-      reconnectPeriod: 1_000,
-      connectTimeout: 10_000,
-    });
-  } catch (error) {
-    throw new BootfleetError('BOOTFLEET_BROKER_UNAVAILABLE', `cannot connect to the MQTT broker at ${config.url}`, { cause: error });
-  }
-  client.on('error', (error) => { logger.warn({ err: error }, 'mqtt client error'); });
+  // Listen before the CONNACK: a persistent session replays queued messages in the same read as the CONNACK.
+  const client = mqtt.connect(config.url, {
+    clientId: SERVER_CLIENT_ID,
+    username: config.username,
+    password,
+    clean: false,
+    protocolVersion: 4,
+    reconnectPeriod: 1_000,
+    connectTimeout: 10_000,
+  });
   const handlers: { filter: string; handler: DeviceMessageHandler }[] = [];
   const early: { topic: string; payload: Buffer }[] = [];
   client.on('message', (topic, payload) => {
     const matching = handlers.filter((h) => topicMatches(h.filter, topic));
     if (matching.length === 0 && early.length < MAX_EARLY_MESSAGES && topic.startsWith('bootfleet/')) early.push({ topic, payload });
     for (const { handler } of matching) void handler(topic, payload);
+  });
+  await firstConnection(client, config.url);
+  client.on('error', (error) => {
+    logger.warn({ err: error }, 'mqtt client error');
   });
   const dynsec = config.provisioning === 'mosquitto-dynsec' ? new DynsecClient(client) : undefined;
   if (dynsec !== undefined) await prepareMosquitto(dynsec);
@@ -80,6 +79,27 @@ export async function startExternalBroker({ config, logger }: ExternalBrokerDeps
       await client.endAsync();
     },
   } satisfies ControlPlane;
+}
+
+/** Resolves on the first CONNACK; a refusal or an unreachable broker fails the start. */
+function firstConnection(client: MqttClient, url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (cause?: unknown): void => {
+      client.off('connect', ok);
+      client.off('error', fail);
+      client.off('offline', fail);
+      client.end(true);
+      reject(new BootfleetError('BOOTFLEET_BROKER_UNAVAILABLE', `cannot connect to the MQTT broker at ${url}`, { cause }));
+    };
+    const ok = (): void => {
+      client.off('error', fail);
+      client.off('offline', fail);
+      resolve();
+    };
+    client.once('connect', ok);
+    client.once('error', fail);
+    client.once('offline', fail);
+  });
 }
 
 /**
