@@ -32,7 +32,15 @@ export async function startControl(config: ServerConfig, db: Level, logger: Logg
   const brokerLogger = logger.child({ component: 'broker' });
   const plane: ControlPlane =
     brokerConfig.mode === 'embedded'
-      ? await startEmbeddedBroker({ config: brokerConfig, db, credentials, logger: brokerLogger })
+      ? await startEmbeddedBroker({
+          config: brokerConfig,
+          db,
+          credentials,
+          logger: brokerLogger,
+          onCertificateLogin: async (id) => {
+            await registry.enroll(id, 'mtls');
+          },
+        })
       : await startExternalBroker({ config: brokerConfig, logger: brokerLogger });
   const ingest = new DeviceIngest(registry, logger.child({ component: 'ingest' }));
   for (const kind of ['reports', 'presence'] as const) {

@@ -11,20 +11,21 @@ import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type S
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { ID_MAX_LENGTH, parseDeviceId } from '../../protocol/index.js';
+import { ID_MAX_LENGTH } from '../../protocol/index.js';
 import type { DeviceCredentials } from '../identity/device-credentials.js';
-import { mayPublish, mayReceive, maySubscribe } from './acl.js';
+import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
 import type { BrokerCounters, ControlPlane, DeviceMessageHandler, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
 import { startListeners } from './listeners.js';
-import { GuardedConnection } from './packet-guard.js';
 
 export interface EmbeddedBrokerDeps {
   readonly config: BrokerConfig;
   readonly db: Level;
   readonly credentials: DeviceCredentials;
   readonly logger: Logger;
+  /** Registers a device that logged in with a client certificate (mTLS) and was never enrolled. */
+  readonly onCertificateLogin?: CertificateLogin;
 }
 
 export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<ControlPlane> {
@@ -35,50 +36,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     persistence,
     connectTimeout: config.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs,
     maxClientsIdLength: ID_MAX_LENGTH,
-    preConnect: (_client, packet, callback) => {
-      // A will is published later without a new check when it comes from the persisted state of a
-      // previous broker process (aedes streamWill): refuse at CONNECT a will on anything but the own presence topic.
-      const will = packet.will;
-      const allowed = will === undefined || (typeof packet.clientId === 'string' && safeMayPublish(packet.clientId, will.topic));
-      if (allowed) {
-        callback(null, true);
-        return;
-      }
-      counters.publishDenied += 1;
-      // An error (not just `false`) makes aedes close the connection at once.
-      callback(new Error('last will on a topic the device may not publish'), false);
-    },
-    authenticate: (client, username, password, done) => {
-      authenticateDevice(deps.credentials, client, username, password).then(
-        (ok) => {
-          if (!ok) counters.authFailures += 1;
-          done(null, ok);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, 'device authentication failed with an internal error');
-          done(null, false);
-        },
-      );
-    },
-    authorizePublish: (client, packet, callback) => {
-      // client is null for the server's own publishes, which never come through this hook's checks.
-      if (client !== null && !mayPublish(client.id, packet.topic)) {
-        counters.publishDenied += 1;
-        callback(new Error('publish not authorized'));
-        return;
-      }
-      callback(null);
-    },
-    authorizeSubscribe: (client, subscription, callback) => {
-      if (!maySubscribe(client.id, subscription.topic)) {
-        counters.subscribeDenied += 1;
-        // A null subscription answers SUBACK 0x80 (failure) [MQTT-3.9.3] and keeps the connection.
-        callback(null, null);
-        return;
-      }
-      callback(null, subscription);
-    },
-    authorizeForward: (client, packet) => (mayReceive(client.id, packet.topic) ? packet : null),
+    ...deviceAccessHooks(deps.credentials, counters, logger, deps.onCertificateLogin),
   });
   const connected = new Map<string, Client>();
   aedes.on('client', (client) => connected.set(client.id, client));
@@ -127,28 +85,6 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
       await persistence.destroy();
     },
   } satisfies ControlPlane;
-}
-
-async function authenticateDevice(credentials: DeviceCredentials, client: Client, username: string | undefined, password: Buffer | undefined): Promise<boolean> {
-  try {
-    parseDeviceId(client.id);
-  } catch {
-    return false;
-  }
-  const connection = client.conn;
-  if (!(connection instanceof GuardedConnection)) return false;
-  // [MQTT-3.1.3-8] identity: the client id is the device id, and the proof is a certificate for it or its password.
-  const proven = connection.identity === client.id || (username === client.id && (await credentials.verify(client.id, password)));
-  if (proven) connection.scanner.markAuthenticated();
-  return proven;
-}
-
-function safeMayPublish(clientId: string, topic: string): boolean {
-  try {
-    return mayPublish(parseDeviceId(clientId), topic);
-  } catch {
-    return false;
-  }
 }
 
 function publishInside(aedes: Aedes, topic: string, payload: Buffer | string, options: PublishOptions): Promise<void> {

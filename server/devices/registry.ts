@@ -47,10 +47,11 @@ export class DeviceRegistry {
     return device;
   }
 
-  /** Creates the record of a newly enrolled device, or keeps the existing one (re-enrolment after revocation). */
+  /** Creates the record of a newly enrolled device; an existing record (re-enrolment after revocation) is kept as it is. */
   async enroll(id: DeviceId, tokenName: string): Promise<Device> {
     return this.update(id, (existing) => {
-      const device: Device = existing ?? {
+      if (existing !== undefined) return undefined;
+      const device: Device = {
         id,
         enrolledAt: Math.floor(this.now() / 1000),
         enrolledWith: tokenName,
@@ -60,7 +61,7 @@ export class DeviceRegistry {
         slots: {},
         inventory: [],
       };
-      return { device, event: { kind: 'enrolled', details: { token: tokenName } } };
+      return { device, event: { kind: 'enrolled', details: { via: tokenName } } };
     });
   }
 

@@ -12,6 +12,7 @@ import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js'
 import { makeCa, makeCert, type Pem } from '../helpers/certs.js';
 import { connectDevice, waitFor } from '../helpers/mqtt.js';
 import { requireTool } from '../helpers/tools.js';
+import { startTestServer, TOKENS } from '../helpers/server.js';
 
 const openssl = requireTool('openssl');
 
@@ -21,12 +22,14 @@ describe.skipIf(openssl.skip)('embedded broker over TLS, mTLS and WebSocket', ()
   let ca: Pem;
   let device: Pem;
   let rogue: Pem;
+  let serverPem: Pem;
   const received: string[] = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bootfleet-certs-'));
     const tool = openssl.path ?? 'openssl';
     ca = await makeCa(tool, dir, 'fleet-ca');
     const server = await makeCert(tool, dir, ca, 'broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1');
+    serverPem = server;
     device = await makeCert(tool, dir, ca, 'device', 'mtls-dev', 'extendedKeyUsage=clientAuth');
     const rogueCa = await makeCa(tool, dir, 'rogue-ca');
     rogue = await makeCert(tool, dir, rogueCa, 'rogue', 'mtls-dev', 'extendedKeyUsage=clientAuth');
@@ -67,5 +70,19 @@ describe.skipIf(openssl.skip)('embedded broker over TLS, mTLS and WebSocket', ()
     await overWs.publishAsync(deviceTopic('pw-dev', 'reports'), 'over-ws', { qos: 1 });
     await waitFor(() => received.includes('over-ws'), 5_000, 'report over WebSocket');
     await overWs.endAsync();
+  });
+
+  it('registers a device that logged in with its certificate, so the server keeps its reports', async () => {
+    const t = await startTestServer({ tls: { host: '127.0.0.1', port: 0, certFile: serverPem.certFile, keyFile: serverPem.keyFile, caFile: ca.certFile } });
+    try {
+      const client = await connectDevice({ url: t.server.control.plane.endpoints.tls ?? '', clientId: 'mtls-dev', tls: { ca: ca.cert, key: device.key, cert: device.cert } });
+      const report = { device: 'mtls-dev', seq: 1, sentAt: 1_795_000_000, phase: 'idle', slots: {} };
+      await client.publishAsync(deviceTopic('mtls-dev', 'reports'), JSON.stringify(report), { qos: 1 });
+      await waitFor(() => t.server.control.ingest.counters.reportsStored === 1, 5_000, 'report from the mTLS device');
+      await client.endAsync();
+      expect(await t.api('GET', '/api/v1/devices/mtls-dev', { token: TOKENS.viewer })).toMatchObject({ status: 200, body: { device: { enrolledWith: 'mtls', lastReport: { seq: 1 } } } });
+    } finally {
+      await t.destroy();
+    }
   });
 });
