@@ -9,6 +9,7 @@ import { keysRoutes } from './routes/keys.js';
 import type { ControlServices } from './control.js';
 import { installApiAuth } from './routes/auth.js';
 import { auditRoutes } from './routes/audit.js';
+import { brokerRoutes } from './routes/broker.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollRoutes } from './routes/enroll.js';
 import { TokenVerifier } from './identity/tokens.js';
@@ -44,6 +45,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(enrollRoutes, deps.control);
     await app.register(deviceRoutes, deps.control);
     await app.register(auditRoutes, { audit: deps.control.audit });
+    await app.register(brokerRoutes, { control: deps.control });
   }
   // --- end control plane ---
   await app.register(healthRoutes, { isReady: deps.isReady });

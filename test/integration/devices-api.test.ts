@@ -106,6 +106,8 @@ describe('devices over the API and MQTT (embedded broker)', () => {
       if (!offline) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(offline).toBe(true);
+    const state = await t.api('GET', '/api/v1/broker', { token: TOKENS.viewer });
+    expect(state).toMatchObject({ status: 200, body: { mode: 'embedded', ingest: { dropped: { BOOTFLEET_JSON_INVALID: 1 } } } });
   });
 
   it('lists devices with label, group and online filters and cursor pagination; changes are audited', async () => {
