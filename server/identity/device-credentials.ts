@@ -5,8 +5,11 @@
  * hash buys nothing against guessing, while every device CONNECT pays it
  * (10,000 reconnecting devices at N = 2^14 would need minutes of CPU).
  * The parameters are stored with each hash so they can be raised later.
+ * A reconnect storm still costs 10,000 x ~4 ms of scrypt, so a password that
+ * verified once is remembered in memory as a salted SHA-256 (never on disk)
+ * and checked with that until the credentials change.
  */
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import type { Level } from 'level';
 import { BootfleetError, compileParser, parseJson, type DeviceId } from '../../protocol/index.js';
@@ -34,6 +37,9 @@ type Db = Level;
 export class DeviceCredentials {
   private readonly store;
   private readonly mutex = new KeyedMutex();
+  /** Device id -> SHA-256(pepper || password) of the last password that verified. */
+  private readonly verified = new Map<string, Buffer>();
+  private readonly pepper = randomBytes(32);
 
   constructor(db: Db) {
     this.store = db.sublevel('device-credentials', { valueEncoding: 'utf8' });
@@ -65,6 +71,7 @@ export class DeviceCredentials {
       hash: hash.toString('base64'),
       createdAt: Math.floor(now.getTime() / 1000),
     };
+    this.verified.delete(deviceId);
     await this.store.put(deviceId, JSON.stringify(record));
     return password;
   }
@@ -72,16 +79,27 @@ export class DeviceCredentials {
   /** True only when the device has credentials and `password` is theirs. */
   async verify(deviceId: string, password: Buffer | undefined): Promise<boolean> {
     if (password === undefined || password.length === 0 || password.length > MAX_PASSWORD_BYTES) return false;
-    const text = await this.store.get(deviceId);
-    if (text === undefined) return false;
-    const stored = storedParser.parse(parseJson(text, 4096, 'stored device credential'));
-    const expected = Buffer.from(stored.hash, 'base64');
-    const actual = await hashPassword(password, Buffer.from(stored.salt, 'base64'), stored, expected.length);
-    return actual.length === expected.length && timingSafeEqual(actual, expected);
+    const fast = createHash('sha256').update(this.pepper).update(password).digest();
+    const remembered = this.verified.get(deviceId);
+    if (remembered !== undefined && timingSafeEqual(remembered, fast)) return true;
+    // Under the device's lock, so a revocation cannot land between the read and remembering the result.
+    return this.mutex.run(deviceId, async () => {
+      const text = await this.store.get(deviceId);
+      if (text === undefined) return false;
+      const stored = storedParser.parse(parseJson(text, 4096, 'stored device credential'));
+      const expected = Buffer.from(stored.hash, 'base64');
+      const actual = await hashPassword(password, Buffer.from(stored.salt, 'base64'), stored, expected.length);
+      const ok = actual.length === expected.length && timingSafeEqual(actual, expected);
+      if (ok) this.verified.set(deviceId, fast);
+      return ok;
+    });
   }
 
-  async revoke(deviceId: DeviceId): Promise<void> {
-    await this.store.del(deviceId);
+  revoke(deviceId: DeviceId): Promise<void> {
+    return this.mutex.run(deviceId, async () => {
+      this.verified.delete(deviceId);
+      await this.store.del(deviceId);
+    });
   }
 }
 
