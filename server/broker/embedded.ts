@@ -7,7 +7,7 @@
  * every delivery. The server publishes from inside the broker, not as a
  * network client.
  */
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
@@ -15,7 +15,7 @@ import { ID_MAX_LENGTH } from '../../protocol/index.js';
 import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
-import type { BrokerCounters, ControlPlane, DeviceMessageHandler, PublishOptions } from './control-plane.js';
+import type { ControlPlane, DeviceMessageHandler, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
 import { startListeners } from './listeners.js';
 
@@ -113,5 +113,3 @@ function subscribeInside(aedes: Aedes, filter: string, handler: DeviceMessageHan
 function hostOf(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
 }
-
-export type { BrokerCounters, Subscription };
