@@ -73,6 +73,18 @@ export const ERROR_CODES = {
   BOOTFLEET_HEALTH_DEADLINE: { status: 500, summary: 'The probation deadline passed before the health checks passed; the deployment was rolled back.' },
   BOOTFLEET_HEALTH_TOO_MANY_BOOTS: { status: 500, summary: 'The deployment started too many times without passing its health checks; it was rolled back.' },
   BOOTFLEET_POLICY_INVALID: { status: 400, summary: 'An update policy cannot be applied (for example an unknown time zone).' },
+  // Server control plane (server/broker, server/identity, server/devices; issue #6)
+  BOOTFLEET_AUTH_MISSING: { status: 401, summary: 'The API call carries no bearer token.' },
+  BOOTFLEET_AUTH_INVALID: { status: 401, summary: 'The API token is not known.' },
+  BOOTFLEET_AUTH_FORBIDDEN: { status: 403, summary: 'The API token\'s role does not allow this call.' },
+  BOOTFLEET_ENROLL_TOKEN_INVALID: { status: 401, summary: 'The enrolment token is not known.' },
+  BOOTFLEET_ENROLL_EXISTS: { status: 409, summary: 'The device is already enrolled.' },
+  BOOTFLEET_BROKER_UNAVAILABLE: { status: 503, summary: 'The MQTT broker cannot be reached.' },
+  BOOTFLEET_BROKER_PROVISION_FAILED: { status: 502, summary: 'The external broker refused to create a device account or ACL.' },
+  BOOTFLEET_DEVICE_NOT_FOUND: { status: 404, summary: 'No device has this id.' },
+  BOOTFLEET_DEVICE_MISMATCH: { status: 400, summary: 'A device message names another device than its topic.' },
+  BOOTFLEET_DEVICE_CURSOR_INVALID: { status: 400, summary: 'A pagination cursor is malformed.' },
+  BOOTFLEET_SERVER_UNREACHABLE: { status: 503, summary: 'The CLI cannot reach the server API.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

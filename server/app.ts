@@ -8,6 +8,13 @@ import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
 // --- embedded OCI registry (issue #3)
 import { registryPlugin, type Registry } from './registry/index.js';
+import type { ControlServices } from './control.js';
+import { installApiAuth } from './routes/auth.js';
+import { auditRoutes } from './routes/audit.js';
+import { brokerRoutes } from './routes/broker.js';
+import { deviceRoutes } from './routes/devices.js';
+import { enrollRoutes } from './routes/enroll.js';
+import { TokenVerifier } from './identity/tokens.js';
 
 export interface AppDeps {
   readonly signingKey: SigningKey;
@@ -16,6 +23,8 @@ export interface AppDeps {
   readonly logger?: FastifyBaseLogger;
   /** --- embedded OCI registry (issue #3): absent, no `/v2/` routes. */
   readonly registry?: Registry;
+  /** Control plane (issue #6): enrolment, devices, audit. Absent: /api/ is closed (no tokens). */
+  readonly control?: ControlServices;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -37,6 +46,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(new BootfleetError('BOOTFLEET_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`).toJSON()),
   );
+  // --- Control plane (issue #6): every /api/ call is authenticated (routes/auth.ts). ---
+  installApiAuth(app, deps.control?.tokens ?? new TokenVerifier({ apiTokens: [], enrollmentTokens: [] }));
+  if (deps.control !== undefined) {
+    await app.register(enrollRoutes, deps.control);
+    await app.register(deviceRoutes, deps.control);
+    await app.register(auditRoutes, { audit: deps.control.audit });
+    await app.register(brokerRoutes, { control: deps.control });
+  }
+  // --- end control plane ---
   await app.register(healthRoutes, { isReady: deps.isReady });
   await app.register(keysRoutes, { signingKey: deps.signingKey });
   // --- embedded OCI registry (issue #3): its own body handling and error format, in its own scope.

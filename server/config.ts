@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { BootfleetError, compileParser, parseJson } from '../protocol/index.js';
+import { BrokerConfigSchema } from './broker/config.js';
+import { AuthConfigSchema } from './identity/config.js';
 
 /** The embedded OCI registry (docs/registry.md). Tokens are stored as SHA-256 hex, never in clear. */
 export const RegistryConfigSchema = Type.Object(
@@ -60,6 +62,10 @@ export const ServerConfigSchema = Type.Object(
     logLevel: Type.Enum(LOG_LEVELS),
     /** Absent: the registry runs with defaultRegistryConfig() (nobody can push). */
     registry: Type.Optional(Type.Partial(RegistryConfigSchema)),
+    // --- Control plane (issue #6): MQTT broker and API/device access. Absent: embedded broker on
+    // 127.0.0.1:1883, and no tokens (every /api/ call is refused until tokens are configured).
+    broker: Type.Optional(BrokerConfigSchema),
+    auth: Type.Optional(AuthConfigSchema),
   },
   { additionalProperties: false },
 );

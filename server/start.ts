@@ -11,11 +11,14 @@ import { signingKeyPath, type ServerConfig } from './config.js';
 import { loadOrCreateSigningKey } from './signing-key.js';
 // --- embedded OCI registry (issue #3)
 import { openRegistry } from './registry/index.js';
+import { startControl, type ControlServices } from './control.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
   readonly url: string;
   readonly keyId: string;
+  /** Control plane (issue #6): broker endpoints, registry, counters. */
+  readonly control: ControlServices;
   close(): Promise<void>;
 }
 
@@ -28,8 +31,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (created) logger.info({ keyId: key.keyId, path: `${signingKeyPath(config)}.key` }, 'generated a new server signing key');
   // --- embedded OCI registry (issue #3)
   const registry = await withContextAsync('opening the registry', () => openRegistry(config, db));
+  // --- Control plane (issue #6): broker, device registry, enrolment, audit. ---
+  const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger));
   let ready = false;
-  const app = await buildApp({ signingKey: key, isReady: () => ready, logger, registry });
+  const app = await buildApp({ signingKey: key, isReady: () => ready, logger, registry, control });
   await app.listen({ host: config.http.host, port: config.http.port });
   ready = true;
   const address = app.server.address() as AddressInfo;
@@ -38,9 +43,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     app,
     url: `http://${host}:${address.port}`,
     keyId: key.keyId,
+    control,
     async close() {
       ready = false;
       await app.close();
+      await control.close();
       await db.close();
     },
   };

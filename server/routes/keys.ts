@@ -14,7 +14,8 @@ export interface KeysOptions {
 }
 
 export const keysRoutes: FastifyPluginAsync<KeysOptions> = (app, { signingKey }) => {
-  app.get('/api/v1/signing-keys', { schema: { response: { 200: Type.Object({ keys: Type.Array(KeySchema) }) } } }, () => ({
+  // A public key is no secret: served without a token so that provisioning scripts can fetch it.
+  app.get('/api/v1/signing-keys', { config: { auth: 'none' }, schema: { response: { 200: Type.Object({ keys: Type.Array(KeySchema) }) } } }, () => ({
     keys: [{ keyId: signingKey.keyId, algorithm: signingKey.algorithm, publicKeyPem: publicKeyPem(signingKey) }],
   }));
   return Promise.resolve();

@@ -20,6 +20,8 @@ export function registryServerConfig(dataDir: string, registry: Partial<NonNulla
     dataDir,
     http: { host: '127.0.0.1', port: 0 },
     logLevel: 'silent',
+    // The embedded broker too listens on a free port: test files run in parallel.
+    broker: { mode: 'embedded', tcp: { host: '127.0.0.1', port: 0 } },
     registry: {
       operatorTokenSha256: [sha256Hex(OPERATOR_TOKEN)],
       deviceTokenSha256: [sha256Hex(DEVICE_TOKEN)],

@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 async function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawnCli(['server', 'start', '--data-dir', dataDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn']);
+  const child = spawnCli(['server', 'start', '--data-dir', dataDir, '--port', '0', '--mqtt-port', '0', '--host', '127.0.0.1', '--log-level', 'warn']);
   children.push(child);
   const match = await waitForStderr(child, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
   return { child, url: match[1] ?? '' };
@@ -44,7 +44,9 @@ describe('bootfleet executable', () => {
     expect(await (await fetch(`${first.url}/readyz`)).json()).toEqual({ status: 'ready' });
     const keys = (await (await fetch(`${first.url}/api/v1/signing-keys`)).json()) as { keys: { keyId: string; publicKeyPem: string }[] };
     expect(keys.keys[0]?.publicKeyPem).toContain('BEGIN PUBLIC KEY');
-    const notFound = await fetch(`${first.url}/api/v1/nothing-here`);
+    // Under /api/ a token comes first, so an unknown route reveals nothing to a stranger.
+    expect((await fetch(`${first.url}/api/v1/nothing-here`)).status).toBe(401);
+    const notFound = await fetch(`${first.url}/nothing-here`);
     expect(notFound.status).toBe(404);
     expect(await notFound.json()).toMatchObject({ code: 'BOOTFLEET_NOT_FOUND' });
     first.child.kill('SIGTERM');
@@ -59,7 +61,7 @@ describe('bootfleet executable', () => {
   });
 
   it('refuses an invalid configuration with a clear code', async () => {
-    const result = await runCliProcess(['server', 'start', '--data-dir', join(dir, 'd'), '--port', '70000']);
+    const result = await runCliProcess(['server', 'start', '--data-dir', join(dir, 'd'), '--port', '70000', '--mqtt-port', '0']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('BOOTFLEET_CONFIG_INVALID');
   });

@@ -1,0 +1,41 @@
+/**
+ * What the rest of the server needs from MQTT, whichever broker carries it:
+ * publish to a device's topics, receive what devices publish, and give a
+ * newly enrolled device an account.
+ */
+import type { GuardRejection } from './packet-guard.js';
+
+export interface PublishOptions {
+  readonly qos: 0 | 1;
+  readonly retain: boolean;
+}
+
+/** Receives one message a device published; must not throw. */
+export type DeviceMessageHandler = (topic: string, payload: Buffer) => Promise<void>;
+
+export interface BrokerCounters {
+  authFailures: number;
+  publishDenied: number;
+  subscribeDenied: number;
+  rejected: Partial<Record<GuardRejection | 'too-many-connections', number>>;
+}
+
+export function newBrokerCounters(): BrokerCounters {
+  return { authFailures: 0, publishDenied: 0, subscribeDenied: 0, rejected: {} };
+}
+
+export interface ControlPlane {
+  readonly mode: 'embedded' | 'external';
+  /** Where devices connect (embedded listeners, or the external broker's URL). */
+  readonly endpoints: Readonly<{ tcp?: string; tls?: string; ws?: string }>;
+  readonly counters: BrokerCounters;
+  publish(topic: string, payload: Buffer | string, options: PublishOptions): Promise<void>;
+  /** Delivers every message matching `filter` (the server's subscriptions: reports, presence). */
+  onDeviceMessage(filter: string, handler: DeviceMessageHandler): Promise<void>;
+  /** Gives an enrolled device its account and ACL in the broker (a no-op when embedded: the broker asks our store). */
+  provisionDevice(deviceId: string, password: string): Promise<void>;
+  /** Removes the device's broker account and closes its connection, if the broker holds one. */
+  revokeDevice(deviceId: string): Promise<void>;
+  connectedClients(): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,51 @@
+/**
+ * The control plane as one unit for start.ts: the broker (embedded or
+ * external), device credentials, the device registry and its ingest, the
+ * audit log, and the tokens that guard the API.
+ */
+import type { Level } from 'level';
+import type { Logger } from 'pino';
+import { allDevicesFilter } from '../protocol/index.js';
+import { defaultBrokerConfig } from './broker/config.js';
+import type { ControlPlane } from './broker/control-plane.js';
+import { startEmbeddedBroker } from './broker/embedded.js';
+import { startExternalBroker } from './broker/external.js';
+import { DeviceIngest } from './devices/ingest.js';
+import { DeviceRegistry } from './devices/registry.js';
+import { AuditLog } from './identity/audit-log.js';
+import { DeviceCredentials } from './identity/device-credentials.js';
+import type { EnrollDeps } from './identity/enroll.js';
+import { TokenVerifier } from './identity/tokens.js';
+import type { ServerConfig } from './config.js';
+
+export interface ControlServices extends EnrollDeps {
+  readonly ingest: DeviceIngest;
+  close(): Promise<void>;
+}
+
+export async function startControl(config: ServerConfig, db: Level, logger: Logger): Promise<ControlServices> {
+  const brokerConfig = config.broker ?? defaultBrokerConfig();
+  const credentials = new DeviceCredentials(db);
+  const registry = new DeviceRegistry(db);
+  const audit = new AuditLog(db);
+  const tokens = new TokenVerifier(config.auth ?? { apiTokens: [], enrollmentTokens: [] });
+  const brokerLogger = logger.child({ component: 'broker' });
+  const plane: ControlPlane =
+    brokerConfig.mode === 'embedded'
+      ? await startEmbeddedBroker({
+          config: brokerConfig,
+          db,
+          credentials,
+          logger: brokerLogger,
+          onCertificateLogin: async (id) => {
+            await registry.enroll(id, 'mtls');
+          },
+        })
+      : await startExternalBroker({ config: brokerConfig, logger: brokerLogger });
+  const ingest = new DeviceIngest(registry, logger.child({ component: 'ingest' }));
+  for (const kind of ['reports', 'presence'] as const) {
+    await plane.onDeviceMessage(allDevicesFilter(kind), (topic, payload) => ingest.handle(topic, payload));
+  }
+  logger.info({ mode: plane.mode, endpoints: plane.endpoints }, 'mqtt control plane ready');
+  return { plane, credentials, registry, audit, tokens, ingest, close: () => plane.close() };
+}

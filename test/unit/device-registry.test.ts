@@ -1,0 +1,70 @@
+/** The device registry and ingest on a throw-away level database, with an injected clock. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Level } from 'level';
+import { pino } from 'pino';
+import { parseDeviceId, type Report } from '../../protocol/index.js';
+import { DeviceIngest } from '../../server/devices/ingest.js';
+import { DeviceRegistry, MAX_EVENTS_PER_DEVICE } from '../../server/devices/registry.js';
+
+describe('DeviceRegistry', () => {
+  let dir = '';
+  let db: Level;
+  let registry: DeviceRegistry;
+  let now = 1_795_000_000_000;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-registry-'));
+    db = new Level(join(dir, 'db'));
+    await db.open();
+    registry = new DeviceRegistry(db, () => now);
+    await registry.enroll(parseDeviceId('d1'), 'fleet');
+  });
+  afterEach(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const report = (seq: number, phase: Report['phase'] = 'idle'): Report => ({ device: 'd1', seq, sentAt: 1, phase, slots: {} });
+
+  it('ignores presence from an older connection than the one it knows', async () => {
+    await registry.applyPresence({ device: 'd1', online: true, since: 200 });
+    await registry.applyPresence({ device: 'd1', online: false, since: 100 });
+    expect(await registry.get('d1')).toMatchObject({ online: true, presenceSince: 200 });
+    await registry.applyPresence({ device: 'd1', online: false, since: 200 });
+    expect(await registry.get('d1')).toMatchObject({ online: false });
+  });
+
+  it('treats a report whose seq is not above the last as a duplicate, concurrent ones included', async () => {
+    const outcomes = await Promise.all([registry.applyReport(report(3)), registry.applyReport(report(3)), registry.applyReport(report(2))]);
+    expect(outcomes.filter((o) => o === 'stored')).toHaveLength(1);
+    expect((await registry.get('d1'))?.lastReport?.seq).toBe(3);
+  });
+
+  it('keeps at most MAX_EVENTS_PER_DEVICE events, newest first', async () => {
+    for (let seq = 1; seq <= MAX_EVENTS_PER_DEVICE + 20; seq += 1) {
+      now += 1;
+      await registry.applyReport(report(seq, seq % 2 === 0 ? 'downloading' : 'verifying'));
+    }
+    const events = await registry.history('d1', 1_000);
+    expect(events).toHaveLength(MAX_EVENTS_PER_DEVICE);
+    expect(events[0]?.details).toMatchObject({ seq: MAX_EVENTS_PER_DEVICE + 20 });
+  });
+
+  it('drops hostile messages at ingest and stores nothing', async () => {
+    const ingest = new DeviceIngest(registry, pino({ level: 'silent' }));
+    await ingest.handle('bootfleet/v1/devices/d1/reports', Buffer.from('[]'));
+    await ingest.handle('bootfleet/v1/devices/d1/reports', Buffer.alloc(600 * 1024, 0x20));
+    await ingest.handle('bootfleet/v1/devices/+/reports', Buffer.from('{}'));
+    await ingest.handle('bootfleet/v1/devices/d2/reports', Buffer.from(JSON.stringify({ ...report(1), device: 'd2' })));
+    await ingest.handle('bootfleet/v1/devices/d1/desired', Buffer.from('{}'));
+    expect(ingest.counters.dropped).toEqual({
+      BOOTFLEET_MESSAGE_INVALID: 1,
+      BOOTFLEET_MESSAGE_TOO_LARGE: 1,
+      BOOTFLEET_TOPIC_INVALID: 2,
+      BOOTFLEET_DEVICE_NOT_FOUND: 1,
+    });
+    expect((await registry.get('d1'))?.lastReport).toBeUndefined();
+  });
+});
