@@ -21,6 +21,7 @@ import {
   parseImageSignaturePayload,
   referenceTarget,
   signEnvelope,
+  type Descriptor,
   type ImageReference,
   type SigningKey,
   type TrustedKeys,
@@ -62,7 +63,36 @@ export async function signImage(client: RegistryClient, ref: ImageReference, key
     }),
   );
   const subject = await client.putManifest(manifest, MediaType.ociManifest);
-  return { image: image.descriptor.digest, signature: digestOf(manifest).value, keyId: key.keyId, referrersIndexed: subject === image.descriptor.digest };
+  const signature = { mediaType: MediaType.ociManifest, digest: digestOf(manifest).value, size: manifest.byteLength, artifactType: IMAGE_SIGNATURE_ARTIFACT_TYPE };
+  const referrersIndexed = subject === image.descriptor.digest;
+  if (!referrersIndexed) await addToFallbackIndex(client, image.descriptor.digest, signature);
+  return { image: image.descriptor.digest, signature: signature.digest, keyId: key.keyId, referrersIndexed };
+}
+
+/**
+ * The referrers tag schema (distribution spec v1.1, "Referrers Tag Schema"): a
+ * registry without the referrers API (no OCI-Subject answer, as Distribution
+ * 2.8) gets an image index tagged `<alg>-<hex>` of the subject, listing its
+ * referrers. Read-modify-write: two signers at the same moment can lose one entry.
+ */
+function fallbackTag(subject: string): string {
+  return subject.replace(':', '-');
+}
+
+async function addToFallbackIndex(client: RegistryClient, subject: string, referrer: Descriptor): Promise<void> {
+  const tag = fallbackTag(subject);
+  const existing = (await client.indexByTag(tag))?.manifests ?? [];
+  const manifests = [...existing.filter((d) => d.digest !== referrer.digest), referrer];
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+  await client.putManifest(index, MediaType.ociIndex, tag);
+}
+
+/** Referrers of `subject` with the bundle artifact type, from the API or, without it, from the fallback tag. */
+async function findSignatures(client: RegistryClient, subject: string): Promise<Descriptor[]> {
+  const listed = await client.referrers(subject, IMAGE_SIGNATURE_ARTIFACT_TYPE);
+  const all = listed ?? (await client.indexByTag(fallbackTag(subject)))?.manifests ?? [];
+  // A registry may ignore the artifactType filter (the spec allows it): filter again.
+  return all.filter((d) => d.artifactType === IMAGE_SIGNATURE_ARTIFACT_TYPE).slice(0, MAX_CANDIDATES);
 }
 
 export interface VerifyResult {
@@ -74,7 +104,7 @@ export interface VerifyResult {
 /** Throws BOOTFLEET_SIG_MISSING unless a referrer bundle verifies with `keys` and names the image's digest. */
 export async function verifyImage(client: RegistryClient, ref: ImageReference, keys: TrustedKeys): Promise<VerifyResult> {
   const image = await client.manifest(referenceTarget(ref), ref.digest);
-  const candidates = (await client.referrers(image.descriptor.digest, IMAGE_SIGNATURE_ARTIFACT_TYPE)).slice(0, MAX_CANDIDATES);
+  const candidates = await findSignatures(client, image.descriptor.digest);
   const refused: string[] = [];
   for (const candidate of candidates) {
     try {

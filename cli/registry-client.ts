@@ -9,9 +9,11 @@ import {
   MAX_MANIFEST_BYTES,
   MediaType,
   registryErrorCode,
+  parseImageIndex,
   verifyDigest,
   type Descriptor,
   type Digest,
+  type ImageIndex,
   type ImageReference,
 } from '../protocol/index.js';
 
@@ -40,7 +42,7 @@ export class RegistryClient {
 
   /** Fetches a manifest by tag or digest; by digest, the bytes must hash to it. */
   async manifest(target: string, expected?: Digest): Promise<FetchedManifest> {
-    const res = await this.request('GET', `/manifests/${target}`, { accept: ACCEPT_MANIFESTS });
+    const res = await this.request('GET', `${this.base}/manifests/${target}`, { accept: ACCEPT_MANIFESTS });
     const bytes = await readBounded(res, MAX_MANIFEST_BYTES);
     const digest = expected === undefined ? digestOf(bytes) : verifyDigest(bytes, expected);
     const mediaType = (res.headers.get('content-type') ?? MediaType.ociManifest).split(';')[0]?.trim() ?? MediaType.ociManifest;
@@ -48,42 +50,70 @@ export class RegistryClient {
   }
 
   async blob(digest: Digest, maxBytes: number): Promise<Buffer> {
-    const res = await this.request('GET', `/blobs/${digest.value}`, {});
+    const res = await this.request('GET', `${this.base}/blobs/${digest.value}`, {});
     const bytes = await readBounded(res, maxBytes);
     verifyDigest(bytes, digest);
     return bytes;
   }
 
+  /** POST then PUT with the digest (distribution spec, "POST then PUT"): the upload every registry supports. */
   async pushBlob(bytes: Buffer): Promise<Digest> {
     const digest = digestOf(bytes);
-    await this.request('POST', `/blobs/uploads/?digest=${digest.value}`, { 'content-type': 'application/octet-stream' }, bytes);
+    const started = await this.request('POST', `${this.base}/blobs/uploads/`, {});
+    await started.arrayBuffer();
+    const location = started.headers.get('location');
+    if (location === null) throw new BootfleetError('BOOTFLEET_INTERNAL', `registry ${this.ref.registry} started an upload without a Location`);
+    // Location may be absolute (Distribution) or a path (bootfleet); it may carry its own query.
+    const url = new URL(location, this.base);
+    url.searchParams.set('digest', digest.value);
+    const res = await this.request('PUT', url.toString(), { 'content-type': 'application/octet-stream' }, bytes);
+    await res.arrayBuffer();
     return digest;
   }
 
-  /** PUT by digest; returns the `OCI-Subject` header (absent: the registry does not index referrers). */
-  async putManifest(bytes: Buffer, mediaType: string): Promise<string | undefined> {
-    const res = await this.request('PUT', `/manifests/${digestOf(bytes).value}`, { 'content-type': mediaType }, bytes);
+  /** PUT by digest, or by `tag`; returns the `OCI-Subject` header (absent: the registry does not index referrers). */
+  async putManifest(bytes: Buffer, mediaType: string, tag?: string): Promise<string | undefined> {
+    const res = await this.request('PUT', `${this.base}/manifests/${tag ?? digestOf(bytes).value}`, { 'content-type': mediaType }, bytes);
     await res.arrayBuffer();
     return res.headers.get('oci-subject') ?? undefined;
   }
 
-  async referrers(subject: string, artifactType: string): Promise<Descriptor[]> {
-    const res = await this.request('GET', `/referrers/${subject}?artifactType=${encodeURIComponent(artifactType)}`, { accept: MediaType.ociIndex });
-    const text = (await readBounded(res, MAX_MANIFEST_BYTES)).toString('utf8');
-    const parsed = JSON.parse(text) as { manifests?: unknown };
-    return Array.isArray(parsed.manifests) ? (parsed.manifests as Descriptor[]) : [];
+  /** The referrers API; undefined when the registry does not have it (404, as Distribution 2.8 answers). */
+  async referrers(subject: string, artifactType: string): Promise<Descriptor[] | undefined> {
+    const url = `${this.base}/referrers/${subject}?artifactType=${encodeURIComponent(artifactType)}`;
+    const res = await this.send('GET', url, { accept: MediaType.ociIndex });
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return undefined;
+    }
+    if (!res.ok) throw await registryFailure(res, `GET ${this.ref.name}/referrers`);
+    return parseImageIndex(await readBounded(res, MAX_MANIFEST_BYTES)).manifests;
   }
 
-  private async request(method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<Response> {
+  /** An image index by tag (the referrers tag schema), undefined when the tag does not exist. */
+  async indexByTag(tag: string): Promise<ImageIndex | undefined> {
+    const res = await this.send('GET', `${this.base}/manifests/${tag}`, { accept: MediaType.ociIndex });
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return undefined;
+    }
+    if (!res.ok) throw await registryFailure(res, `GET ${this.ref.name}/manifests/${tag}`);
+    return parseImageIndex(await readBounded(res, MAX_MANIFEST_BYTES));
+  }
+
+  private async request(method: string, url: string, headers: Record<string, string>, body?: Buffer): Promise<Response> {
+    const res = await this.send(method, url, headers, body);
+    if (res.ok) return res;
+    throw await registryFailure(res, `${method} ${new URL(url).pathname}`);
+  }
+
+  private async send(method: string, url: string, headers: Record<string, string>, body?: Buffer): Promise<Response> {
     const auth: Record<string, string> = this.options.token === undefined ? {} : { authorization: `Bearer ${this.options.token}` };
-    let res: Response;
     try {
-      res = await fetch(`${this.base}${path}`, { method, headers: { ...headers, ...auth }, ...(body === undefined ? {} : { body }) });
+      return await fetch(url, { method, headers: { ...headers, ...auth }, ...(body === undefined ? {} : { body }) });
     } catch (error) {
       throw new BootfleetError('BOOTFLEET_INTERNAL', `cannot reach registry ${this.ref.registry}: ${(error as Error).message}`, { cause: error });
     }
-    if (res.ok) return res;
-    throw await registryFailure(res, `${method} ${this.ref.name}${path.split('?')[0] ?? ''}`);
   }
 }
 

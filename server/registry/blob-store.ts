@@ -10,7 +10,6 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { BootfleetError, createDigester, digestPath, parseDigest, type Digest, type DigestAlgorithm } from '../../protocol/index.js';
 import { registryError } from './errors.js';
 
@@ -120,10 +119,6 @@ export class BlobStore {
         if (info !== undefined) yield { digest, info };
       }
     }
-  }
-
-  openRead(digest: Digest, start: number, end: number): Readable {
-    return createReadStream(this.pathOf(digest), { start, end, highWaterMark: 1024 * 1024 });
   }
 }
 

@@ -56,7 +56,8 @@ describe('devices over the API and MQTT (embedded broker)', () => {
     expect((await t.api('GET', '/healthz', { token: null })).status).toBe(200);
     expect(await t.api('GET', '/api/v1/devices', { token: null })).toMatchObject({ status: 401, body: { code: 'BOOTFLEET_AUTH_MISSING' } });
     expect(await t.api('GET', '/api/v1/devices', { token: 'bf_nope' })).toMatchObject({ status: 401, body: { code: 'BOOTFLEET_AUTH_INVALID' } });
-    expect(await t.api('GET', '/api/v1/signing-keys', { token: null })).toMatchObject({ status: 401 });
+    // The server's public key is no secret: provisioning fetches it without a token.
+    expect(await t.api('GET', '/api/v1/signing-keys', { token: null })).toMatchObject({ status: 200 });
     expect(await t.api('PATCH', '/api/v1/devices/x', { token: TOKENS.viewer, body: {} })).toMatchObject({ status: 403, body: { code: 'BOOTFLEET_AUTH_FORBIDDEN' } });
     expect(await t.api('GET', '/api/v1/audit', { token: TOKENS.operator })).toMatchObject({ status: 403, body: { code: 'BOOTFLEET_AUTH_FORBIDDEN' } });
   });

@@ -96,6 +96,20 @@ describe('registry over HTTP', () => {
     expect((await call(base, 'GET', `/v2/ranges/blobs/${blob.digest}`, { ...deviceAuth, 'if-none-match': `"${blob.digest}"` })).status).toBe(304);
   });
 
+  it('survives a client that goes away in the middle of a download', async () => {
+    const blob = blobOf(Buffer.alloc(5 * 1024 * 1024, 9));
+    await pushBlob(base, 'ranges', blob);
+    const controller = new AbortController();
+    const res = await fetch(`${base}/v2/ranges/blobs/${blob.digest}`, { headers: deviceAuth, signal: controller.signal });
+    const reader = res.body?.getReader();
+    await reader?.read();
+    controller.abort();
+    await reader?.cancel().catch(() => undefined);
+    const again = await call(base, 'GET', `/v2/ranges/blobs/${blob.digest}`, { ...deviceAuth, range: 'bytes=-10' });
+    expect(again.status).toBe(206);
+    expect(again.body.equals(blob.bytes.subarray(blob.size - 10))).toBe(true);
+  });
+
   it('mounts a blob from another repository, and starts an upload when the source lacks it', async () => {
     const blob = blobOf('shared layer');
     await pushBlob(base, 'mount/src', blob);

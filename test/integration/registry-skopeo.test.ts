@@ -87,6 +87,17 @@ describe.skipIf(skopeo.skip)('registry with skopeo', () => {
     expect(JSON.parse(tags)).toMatchObject({ Tags: ['v2'] });
   });
 
+  it('stores a Docker schema 2 manifest that skopeo converts to, and serves it with its media type', async () => {
+    const src = join(dir.path, 'src');
+    const ref = `docker://${host}/fleet/docker:v1`;
+    await skopeoRun(['copy', '--format', 'v2s2', '--dest-tls-verify=false', '--dest-creds', `ci:${OPERATOR_TOKEN}`, `oci:${src}:v1`, ref]);
+    const raw = await skopeoRun(['inspect', '--raw', '--tls-verify=false', '--creds', `device:${DEVICE_TOKEN}`, ref]);
+    expect(JSON.parse(raw)).toMatchObject({ mediaType: 'application/vnd.docker.distribution.manifest.v2+json' });
+    const res = await fetch(`${server.url}/v2/fleet/docker/manifests/v1`, { method: 'HEAD', headers: { authorization: `Bearer ${DEVICE_TOKEN}` } });
+    expect(res.headers.get('content-type')).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(res.headers.get('docker-content-digest')).toBe(sha256(raw));
+  });
+
   it('refuses a push with a device token and a pull without credentials', async () => {
     const ref = `docker://${host}/fleet/os:v1`;
     await expect(skopeoRun(['inspect', '--raw', '--tls-verify=false', ref])).rejects.toThrow();

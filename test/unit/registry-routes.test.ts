@@ -70,6 +70,14 @@ describe('registry routes through app.inject', () => {
     expect(wrong.statusCode).toBe(401);
   });
 
+  it('answers 404 for reading a reference that cannot be a tag, 400 for pushing one (conformance suite)', async () => {
+    const read = await app.inject({ method: 'GET', url: '/v2/r/manifests/.INVALID_MANIFEST_NAME', headers: deviceAuth });
+    expect(read.statusCode).toBe(404);
+    expect(read.json()).toMatchObject({ errors: [{ code: 'MANIFEST_UNKNOWN' }] });
+    const push = await app.inject({ method: 'PUT', url: '/v2/r/manifests/.bad', headers: operatorAuth, payload: '{}' });
+    expect(push.json()).toMatchObject({ errors: [{ code: 'NAME_INVALID' }] });
+  });
+
   it('refuses a push with a device token (DENIED)', async () => {
     const res = await app.inject({ method: 'POST', url: '/v2/r/blobs/uploads/', headers: deviceAuth });
     expect(res.statusCode).toBe(403);

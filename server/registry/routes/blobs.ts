@@ -4,7 +4,9 @@
  * from disk in 1 MiB reads: never buffered, and no static-file plugin in the
  * way (ANCHORS.md: @fastify/static at defaults was four times slower).
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import { parseDigest, type Digest } from '../../../protocol/index.js';
+import { sendFileRange } from '../send-file.js';
 import { registryError } from '../errors.js';
 import { methodNotAllowed, requireDeleteAllowed, type RequestContext } from './context.js';
 
@@ -77,7 +79,11 @@ async function sendBlob(ctx: RequestContext, name: string, digest: Digest, head:
     await reply.send();
     return;
   }
-  await reply.send(registry.store.openRead(digest, start, end));
+  // Hand-written streaming (send-file.ts): Fastify's reply is hijacked, the status and
+  // headers set above go out as they are, then the bytes with two reused buffers.
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  await sendFileRange(registry.store.pathOf(digest), start, end, reply.raw);
 }
 
 async function deleteBlob(ctx: RequestContext, name: string, digest: Digest): Promise<void> {

@@ -5,7 +5,7 @@ import { readBounded } from '../body.js';
 import { registryError } from '../errors.js';
 import { pushManifest } from '../manifests.js';
 import type { ManifestRecord } from '../metadata.js';
-import { parseTag } from '../names.js';
+import { isTag, parseTag } from '../names.js';
 import { methodNotAllowed, requireDeleteAllowed, type RequestContext } from './context.js';
 
 type Reference = { readonly tag: string } | { readonly digest: Digest };
@@ -16,6 +16,11 @@ function parseReference(reference: string): Reference {
 }
 
 export async function handleManifest(ctx: RequestContext, name: string, reference: string): Promise<void> {
+  // Reading a reference that cannot be a tag finds nothing (404, as the conformance suite
+  // expects for `.INVALID_MANIFEST_NAME`); only a push with such a tag is a client error.
+  if (ctx.request.method !== 'PUT' && !reference.includes(':') && !isTag(reference)) {
+    throw registryError('BOOTFLEET_REGISTRY_MANIFEST_UNKNOWN', `manifest ${JSON.stringify(reference.slice(0, 80))} is not in ${name}`);
+  }
   const ref = parseReference(reference);
   switch (ctx.request.method) {
     case 'GET':

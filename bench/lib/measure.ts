@@ -1,0 +1,93 @@
+/** Measuring blob downloads with curl clients (out of process, so client cost is not ours) and a server's RSS. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly headers: readonly string[];
+  /** Server process whose memory is watched; undefined when the server runs in this process. */
+  readonly pid: number | undefined;
+}
+
+export interface RoundResult {
+  readonly bytesPerSecond: number;
+  readonly peakRssBytes: number | undefined;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+/** Resident set size of a process in bytes (Linux /proc), undefined when it is gone. */
+export async function rssOf(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+    return match === null ? undefined : Number(match[1]) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `clients` curl processes download the blob at once; returns aggregate throughput and the server's peak RSS. */
+export async function downloadRound(target: Target, clients: number, expectedBytes: number): Promise<RoundResult> {
+  let peak: number | undefined;
+  const done = new AbortController();
+  const watcher = (async () => {
+    for (let i = 0; i < 100_000 && !done.signal.aborted && target.pid !== undefined; i += 1) {
+      const rss = await rssOf(target.pid);
+      if (rss !== undefined) peak = Math.max(peak ?? 0, rss);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const args = ['-s', '-f', '-o', '/dev/null', '-w', '%{size_download}', ...target.headers.flatMap((h) => ['-H', h]), target.url];
+  const started = process.hrtime.bigint();
+  const sizes = await Promise.all(Array.from({ length: clients }, () => run('curl', args, { timeout: 600_000 }).then((r) => Number(r.stdout))));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  done.abort();
+  await watcher;
+  for (const size of sizes) if (size !== expectedBytes) throw new Error(`${target.name}: a client got ${size} bytes, expected ${expectedBytes}`);
+  return { bytesPerSecond: (clients * expectedBytes) / seconds, peakRssBytes: peak };
+}
+
+/** Polls `url` until it answers (any HTTP status) or 10 s pass. */
+export async function waitForHttp(url: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (let i = 0; i < 400 && Date.now() < deadline; i += 1) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  throw new Error(`${url} did not come up within 10 s`);
+}
+
+export function startProcess(command: string, args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  child.on('error', (error) => {
+    process.stderr.write(`${command}: ${error.message}\n`);
+  });
+  return child;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
