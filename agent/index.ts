@@ -1,0 +1,9 @@
+/** agent/: the device agent. Other components import it through this file only. */
+export * from './unpack/apply-layer.js';
+export * from './unpack/decompress.js';
+export * from './unpack/limits.js';
+export * from './unpack/unpack-image.js';
+export * from './content/store.js';
+export * from './content/inventory.js';
+export * from './content/gc.js';
+export * from './fetch/progress.js';
