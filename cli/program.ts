@@ -1,7 +1,8 @@
 /** The `bootfleet` program: one subcommand group per component. */
 import { Command, CommanderError } from 'commander';
 import { BootfleetError } from '../protocol/index.js';
-import { agentCommand, campaignCommand, imageCommand } from './commands/groups.js';
+import { agentCommand } from './commands/agent.js';
+import { campaignCommand, imageCommand } from './commands/groups.js';
 import { deviceCommand } from './commands/device.js';
 import { keysCommand } from './commands/keys.js';
 import { serverCommand } from './commands/server.js';
@@ -17,7 +18,7 @@ export function buildProgram(io: CliIo): Command {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput(outputTo(io));
-  for (const group of [serverCommand(io), agentCommand(), keysCommand(io), imageCommand(), campaignCommand(), deviceCommand(io)]) {
+  for (const group of [serverCommand(io), agentCommand(io), keysCommand(io), imageCommand(), campaignCommand(), deviceCommand(io)]) {
     group.exitOverride().configureOutput(outputTo(io));
     for (const sub of group.commands) sub.exitOverride().configureOutput(outputTo(io));
     program.addCommand(group);

@@ -1,7 +1,8 @@
 /**
- * Command groups whose commands arrive with later work: `agent` (issues #4, #5),
- * `image` (#3), `campaign` (#6). Each exists now so that `--help` shows the
- * whole shape of the CLI and scripts can rely on the group names.
+ * Command groups whose commands arrive with later work: `image` (#3),
+ * `campaign` (#6); `agent` has its own file, cli/commands/agent.ts. Each
+ * exists now so that `--help` shows the whole shape of the CLI and scripts
+ * can rely on the group names.
  */
 import { Command } from 'commander';
 
@@ -11,10 +12,6 @@ function placeholderGroup(name: string, description: string, issue: number): Com
   // Without subcommands commander would do nothing; show the help and exit with the usage code.
   group.action(() => group.help({ error: true }));
   return group;
-}
-
-export function agentCommand(): Command {
-  return placeholderGroup('agent', 'run and inspect the device agent (fetch, stage, activate, roll back)', 4);
 }
 
 export function imageCommand(): Command {
