@@ -123,6 +123,11 @@ describe('hostile layers', () => {
     await expect(apply(Buffer.from('not gzip at all'), {}, 'gzip')).rejects.toMatchObject({ code: 'BOOTFLEET_UNPACK_TAR_INVALID' });
   });
 
+  it('refuses a truncated layer', async () => {
+    const tar = buildTar([{ path: 'f', body: Buffer.alloc(10_000, 1) }]);
+    await expect(apply(tar.subarray(0, 2048))).rejects.toMatchObject({ code: 'BOOTFLEET_UNPACK_TAR_INVALID' });
+  });
+
   it('checks the diff_id', async () => {
     const tar = buildTar([{ path: 'f', body: 'x' }]);
     const wrong = digestOf('something else');
