@@ -15,7 +15,10 @@ import { BootfleetError, type LayerCompression } from '../../protocol/index.js';
 
 export type ZstdImplementation = 'zlib' | 'binary';
 
-type ZstdFactory = () => Transform;
+type ZstdFactory = (options: { chunkSize: number }) => Transform;
+
+/** zlib's default 16 KiB output chunks cost a callback each; 128 KiB halves gunzip time on many-file layers. */
+const CHUNK_SIZE = 128 * 1024;
 
 function zlibZstd(): ZstdFactory | undefined {
   const factory: unknown = (zlib as unknown as Record<string, unknown>).createZstdDecompress;
@@ -32,9 +35,9 @@ export function decompressLayer(source: Readable, compression: LayerCompression,
     case 'none':
       return source;
     case 'gzip':
-      return through(source, zlib.createGunzip());
+      return through(source, zlib.createGunzip({ chunkSize: CHUNK_SIZE }));
     case 'zstd':
-      return zstd === 'zlib' ? through(source, requireZlibZstd()()) : zstdBinary(source);
+      return zstd === 'zlib' ? through(source, requireZlibZstd()({ chunkSize: CHUNK_SIZE })) : zstdBinary(source);
   }
 }
 

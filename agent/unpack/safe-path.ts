@@ -5,7 +5,7 @@
  * link, so no write can land outside the staging directory (ANCHORS.md,
  * "Known tar-layer attacks").
  */
-import { lstat, mkdir } from 'node:fs/promises';
+import { lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { BootfleetError } from '../../protocol/index.js';
 import type { UnpackOptions } from './limits.js';
@@ -41,14 +41,22 @@ export function throughSymlink(entry: string, at: string): BootfleetError {
   });
 }
 
-async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
-  try {
-    return await lstat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+/**
+ * The applier uses synchronous file system calls for metadata: each is a
+ * few microseconds on a local disk, where an async call costs a thread-pool
+ * round trip that made unpacking many small files 3 to 4 times slower than
+ * GNU tar. The event loop still turns between entries, as the tar stream is
+ * read asynchronously.
+ */
+export function lstatOrUndefined(path: string): Stats | undefined {
+  return lstatSync(path, { throwIfNoEntry: false });
 }
+
+/**
+ * Directories of the staging tree already checked to be real directories
+ * (not symlinks) during this layer. Anything that removes a path clears it.
+ */
+export type VerifiedDirs = Set<string>;
 
 /**
  * The absolute path of the directory holding `parts` (all but the last),
@@ -56,15 +64,17 @@ async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof
  * directories are made (mode 0755, as tar and umoci do for implicit parents)
  * when `create` is set; otherwise undefined is returned.
  */
-export async function resolveParent(root: string, parts: readonly string[], entry: string, create: boolean): Promise<string | undefined> {
+export function resolveParent(root: string, parts: readonly string[], entry: string, create: boolean, verified: VerifiedDirs): string | undefined {
   let dir = root;
   for (let i = 0; i < parts.length - 1; i++) {
     const part = parts[i] ?? '';
     const next = join(dir, part);
-    const stat = await lstatOrUndefined(next);
+    dir = next;
+    if (verified.has(next)) continue;
+    const stat = lstatOrUndefined(next);
     if (stat === undefined) {
       if (!create) return undefined;
-      await mkdir(next, { mode: 0o755 });
+      mkdirSync(next, { mode: 0o755 });
     } else if (stat.isSymbolicLink()) {
       throw throughSymlink(entry, parts.slice(0, i + 1).join('/'));
     } else if (!stat.isDirectory()) {
@@ -72,9 +82,7 @@ export async function resolveParent(root: string, parts: readonly string[], entr
         details: { entry, rule: 'parent-not-directory', parent: part },
       });
     }
-    dir = next;
+    verified.add(next);
   }
   return dir;
 }
-
-export { lstatOrUndefined };

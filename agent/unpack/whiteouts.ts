@@ -6,7 +6,7 @@
  * whiteout file can only be hidden by whiteout files in subsequent layers").
  * The `touched` set holds every path this layer wrote and their ancestors.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BootfleetError } from '../../protocol/index.js';
 import { lstatOrUndefined } from './safe-path.js';
@@ -33,26 +33,26 @@ export function classifyWhiteout(name: string, entry: string): WhiteoutName {
 }
 
 /** Removes `<dir>/<name>` unless this layer made it; keeps what this layer put inside it. */
-export async function applyWhiteout(dir: string, dirKey: string, name: string, touched: ReadonlySet<string>, created: ReadonlySet<string>): Promise<void> {
+export function applyWhiteout(dir: string, dirKey: string, name: string, touched: ReadonlySet<string>, created: ReadonlySet<string>): void {
   const key = joinKey(dirKey, name);
   if (created.has(key)) return;
   if (touched.has(key)) {
-    await pruneLower(join(dir, name), key, touched);
+    pruneLower(join(dir, name), key, touched);
     return;
   }
-  await rm(join(dir, name), { recursive: true, force: true });
+  rmSync(join(dir, name), { recursive: true, force: true });
 }
 
 /** Removes every child of `dir` this layer did not write (recursively into touched directories). */
-export async function pruneLower(dir: string, dirKey: string, touched: ReadonlySet<string>): Promise<void> {
-  const stat = await lstatOrUndefined(dir);
+export function pruneLower(dir: string, dirKey: string, touched: ReadonlySet<string>): void {
+  const stat = lstatOrUndefined(dir);
   if (stat === undefined || !stat.isDirectory()) return;
-  for (const child of await readdir(dir)) {
+  for (const child of readdirSync(dir)) {
     const key = joinKey(dirKey, child);
     if (!touched.has(key)) {
-      await rm(join(dir, child), { recursive: true, force: true });
+      rmSync(join(dir, child), { recursive: true, force: true });
     } else {
-      await pruneLower(join(dir, child), key, touched);
+      pruneLower(join(dir, child), key, touched);
     }
   }
 }
