@@ -140,6 +140,9 @@ async function peakRss(args: readonly string[]): Promise<number> {
 async function benchRss(work: string, registry: string): Promise<void> {
   await makeLargeImage(work, registry, 'huge', rssMb, true);
   const dataDir = join(work, 'rss-agent');
+  // The same CLI doing almost nothing: what loading Node and our modules costs before any data moves.
+  const idle = await peakRss(['agent', 'inventory', '--data-dir', join(work, 'rss-idle')]);
+  report('peak RSS MiB, idle CLI (inventory)', idle, 'baseline: Node + protocol (typebox) + server modules the CLI imports');
   const pull = await peakRss(['agent', 'pull', `${registry}/bench/huge:v1`, '--data-dir', dataDir, '--json']);
   const unpack = await peakRss(['agent', 'unpack', `${registry}/bench/huge:v1`, '--data-dir', dataDir, '--dest', join(work, 'rss-root')]);
   report(`peak RSS MiB, pull ${rssMb} MB layer`, pull, 'target < 80');

@@ -151,6 +151,13 @@ describe('hostile layers', () => {
     expect(lstatSync(join(root, 't')).isDirectory()).toBe(true);
   });
 
+  it.skipIf(process.getuid?.() !== 0)('creates device nodes and FIFOs only when allowDevices is set (as root)', async () => {
+    await apply(buildTar([{ path: 'dev/null', type: 'CharacterDevice', mode: 0o666 }, { path: 'run/initctl', type: 'FIFO', mode: 0o600 }]), { allowDevices: true });
+    expect(lstatSync(join(root, 'dev/null')).isCharacterDevice()).toBe(true);
+    expect(lstatSync(join(root, 'run/initctl')).isFIFO()).toBe(true);
+    expect(lstatSync(join(root, 'run/initctl')).mode & 0o7777).toBe(0o600);
+  });
+
   it('replaces a hardlinked path instead of writing through it', async () => {
     await apply(buildTar([{ path: 'etc/passwd', body: 'root:x:0:0' }, { path: 'h', type: 'Link', linkpath: 'etc/passwd' }, { path: 'h', body: 'evil' }]));
     expect(readFileSync(join(root, 'etc/passwd'), 'utf8')).toBe('root:x:0:0');
