@@ -135,6 +135,21 @@ describe.skipIf(registryTool.skip || skopeo.skip)('fetch over a flaky link', () 
     expect(again.wireBytes).toBe(again.config.size + layer.length);
   });
 
+  it('after a power loss, refetches from the last durable mark before starting over', async () => {
+    const proxy = await http({});
+    const store = await ContentStore.open(join(work, `store-${++n}`));
+    const half = layer.length / 2;
+    const threeQuarters = (layer.length * 3) / 4;
+    // The first half was fsynced; the next quarter is what a crashed kernel left: zeros.
+    const partial = Buffer.concat([layer.subarray(0, half), Buffer.alloc(threeQuarters - half)]);
+    writeFileSync(join(store.partialDir, `sha256-${layerDigestHex}`), partial);
+    writeFileSync(join(store.partialDir, `sha256-${layerDigestHex}.json`), JSON.stringify({ digest: `sha256:${layerDigestHex}`, size: layer.length, durable: half }));
+    const result = await pullImage(store, `${proxy.host}/fleet/big:v1`, { credentials: creds, retry: fastRetry });
+    expect(proxy.blobRequests.filter((r) => r.range !== undefined).map((r) => r.range)).toEqual([`bytes=${threeQuarters}-`, `bytes=${half}-`]);
+    expect(result.wireBytes).toBe(result.config.size + (layer.length - threeQuarters) + (layer.length - half));
+    expect(await store.has({ digest: `sha256:${layerDigestHex}`, size: layer.length })).toBe(true);
+  });
+
   it('starts again from zero when the Content-Range does not match the request', async () => {
     const proxy = await http({ wrongContentRange: true });
     const store = await halfDone();

@@ -87,3 +87,18 @@ describe('layer entry names', () => {
     }
   });
 });
+
+describe('progress output', () => {
+  it('writes one JSON object per line, and a bar that ends at 100%', async () => {
+    const { jsonLinesProgress } = await import('../../agent/index.js');
+    const { progressBar } = await import('../../cli/progress-bar.js');
+    const lines: string[] = [];
+    const sink = jsonLinesProgress((line) => lines.push(line));
+    sink({ event: 'blob-resume', digest: `sha256:${'a'.repeat(64)}`, offset: 5 });
+    expect(lines).toEqual([`{"event":"blob-resume","digest":"sha256:${'a'.repeat(64)}","offset":5}\n`]);
+    let text = '';
+    const bar = progressBar((t) => (text += t));
+    bar({ event: 'blob-progress', digest: `sha256:${'b'.repeat(64)}`, done: 10, total: 10, overallDone: 2 * 1024 * 1024, overallTotal: 2 * 1024 * 1024 });
+    expect(text).toContain('100% 2.0/2.0 MiB');
+  });
+});
