@@ -69,7 +69,6 @@ function progressContext(state: TransferState, source: BlobSource, options: Down
     repository: source.repository,
     stallTimeoutMs: options.stallTimeoutMs,
     checkpointBytes: options.checkpointBytes,
-    limiter: createRateLimiter(options.bandwidthBytesPerSecond),
     onBytes: (position) => {
       overall.done += Math.max(0, position - counted);
       counted = Math.max(counted, position);
@@ -78,9 +77,9 @@ function progressContext(state: TransferState, source: BlobSource, options: Down
       last = now;
       progress({ event: 'blob-progress', digest: state.digest.value, done: position, total: state.size, overallDone: overall.done, overallTotal: overall.total });
     },
-    onCheckpoint: async (durable) => {
+    onCheckpoint: (durable) => {
       state.durable = durable;
-      await writePartialRecord(state.paths, { digest: state.digest.value, size: state.size, durable });
+      writePartialRecord(state.paths, { digest: state.digest.value, size: state.size, durable });
     },
   };
 }
@@ -139,6 +138,9 @@ export async function downloadBlob(
 
 async function runAttempts(store: ContentStore, state: TransferState, ctx: TransferContext, options: DownloadOptions, progress: ProgressSink): Promise<void> {
   const tried = { durable: false, zero: 0 };
+  // With a bandwidth cap, each request asks for one second's worth of bytes and the bucket spaces them out.
+  const cap = options.bandwidthBytesPerSecond;
+  const limiter = createRateLimiter(cap);
   let consecutive = 0;
   let total = 0;
   for (;;) {
@@ -148,8 +150,10 @@ async function runAttempts(store: ContentStore, state: TransferState, ctx: Trans
       continue;
     }
     if (state.hashedUpTo !== offset) await rehash(state, offset);
+    const end = cap === undefined || cap <= 0 ? state.size : Math.min(state.size, offset + Math.max(64 * 1024, Math.floor(cap)));
     try {
-      await transferOnce(state, offset, ctx);
+      await limiter.take(end - offset);
+      await transferOnce(state, offset, ctx, end);
       consecutive = 0;
     } catch (error) {
       if (!(error instanceof TransientFailure)) throw error;

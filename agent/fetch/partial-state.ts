@@ -6,10 +6,10 @@
  * the durable length may be garbage, so if the final digest fails we retry
  * from the durable length before starting again from zero.
  */
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseJson, type Digest } from '../../protocol/index.js';
-import { writeFileAtomic } from '../content/atomic-write.js';
 
 export interface PartialPaths {
   readonly data: string;
@@ -42,8 +42,17 @@ export async function readPartialRecord(paths: PartialPaths, digest: Digest, siz
   return { digest: digest.value, size, durable: 0 };
 }
 
-export function writePartialRecord(paths: PartialPaths, record: PartialRecord): Promise<void> {
-  return writeFileAtomic(paths.record, JSON.stringify(record));
+/** Synchronous, as the writes it accounts for (transfer.ts): write a sibling, fsync, rename. */
+export function writePartialRecord(paths: PartialPaths, record: PartialRecord): void {
+  const tmp = `${paths.record}.tmp`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, JSON.stringify(record));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, paths.record);
 }
 
 /** Current length of the partial file, made empty when missing. */
@@ -69,4 +78,5 @@ export async function truncatePartial(paths: PartialPaths, length: number): Prom
 export async function removePartial(paths: PartialPaths): Promise<void> {
   await rm(paths.data, { force: true });
   await rm(paths.record, { force: true });
+  await rm(`${paths.record}.tmp`, { force: true });
 }

@@ -6,13 +6,11 @@
  * sends (endless-data defence, as TUF's signed lengths).
  */
 import type { Hash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { BootfleetError, type Digest } from '../../protocol/index.js';
 import { expectStatus, type RegistryClient } from '../registry/client.js';
 import type { HttpResponse } from '../registry/http.js';
 import type { PartialPaths } from './partial-state.js';
-import type { RateLimiter } from './rate-limit.js';
 
 /** A failure worth retrying (cut, stall, reset, 5xx, range trouble); never leaves agent/fetch. */
 export class TransientFailure extends Error {
@@ -41,9 +39,9 @@ export interface TransferContext {
   readonly repository: string;
   readonly stallTimeoutMs: number;
   readonly checkpointBytes: number;
-  readonly limiter: RateLimiter;
   readonly onBytes: (position: number) => void;
-  readonly onCheckpoint: (durable: number) => Promise<void>;
+  /** Called after the partial file was fsynced up to `durable`; synchronous, like the writes. */
+  readonly onCheckpoint: (durable: number) => void;
 }
 
 const CONTENT_RANGE = /^bytes ([0-9]+)-([0-9]+)\/([0-9]+|\*)$/;
@@ -78,64 +76,90 @@ export function isTransientNetworkError(error: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('UND_ERR_') || ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code));
 }
 
-async function appendBody(response: HttpResponse, handle: FileHandle, offset: number, skip: number, state: TransferState, ctx: TransferContext): Promise<number> {
+/**
+ * Writes the body as it arrives, synchronously inside the 'data' handler, so
+ * the body stream never applies backpressure. undici 7's HTTP/1 parser
+ * crashes the process (an uncatchable assert(!this.paused), nodejs/undici
+ * #5360, fixed only in undici 8 which needs Node 22) when a server closes
+ * the socket while a paused body still holds data; with no pause it cannot
+ * happen. A local disk write of one chunk takes microseconds. The bandwidth
+ * cap is therefore applied between range requests (download.ts), not here.
+ */
+function appendBody(response: HttpResponse, fd: number, offset: number, skip: number, end: number, state: TransferState, ctx: TransferContext): Promise<number> {
+  const body = response.body;
   let position = offset;
   let toSkip = skip;
   let sinceCheckpoint = 0;
-  for await (const raw of response.body as AsyncIterable<Buffer>) {
-    state.wireBytes += raw.length;
-    let chunk = raw;
-    if (toSkip > 0) {
-      const dropped = Math.min(toSkip, chunk.length);
-      toSkip -= dropped;
-      chunk = chunk.subarray(dropped);
-    }
-    const room = state.size - position;
-    if (chunk.length > room) chunk = chunk.subarray(0, room);
-    if (chunk.length > 0) {
-      await ctx.limiter.take(chunk.length);
-      await handle.write(chunk, 0, chunk.length, position);
-      state.hash.update(chunk);
-      position += chunk.length;
-      state.hashedUpTo = position;
-      sinceCheckpoint += chunk.length;
-      ctx.onBytes(position);
-    }
-    if (sinceCheckpoint >= ctx.checkpointBytes) {
-      await handle.datasync();
-      await ctx.onCheckpoint(position);
-      sinceCheckpoint = 0;
-    }
-    if (position >= state.size) {
-      // Endless data: everything past the descriptor's size is ignored, the connection closed.
-      response.body.destroy();
-      break;
-    }
-  }
-  return position;
+  return new Promise<number>((resolve, reject) => {
+    let settled = false;
+    const finish = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      if (error === undefined) resolve(position);
+      else reject(error instanceof Error ? error : new Error('transfer failed', { cause: error }));
+    };
+    body.on('data', (raw: Buffer) => {
+      if (settled) return;
+      try {
+        state.wireBytes += raw.length;
+        let chunk = raw;
+        if (toSkip > 0) {
+          const dropped = Math.min(toSkip, chunk.length);
+          toSkip -= dropped;
+          chunk = chunk.subarray(dropped);
+        }
+        // Endless data: nothing past the requested end (at most the descriptor's size) is kept.
+        if (chunk.length > end - position) chunk = chunk.subarray(0, end - position);
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off, position + off);
+        state.hash.update(chunk);
+        position += chunk.length;
+        state.hashedUpTo = position;
+        sinceCheckpoint += chunk.length;
+        if (chunk.length > 0) ctx.onBytes(position);
+        if (sinceCheckpoint >= ctx.checkpointBytes) {
+          fdatasyncSync(fd);
+          ctx.onCheckpoint(position);
+          sinceCheckpoint = 0;
+        }
+        if (position >= end) {
+          body.destroy();
+          finish();
+        }
+      } catch (error) {
+        body.destroy();
+        finish(error);
+      }
+    });
+    body.on('end', () => {
+      finish();
+    });
+    body.on('error', (error: Error) => {
+      finish(error);
+    });
+  });
 }
 
-/** One attempt from `offset`; returns the new length of the partial file. */
-export async function transferOnce(state: TransferState, offset: number, ctx: TransferContext): Promise<number> {
+/** One attempt for bytes [offset, end); returns the new length of the partial file. */
+export async function transferOnce(state: TransferState, offset: number, ctx: TransferContext, end: number = state.size): Promise<number> {
   let response: HttpResponse;
   try {
-    response = await ctx.client.getBlob(ctx.repository, state.digest, offset, ctx.stallTimeoutMs);
+    response = await ctx.client.getBlob(ctx.repository, state.digest, offset, ctx.stallTimeoutMs, end < state.size ? end : undefined);
   } catch (error) {
     if (error instanceof BootfleetError) throw error;
     throw new TransientFailure(`request failed: ${error instanceof Error ? error.message : String(error)}`, false, error);
   }
   const skip = await checkResponse(response, offset, state);
-  const handle = await open(state.paths.data, 'r+');
+  const fd = openSync(state.paths.data, 'r+');
   let position: number;
   try {
-    position = await appendBody(response, handle, offset, skip, state, ctx);
+    position = await appendBody(response, fd, offset, skip, end, state, ctx);
   } catch (error) {
     response.body.destroy();
     if (isTransientNetworkError(error)) throw new TransientFailure(`transfer cut: ${error instanceof Error ? error.message : String(error)}`, false, error);
     throw error;
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
-  if (position < state.size) throw new TransientFailure(`transfer ended early at ${position} of ${state.size} bytes`);
+  if (position < end) throw new TransientFailure(`transfer ended early at ${position} of ${end} bytes`);
   return position;
 }

@@ -117,9 +117,10 @@ export class RegistryClient {
     return { descriptor: { mediaType, digest: expected.value, size: bytes.length }, bytes };
   }
 
-  /** A blob GET, from `offset` on when it is above 0 (RFC 9110 Range). The caller checks the status. */
-  getBlob(repository: string, digest: Digest, offset: number, stallTimeoutMs?: number): Promise<HttpResponse> {
-    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+  /** A blob GET of bytes [offset, end) (RFC 9110 Range; the whole blob for 0 and no end). The caller checks the status. */
+  getBlob(repository: string, digest: Digest, offset: number, stallTimeoutMs?: number, end?: number): Promise<HttpResponse> {
+    const last = end === undefined ? '' : String(end - 1);
+    const headers: Record<string, string> = offset > 0 || end !== undefined ? { range: `bytes=${offset}-${last}` } : {};
     return this.get(repository, `blobs/${digest.value}`, headers, stallTimeoutMs);
   }
 
