@@ -18,10 +18,12 @@ export const ExitCode = {
   transitionRefused: 5,
 } as const;
 
+const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BOOTFLEET_DIGEST_INVALID', 'BOOTFLEET_FETCH_DIGEST_MISMATCH', 'BOOTFLEET_UNPACK_DIFF_ID_MISMATCH']);
+
 export function exitCodeFor(code: ErrorCode): number {
   if (code === 'BOOTFLEET_CLI_USAGE') return ExitCode.usage;
   if (code === 'BOOTFLEET_KEY_EXISTS') return ExitCode.refusedOverwrite;
   if (code === 'BOOTFLEET_TRANSITION_INVALID') return ExitCode.transitionRefused;
-  if (code.startsWith('BOOTFLEET_SIG_') || code === 'BOOTFLEET_DIGEST_INVALID') return ExitCode.verificationFailed;
+  if (code.startsWith('BOOTFLEET_SIG_') || VERIFICATION_CODES.has(code)) return ExitCode.verificationFailed;
   return ExitCode.failure;
 }

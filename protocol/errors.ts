@@ -85,6 +85,24 @@ export const ERROR_CODES = {
   BOOTFLEET_DEVICE_MISMATCH: { status: 400, summary: 'A device message names another device than its topic.' },
   BOOTFLEET_DEVICE_CURSOR_INVALID: { status: 400, summary: 'A pagination cursor is malformed.' },
   BOOTFLEET_SERVER_UNREACHABLE: { status: 503, summary: 'The CLI cannot reach the server API.' },
+  // Agent content: registry client, resumable fetch, content store, layer unpack (agent/, issue #4)
+  BOOTFLEET_REGISTRY_REFERENCE_INVALID: { status: 400, summary: 'An image reference is not host[:port]/name[:tag][@digest].' },
+  BOOTFLEET_REGISTRY_AUTH_FAILED: { status: 401, summary: 'The registry refused the credentials, or its auth challenge is malformed.' },
+  BOOTFLEET_REGISTRY_NOT_FOUND: { status: 404, summary: 'The registry has no such repository, tag, manifest or blob.' },
+  BOOTFLEET_REGISTRY_RESPONSE_INVALID: { status: 502, summary: 'The registry answered with an unexpected status, header or body.' },
+  BOOTFLEET_REGISTRY_PLATFORM_MISSING: { status: 404, summary: 'The image index has no manifest for the device platform.' },
+  BOOTFLEET_FETCH_RETRIES_EXHAUSTED: { status: 503, summary: 'A blob download failed more times than its retry budget allows.' },
+  BOOTFLEET_FETCH_DIGEST_MISMATCH: { status: 502, summary: 'A downloaded blob does not hash to its descriptor digest, even after refetching it.' },
+  BOOTFLEET_STORE_INVALID: { status: 500, summary: 'The local content store is damaged or holds a blob that does not verify.' },
+  BOOTFLEET_UNPACK_PATH_UNSAFE: { status: 422, summary: 'A layer entry path is absolute, climbs with .., or replaces the root.' },
+  BOOTFLEET_UNPACK_THROUGH_SYMLINK: { status: 422, summary: 'A layer entry would be written through a symbolic link.' },
+  BOOTFLEET_UNPACK_LINK_OUTSIDE: { status: 422, summary: 'A layer hardlink points outside the tree or at nothing already in it.' },
+  BOOTFLEET_UNPACK_DEVICE_REFUSED: { status: 422, summary: 'A layer holds a device node or FIFO and the setting does not allow them.' },
+  BOOTFLEET_UNPACK_WHITEOUT_INVALID: { status: 422, summary: 'A layer holds a malformed whiteout (bare .wh., reserved .wh..wh. name, or one naming . or ..).' },
+  BOOTFLEET_UNPACK_TOO_DEEP: { status: 422, summary: 'A layer entry path is deeper or longer than the limit.' },
+  BOOTFLEET_UNPACK_TOO_LARGE: { status: 422, summary: 'A layer is larger, uncompressed, than the limit, or holds too many entries.' },
+  BOOTFLEET_UNPACK_TAR_INVALID: { status: 422, summary: 'A layer is not a well-formed tar stream, or holds an unsupported entry type.' },
+  BOOTFLEET_UNPACK_DIFF_ID_MISMATCH: { status: 422, summary: "A layer's uncompressed digest differs from the image config's diff_id." },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

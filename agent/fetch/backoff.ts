@@ -1,0 +1,30 @@
+/**
+ * Exponential backoff with "equal jitter": attempt n waits between half and
+ * all of min(maxMs, baseMs * 2^(n-1)), so a fleet cut off at once does not
+ * come back at once. The budget counts consecutive failures that made no
+ * progress: a link cut every megabyte keeps going as long as bytes arrive.
+ */
+export interface RetryPolicy {
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** Consecutive failures without a byte of progress before giving up. */
+  readonly maxConsecutiveFailures: number;
+  /** Failures in total for one blob, progress or not: a hard bound on the loop. */
+  readonly maxTotalFailures: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  baseDelayMs: 500,
+  maxDelayMs: 60_000,
+  maxConsecutiveFailures: 8,
+  maxTotalFailures: 10_000,
+};
+
+export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,129 @@
+/**
+ * One tar entry applied to the tree: path checks, whiteouts, then the writer
+ * for its type. The per-layer state says what this layer already wrote, for
+ * whiteout semantics, and which directories need their mtime set at the end.
+ */
+import { join } from 'node:path';
+import type { ReadEntry } from 'tar';
+import { BootfleetError } from '../../protocol/index.js';
+import type { UnpackOptions } from './limits.js';
+import { lstatOrUndefined, parseEntryPath, resolveParent, throughSymlink, type VerifiedDirs } from './safe-path.js';
+import { applyWhiteout, classifyWhiteout, joinKey, pruneLower } from './whiteouts.js';
+import { metaOf, writeDevice, writeDirectory, writeFile, writeHardlink, writeSymlink, type EntryMeta } from './write-entry.js';
+
+export interface LayerState {
+  readonly root: string;
+  readonly options: UnpackOptions;
+  /** Paths this layer wrote. */
+  readonly created: Set<string>;
+  /** `created` plus all their ancestors. */
+  readonly touched: Set<string>;
+  /** Directory mtimes to set once the layer is done (children change them). */
+  readonly dirTimes: Map<string, Date>;
+  /** Directories known to be real directories (safe-path.ts). */
+  readonly verified: VerifiedDirs;
+}
+
+export function newLayerState(root: string, options: UnpackOptions): LayerState {
+  return { root, options, created: new Set(), touched: new Set(), dirTimes: new Map(), verified: new Set() };
+}
+
+const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+const DEVICE_TYPES = new Set(['CharacterDevice', 'BlockDevice', 'FIFO']);
+
+export async function applyEntry(state: LayerState, entry: ReadEntry): Promise<void> {
+  const name = entry.path;
+  const parts = parseEntryPath(name, state.options);
+  const meta = metaOf(entry, name, state.options.preserveOwnership);
+  if (parts.length === 0) {
+    applyRoot(state, entry, meta);
+    return;
+  }
+  const base = parts[parts.length - 1] ?? '';
+  const whiteout = classifyWhiteout(base, name);
+  const dirKey = parts.slice(0, -1).join('/');
+  if (whiteout.kind !== 'none') {
+    // A whiteout never makes directories: with no parent there is nothing to hide.
+    const parent = resolveParent(state.root, parts, name, whiteout.kind === 'opaque', state.verified);
+    if (parent === undefined) return;
+    if (whiteout.kind === 'opaque') pruneLower(parent, dirKey, state.touched);
+    else applyWhiteout(parent, dirKey, whiteout.target, state.touched, state.created);
+    state.verified.clear();
+    return;
+  }
+  if (DEVICE_TYPES.has(entry.type) && !state.options.allowDevices) {
+    throw new BootfleetError('BOOTFLEET_UNPACK_DEVICE_REFUSED', `entry ${JSON.stringify(name)} is a ${entry.type}`, {
+      details: { entry: name, rule: 'no-devices', type: entry.type },
+    });
+  }
+  const parent = resolveParent(state.root, parts, name, true, state.verified);
+  if (parent === undefined) throw new BootfleetError('BOOTFLEET_INTERNAL', 'parent missing after create');
+  const path = join(parent, base);
+  await writeByType(state, entry, path, meta);
+  markWritten(state, parts);
+  if (entry.type === 'Directory' || entry.type === 'GNUDumpDir') state.dirTimes.set(path, meta.mtime);
+}
+
+async function writeByType(state: LayerState, entry: ReadEntry, path: string, meta: EntryMeta): Promise<void> {
+  const verified = state.verified;
+  if (FILE_TYPES.has(entry.type)) return writeFile(path, entry, meta, verified);
+  if (DEVICE_TYPES.has(entry.type)) return writeDevice(path, entry, meta, verified);
+  if (entry.type === 'Directory' || entry.type === 'GNUDumpDir') writeDirectory(path, meta, verified);
+  else if (entry.type === 'SymbolicLink') writeSymlink(path, entry.linkpath ?? '', meta, verified);
+  else if (entry.type === 'Link') writeHardlink(path, resolveHardlinkTarget(state, meta.entry, entry.linkpath ?? ''), verified);
+  else throw unsupported(entry, meta);
+}
+
+function unsupported(entry: ReadEntry, meta: EntryMeta): BootfleetError {
+  return new BootfleetError('BOOTFLEET_UNPACK_TAR_INVALID', `entry ${JSON.stringify(meta.entry)} has unsupported type ${entry.type}`, {
+    details: { entry: meta.entry, rule: 'entry-type', type: entry.type },
+  });
+}
+
+/** A hardlink target is a root-relative name of an entry already in the tree, reached without symlinks. */
+function resolveHardlinkTarget(state: LayerState, entry: string, linkpath: string): string {
+  const outside = (rule: string): BootfleetError =>
+    new BootfleetError('BOOTFLEET_UNPACK_LINK_OUTSIDE', `hardlink ${JSON.stringify(entry)} -> ${JSON.stringify(linkpath)} breaks rule ${rule}`, {
+      details: { entry, target: linkpath, rule },
+    });
+  let parts: string[];
+  try {
+    parts = parseEntryPath(linkpath, state.options);
+  } catch {
+    throw outside('target-outside-tree');
+  }
+  if (parts.length === 0) throw outside('target-is-root');
+  let parent: string | undefined;
+  try {
+    parent = resolveParent(state.root, parts, linkpath, false, state.verified);
+  } catch (error) {
+    if (error instanceof BootfleetError && error.code === 'BOOTFLEET_UNPACK_THROUGH_SYMLINK') throw throughSymlink(entry, linkpath);
+    throw outside('target-missing');
+  }
+  if (parent === undefined) throw outside('target-missing');
+  const target = join(parent, parts[parts.length - 1] ?? '');
+  const stat = lstatOrUndefined(target);
+  if (stat === undefined) throw outside('target-missing');
+  if (stat.isDirectory()) throw outside('target-is-directory');
+  return target;
+}
+
+function markWritten(state: LayerState, parts: readonly string[]): void {
+  let key = '';
+  for (const part of parts) {
+    key = joinKey(key, part);
+    state.touched.add(key);
+  }
+  state.created.add(key);
+}
+
+/** The `./` entry describes the staging root itself; anything but a directory would replace it. */
+function applyRoot(state: LayerState, entry: ReadEntry, meta: EntryMeta): void {
+  if (entry.type !== 'Directory') {
+    throw new BootfleetError('BOOTFLEET_UNPACK_PATH_UNSAFE', `entry ${JSON.stringify(meta.entry)} (${entry.type}) would replace the root`, {
+      details: { entry: meta.entry, rule: 'replace-root', type: entry.type },
+    });
+  }
+  writeDirectory(state.root, meta, state.verified);
+  state.dirTimes.set(state.root, meta.mtime);
+}
