@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collectGarbage, ContentStore, listInventory } from '../../agent/index.js';
 import { digestOf, MediaType } from '../../protocol/index.js';
-import { writeLayout } from '../helpers/oci-layout.js';
+import { writeLayout } from '../helpers/oci-layout-writer.js';
 import { buildTar } from '../helpers/tar-build.js';
 
 let dataDir: string;
