@@ -8,6 +8,8 @@
 import { Type, type Static } from 'typebox';
 import type { HealthResult } from '../../protocol/index.js';
 import { spawnCommand, type CommandRunner } from '../deploy/command-runner.js';
+import { createDispatcher, httpRequest, type HttpResponse } from '../registry/http.js';
+
 
 /** HealthResult.output is limited to 4096 characters (protocol/messages/report.ts). */
 export const HEALTH_OUTPUT_MAX = 4096;
@@ -38,34 +40,36 @@ async function runCommandCheck(check: Extract<HealthCheck, { kind: 'command' }>,
 }
 
 /** Reads at most HEALTH_OUTPUT_MAX bytes of the body: the probed service is not trusted to be small. */
-async function readHead(response: Response): Promise<string> {
-  const body = response.body as ReadableStream<Uint8Array> | null;
-  if (body === null) return '';
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
+async function readHead(response: HttpResponse): Promise<string> {
+  const chunks: Buffer[] = [];
   let size = 0;
-  while (size < HEALTH_OUTPUT_MAX) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.length;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= HEALTH_OUTPUT_MAX) break;
   }
-  await reader.cancel().catch(() => undefined);
+  response.body.destroy();
   return Buffer.concat(chunks).subarray(0, HEALTH_OUTPUT_MAX).toString('utf8');
 }
 
 async function runHttpCheck(check: Extract<HealthCheck, { kind: 'http' }>, timeoutMs: number): Promise<HealthResult> {
   const started = Date.now();
   const base = { name: check.name, required: check.required };
+  // A dispatcher of its own per probe, closed after it, so no socket outlives the check.
+  const dispatcher = createDispatcher({ connectTimeoutMs: timeoutMs });
   try {
-    const response = await fetch(check.url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+    // Through the agent's one HTTP client (agent/registry/http.ts); a redirect is judged, not followed.
+    const response = await httpRequest(dispatcher, { url: check.url, signal: AbortSignal.timeout(timeoutMs), stallTimeoutMs: timeoutMs, maxRedirects: 0 });
     const body = await readHead(response);
-    const ok = check.expectStatus === undefined ? response.status >= 200 && response.status < 300 : response.status === check.expectStatus;
-    return { ...base, ok, output: tail(`HTTP ${response.status}\n${body}`), durationMs: Date.now() - started };
+    const status = response.statusCode;
+    const ok = check.expectStatus === undefined ? status >= 200 && status < 300 : status === check.expectStatus;
+    return { ...base, ok, output: tail(`HTTP ${status}\n${body}`), durationMs: Date.now() - started };
   } catch (error) {
     const timedOut = error instanceof Error && error.name === 'TimeoutError';
     const message = timedOut ? `[timed out after ${timeoutMs} ms]` : error instanceof Error ? `${error.message} ${(error.cause as Error | undefined)?.message ?? ''}` : String(error);
     return { ...base, ok: false, output: tail(message.trim()), durationMs: Date.now() - started };
+  } finally {
+    await dispatcher.destroy();
   }
 }
 

@@ -27,6 +27,8 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>;
   readonly stallTimeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** Redirects to follow (default 5); 0 returns the redirect itself (health probes judge the status). */
+  readonly maxRedirects?: number;
 }
 
 export type HttpResponse = Dispatcher.ResponseData;
@@ -37,7 +39,8 @@ export async function httpRequest(dispatcher: Dispatcher, req: HttpRequest): Pro
   let url = new URL(req.url);
   let headers: Record<string, string> = { ...req.headers };
   const timeout = req.stallTimeoutMs ?? DEFAULT_HTTP_OPTIONS.stallTimeoutMs;
-  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+  const maxRedirects = req.maxRedirects ?? MAX_REDIRECTS;
+  for (let hop = 0; hop <= maxRedirects; hop++) {
     const response = await request(url, {
       dispatcher,
       method: req.method ?? 'GET',
@@ -47,7 +50,7 @@ export async function httpRequest(dispatcher: Dispatcher, req: HttpRequest): Pro
       ...(req.signal === undefined ? {} : { signal: req.signal }),
     });
     const location = response.headers.location;
-    if (![301, 302, 303, 307, 308].includes(response.statusCode) || typeof location !== 'string') return response;
+    if (![301, 302, 303, 307, 308].includes(response.statusCode) || typeof location !== 'string' || hop === maxRedirects) return response;
     await response.body.dump();
     const next = new URL(location, url);
     if (next.protocol !== 'http:' && next.protocol !== 'https:') break;
