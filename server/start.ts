@@ -33,6 +33,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const registry = await withContextAsync('opening the registry', () => openRegistry(config, db));
   // --- Control plane (issue #6): broker, device registry, enrolment, audit. ---
   const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger));
+  // One set of credentials for the whole fleet: API tokens and enrolled devices work in the registry too.
+  registry.auth.useFleetCredentials({
+    apiTokenRole: (token) => control.tokens.roleOf(token),
+    isDeviceLogin: (deviceId, password) => control.credentials.verify(deviceId, Buffer.from(password, 'utf8')),
+  });
   let ready = false;
   const app = await buildApp({ signingKey: key, isReady: () => ready, logger, registry, control });
   await app.listen({ host: config.http.host, port: config.http.port });

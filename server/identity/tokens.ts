@@ -54,6 +54,17 @@ export class TokenVerifier {
     return found;
   }
 
+  /** The role of a raw API token, or undefined when it is none (the registry accepts API tokens too). */
+  roleOf(token: string): Role | undefined {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
+    const hash = hashToken(token);
+    let found: Role | undefined;
+    for (const entry of this.config.apiTokens) {
+      if (sameHash(hash, entry.hash)) found = entry.role;
+    }
+    return found;
+  }
+
   /** The name of the enrolment token, or BOOTFLEET_ENROLL_TOKEN_INVALID. */
   enrollmentTokenName(token: string): string {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) {

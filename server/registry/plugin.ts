@@ -47,7 +47,7 @@ async function serve(registry: Registry, request: FastifyRequest, reply: Fastify
   const queryAt = url.indexOf('?');
   const path = queryAt < 0 ? url : url.slice(0, queryAt);
   const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
-  const role = registry.auth.identify(request.headers.authorization);
+  const role = await registry.auth.identify(request.headers.authorization);
   const route = parseRegistryPath(path);
   const ctx: RequestContext = { registry, request, reply, query, role };
   if (route.kind === 'base') {
