@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCliProcess, spawnCli, waitForExit, waitForStderr } from '../helpers/cli-process.js';
+import { CLI_PATH, runCliProcess, spawnCli, waitForExit, waitForStderr } from '../helpers/cli-process.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -64,5 +64,21 @@ describe('bootfleet executable', () => {
     const result = await runCliProcess(['server', 'start', '--data-dir', join(dir, 'd'), '--port', '70000', '--mqtt-port', '0']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('BOOTFLEET_CONFIG_INVALID');
+  });
+});
+
+describe('bootfleet output into a closed pipe', () => {
+  it('ends quietly when the reader goes away (`bootfleet keys verify ... | head -c 100`)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { writeFile } = await import('node:fs/promises');
+    // 3 MiB of payload: far more than a pipe buffer, so the writer is still writing when head exits.
+    await writeFile(join(dir, 'big.json'), JSON.stringify({ items: Array.from({ length: 30_000 }, (_, i) => `item-${i}-${'x'.repeat(90)}`) }));
+    expect((await runCliProcess(['keys', 'generate', '-o', join(dir, 'k')])).code).toBe(0);
+    expect((await runCliProcess(['keys', 'sign', join(dir, 'big.json'), '-k', join(dir, 'k.key'), '-o', join(dir, 'big.bundle')])).code).toBe(0);
+    const cmd = `node ${JSON.stringify(CLI_PATH)} keys verify ${JSON.stringify(join(dir, 'big.bundle'))} -k ${JSON.stringify(join(dir, 'k.pub'))} | head -c 100; echo " status=\${PIPESTATUS:-}"`;
+    const result = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { encoding: 'utf8', timeout: 20_000 });
+    expect(result.stderr).not.toContain('EPIPE');
+    expect(result.status).toBe(0);
+    expect(result.stdout.startsWith('{"items":["item-0-')).toBe(true);
   });
 });
