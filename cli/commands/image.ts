@@ -2,10 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { Level } from 'level';
 import { BootfleetError, parseImageReference, readSigningKey, TrustedKeys } from '../../protocol/index.js';
 import { loadServerConfig } from '../../server/config.js';
-import { collectGarbage, openRegistry } from '../../server/registry/index.js';
 import { signImage, verifyImage } from '../image-signing.js';
 import type { CliIo } from '../io.js';
 import { RegistryClient } from '../registry-client.js';
@@ -76,6 +74,9 @@ export function imageCommand(io: CliIo): Command {
     .option('--dry-run', 'only report what would be removed')
     .action(async (opts: { config?: string; dataDir?: string; grace: number; uploadMaxAge: number; dryRun?: boolean }) => {
       const config = await loadServerConfig(opts.config, opts.dataDir === undefined ? {} : { dataDir: opts.dataDir });
+      // Loaded here, not at start-up: the device-side commands never pay for the server's modules.
+      const { Level } = await import('level');
+      const { collectGarbage, openRegistry } = await import('../../server/registry/index.js');
       const db = new Level<string, string>(join(config.dataDir, 'state'), { valueEncoding: 'utf8' });
       try {
         await db.open();

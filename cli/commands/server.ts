@@ -3,7 +3,6 @@ import { Command, Option } from 'commander';
 import { BootfleetError } from '../../protocol/index.js';
 import { defaultBrokerConfig } from '../../server/broker/config.js';
 import { LOG_LEVELS, loadServerConfig, type ServerConfig, type ServerConfigOverrides } from '../../server/config.js';
-import { startServer } from '../../server/start.js';
 import type { CliIo } from '../io.js';
 import { ROLES, type Role } from '../../server/identity/config.js';
 import { generateToken } from '../../server/identity/tokens.js';
@@ -28,6 +27,8 @@ export function serverCommand(io: CliIo): Command {
       }
       const loaded = await loadServerConfig(opts.config, overrides);
       const config = opts.mqttPort === undefined ? loaded : withMqttPort(loaded, opts.mqttPort);
+      // Loaded here, not at start-up: the device-side commands never pay for the server's modules.
+      const { startServer } = await import('../../server/start.js');
       const running = await startServer(config);
       io.err(`bootfleet server listening on ${running.url} (data ${config.dataDir}, signing key ${running.keyId})\n`);
       const mqtt = Object.values(running.control.plane.endpoints).join(', ');
