@@ -85,6 +85,14 @@ export const ERROR_CODES = {
   BOOTFLEET_DEVICE_MISMATCH: { status: 400, summary: 'A device message names another device than its topic.' },
   BOOTFLEET_DEVICE_CURSOR_INVALID: { status: 400, summary: 'A pagination cursor is malformed.' },
   BOOTFLEET_SERVER_UNREACHABLE: { status: 503, summary: 'The CLI cannot reach the server API.' },
+  // Campaigns (server/campaigns; issue #6)
+  BOOTFLEET_CAMPAIGN_NOT_FOUND: { status: 404, summary: 'No campaign has this id.' },
+  BOOTFLEET_CAMPAIGN_EXISTS: { status: 409, summary: 'A campaign with this id already exists.' },
+  BOOTFLEET_CAMPAIGN_INVALID: { status: 400, summary: 'A campaign definition is inconsistent (waves, thresholds, times).' },
+  BOOTFLEET_CAMPAIGN_TRANSITION_INVALID: { status: 409, summary: 'The campaign cannot make this lifecycle change from its current state.' },
+  BOOTFLEET_CAMPAIGN_IMAGE_UNKNOWN: { status: 404, summary: 'The campaign image is not in the embedded registry.' },
+  BOOTFLEET_CAMPAIGN_IMAGE_INVALID: { status: 400, summary: 'The campaign image is not a usable image manifest or has no version.' },
+  BOOTFLEET_CAMPAIGN_NO_DEVICES: { status: 409, summary: 'The campaign selector matches no device.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
