@@ -123,6 +123,8 @@ export const CampaignSchema = Type.Object(
     image: Type.String(),
     target: ImageTargetSchema,
     layers: Type.Array(CampaignLayerSchema),
+    /** The builder's signature bundle found through the referrers API at creation, passed on to devices. */
+    imageSignature: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     selector: SelectorSchema,
     settings: CampaignSettingsSchema,
     /** Index into `settings.waves` of the wave being rolled out. */

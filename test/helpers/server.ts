@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrokerConfig } from '../../server/broker/config.js';
-import { loadServerConfig } from '../../server/config.js';
+import { loadServerConfig, type ServerConfigOverrides } from '../../server/config.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { startServer, type RunningServer } from '../../server/start.js';
 
@@ -25,9 +25,11 @@ export interface TestServer {
   destroy(): Promise<void>;
 }
 
-export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: string): Promise<TestServer> {
+/** `extra` adds configuration (e.g. registry tokens) on top of the test defaults. */
+export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: string, extra: ServerConfigOverrides = {}): Promise<TestServer> {
   const dataDir = dir ?? (await mkdtemp(join(tmpdir(), 'bootfleet-server-')));
   const config = await loadServerConfig(undefined, {
+    ...extra,
     dataDir,
     http: { host: '127.0.0.1', port: 0 },
     logLevel: 'silent',

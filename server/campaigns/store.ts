@@ -1,0 +1,71 @@
+/**
+ * Campaigns in level, under their own sublevels:
+ *   campaigns        c!<campaign>            campaign record (JSON)
+ *                    d!<campaign>!<device>   the device's progress in the campaign (JSON)
+ *   campaign-seq     <device>!desired        last desired-state seq signed for the device
+ *                    <device>!command        last command seq signed for the device
+ * A campaign record and the device records that change with it are written
+ * in one batch, so a crash never leaves a wave advanced without its devices.
+ * Sequences are written before the message they number is published: a seq
+ * is never used twice, across restarts too (docs/protocol.md, "Security properties").
+ */
+import type { Level } from 'level';
+import { KeyedMutex } from '../devices/keyed-mutex.js';
+import type { Campaign, DeviceProgress } from './schemas.js';
+
+export type SeqKind = 'desired' | 'command';
+
+const END = '\uffff';
+
+export class CampaignStore {
+  private readonly records;
+  private readonly seqs;
+  private readonly seqMutex = new KeyedMutex();
+
+  constructor(db: Level) {
+    this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
+    this.seqs = db.sublevel('campaign-seq', { valueEncoding: 'utf8' });
+  }
+
+  async get(id: string): Promise<Campaign | undefined> {
+    const text: string | undefined = await this.records.get(`c!${id}`);
+    // Written only by this module: our own JSON.
+    return text === undefined ? undefined : (JSON.parse(text) as Campaign);
+  }
+
+  async list(): Promise<Campaign[]> {
+    const campaigns: Campaign[] = [];
+    for await (const text of this.records.values({ gt: 'c!', lt: `c!${END}` })) campaigns.push(JSON.parse(text) as Campaign);
+    return campaigns;
+  }
+
+  async devices(id: string): Promise<DeviceProgress[]> {
+    const devices: DeviceProgress[] = [];
+    for await (const text of this.records.values({ gt: `d!${id}!`, lt: `d!${id}!${END}` })) devices.push(JSON.parse(text) as DeviceProgress);
+    return devices;
+  }
+
+  /** Writes the campaign and the given device records atomically. */
+  async put(campaign: Campaign, devices: Iterable<DeviceProgress> = []): Promise<void> {
+    const batch = this.records.batch();
+    batch.put(`c!${campaign.id}`, JSON.stringify(campaign));
+    for (const device of devices) batch.put(`d!${campaign.id}!${device.device}`, JSON.stringify(device));
+    await batch.write();
+  }
+
+  async putDevices(campaignId: string, devices: Iterable<DeviceProgress>): Promise<void> {
+    const batch = this.records.batch();
+    for (const device of devices) batch.put(`d!${campaignId}!${device.device}`, JSON.stringify(device));
+    await batch.write();
+  }
+
+  /** The next sequence for the device's messages of `kind`; durable before it is returned. */
+  nextSeq(device: string, kind: SeqKind): Promise<number> {
+    return this.seqMutex.run(`${device}!${kind}`, async () => {
+      const text: string | undefined = await this.seqs.get(`${device}!${kind}`);
+      const next = (text === undefined ? 0 : Number(text)) + 1;
+      await this.seqs.put(`${device}!${kind}`, String(next));
+      return next;
+    });
+  }
+}
