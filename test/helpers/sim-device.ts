@@ -105,14 +105,14 @@ export class SimDevice {
 }
 
 /** The server's public keys, fetched as provisioning does. */
-export async function serverKeys(t: TestServer): Promise<TrustedKeys> {
+export async function serverKeys(t: Pick<TestServer, 'api'>): Promise<TrustedKeys> {
   const { body } = await t.api('GET', '/api/v1/signing-keys', { token: null });
   return new TrustedKeys((body as { keys: { publicKeyPem: string }[] }).keys.map((k) => publicKeyFromPem(k.publicKeyPem)));
 }
 
 /** Enrols `id`, labels it, connects it and publishes a first idle report with its inventory. */
 export async function enrollSimDevice(
-  t: TestServer,
+  t: Pick<TestServer, 'api' | 'mqttUrl'>,
   keys: TrustedKeys,
   id: string,
   options: { labels?: Record<string, string>; inventory?: string[]; booted: string },
