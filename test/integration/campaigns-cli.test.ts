@@ -1,0 +1,78 @@
+/** `bootfleet campaign ...` against a real server, with an image pushed into its registry over HTTP. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../cli/exit-codes.js';
+import type { CliIo } from '../../cli/io.js';
+import { runCli } from '../../cli/program.js';
+import { sha256Hex } from '../../server/registry/index.js';
+import { blobOf, OPERATOR_TOKEN } from '../helpers/registry.js';
+import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
+import { pushVersionedImage } from '../helpers/sim-device.js';
+
+describe('bootfleet campaign (CLI over the API)', () => {
+  let t: TestServer;
+  let dir: string;
+  let image: string;
+  beforeAll(async () => {
+    t = await startTestServer({}, undefined, { registry: { operatorTokenSha256: [sha256Hex(OPERATOR_TOKEN)] } });
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-cli-'));
+    for (const id of ['k1', 'k2']) {
+      await t.api('POST', '/api/v1/enroll', { token: null, body: { token: TOKENS.enrollment, deviceId: id } });
+      await t.api('PATCH', `/api/v1/devices/${id}`, { token: TOKENS.operator, body: { addGroups: ['kiosks'] } });
+    }
+    await pushVersionedImage(t.url, 'fleet/kiosk', [blobOf('kiosk layer one'), blobOf('kiosk layer two')], '1.4', 'latest');
+    image = `${new URL(t.url).host}/fleet/kiosk:latest`;
+  });
+  afterAll(async () => {
+    await t.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const cli = async (args: string[], token: string = TOKENS.operator): Promise<{ code: number; out: string; err: string }> => {
+    let out = '';
+    let err = '';
+    const io: CliIo = { out: (s) => (out += s), err: (s) => (err += s) };
+    const code = await runCli([...args, '--server', t.url, '--token', token], io);
+    return { code, out, err };
+  };
+
+  it('creates from flags and a file, plans, lists, shows, and walks the lifecycle', async () => {
+    const file = join(dir, 'campaign.json');
+    await writeFile(file, JSON.stringify({ maintenanceWindows: [{ days: ['sat', 'sun'], start: '02:00', durationMinutes: 120, timeZone: 'Europe/Paris' }], successThreshold: 0.5 }));
+    const created = await cli(['campaign', 'create', 'kiosk-1', '-f', file, '-i', image, '-g', 'kiosks', '--waves', '50,100', '--failure-threshold', '0.2', '--max-concurrent', '1', '--start-at', '2020-01-01T00:00:00Z']);
+    expect(created.err).toBe('');
+    expect(created.code).toBe(ExitCode.ok);
+    expect(JSON.parse(created.out)).toMatchObject({
+      id: 'kiosk-1',
+      state: 'draft',
+      target: { repository: 'fleet/kiosk', version: '1.4' },
+      selector: { groups: ['kiosks'] },
+      settings: { waves: [50, 100], successThreshold: 0.5, failureThreshold: 0.2, maxConcurrentActivations: 1, startAt: 1_577_836_800, maintenanceWindows: [{ timeZone: 'Europe/Paris' }] },
+    });
+    const plan = await cli(['campaign', 'plan', 'kiosk-1'], TOKENS.viewer);
+    expect(JSON.parse(plan.out)).toMatchObject({ campaign: 'kiosk-1', totalLayers: 2, devices: [{ missingLayers: 2 }, { missingLayers: 2 }] });
+    expect((await cli(['campaign', 'list'], TOKENS.viewer)).out.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(['kiosk-1']);
+    expect((await cli(['campaign', 'start', 'kiosk-1'], TOKENS.viewer)).code).toBe(ExitCode.failure);
+    expect(JSON.parse((await cli(['campaign', 'start', 'kiosk-1'])).out)).toMatchObject({ state: 'running' });
+    const shown = JSON.parse((await cli(['campaign', 'show', 'kiosk-1'], TOKENS.viewer)).out) as { counts: Record<string, number>; devices: unknown[] };
+    expect(shown.devices.length).toBe(2);
+    expect(shown.counts).toMatchObject({ issued: 1, pending: 1 });
+    expect(JSON.parse((await cli(['campaign', 'pause', 'kiosk-1'])).out)).toMatchObject({ state: 'paused', pauseReason: { kind: 'manual' } });
+    const again = await cli(['campaign', 'pause', 'kiosk-1']);
+    expect(again.code).toBe(ExitCode.transitionRefused);
+    expect(again.err).toContain('BOOTFLEET_CAMPAIGN_TRANSITION_INVALID');
+    expect(JSON.parse((await cli(['campaign', 'resume', 'kiosk-1'])).out)).toMatchObject({ state: 'running' });
+    expect(JSON.parse((await cli(['campaign', 'abort', 'kiosk-1'])).out)).toMatchObject({ state: 'aborted' });
+  });
+
+  it('refuses a wrong command line before calling the server', async () => {
+    expect((await cli(['campaign', 'create', 'x', '-i', image, '-g', 'kiosks', '--waves', '10,abc'])).code).toBe(ExitCode.usage);
+    expect((await cli(['campaign', 'create', 'x', '-g', 'kiosks'])).code).toBe(ExitCode.usage);
+    expect((await cli(['campaign', 'create', 'x', '-i', image, '-g', 'kiosks', '--failure-threshold', '2'])).code).toBe(ExitCode.usage);
+    const missing = await cli(['campaign', 'show', 'nope'], TOKENS.viewer);
+    expect(missing.code).toBe(ExitCode.failure);
+    expect(missing.err).toContain('BOOTFLEET_CAMPAIGN_NOT_FOUND');
+  });
+});
