@@ -47,16 +47,17 @@ export class CampaignStore {
 
   /** Writes the campaign and the given device records atomically. */
   async put(campaign: Campaign, devices: Iterable<DeviceProgress> = []): Promise<void> {
-    const batch = this.records.batch();
-    batch.put(`c!${campaign.id}`, JSON.stringify(campaign));
-    for (const device of devices) batch.put(`d!${campaign.id}!${device.device}`, JSON.stringify(device));
-    await batch.write();
+    await this.write([{ key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)]);
   }
 
   async putDevices(campaignId: string, devices: Iterable<DeviceProgress>): Promise<void> {
-    const batch = this.records.batch();
-    for (const device of devices) batch.put(`d!${campaignId}!${device.device}`, JSON.stringify(device));
-    await batch.write();
+    await this.write(deviceOps(campaignId, devices));
+  }
+
+  /** The array form of batch: unlike a chained batch it waits for the sublevel to open. */
+  private async write(ops: readonly { key: string; value: string }[]): Promise<void> {
+    if (ops.length === 0) return;
+    await this.records.batch(ops.map((op) => ({ type: 'put' as const, key: op.key, value: op.value })));
   }
 
   /** The next sequence for the device's messages of `kind`; durable before it is returned. */
@@ -68,4 +69,8 @@ export class CampaignStore {
       return next;
     });
   }
+}
+
+function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): { key: string; value: string }[] {
+  return [...devices].map((device) => ({ key: `d!${campaignId}!${device.device}`, value: JSON.stringify(device) }));
 }

@@ -173,6 +173,40 @@ describe('campaigns over the API and MQTT', () => {
     expect(s.devices[0]).toMatchObject({ state: 'failed', reason: 'timeout' });
   });
 
+  it('streams the campaign events as server-sent events', async () => {
+    const [solo] = await fleet('s', 1);
+    if (solo === undefined) throw new Error('no device');
+    const body = { id: 'streamed', image, selector: { ids: [solo.id] }, waves: [100], successThreshold: 1 };
+    expect((await t.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body })).status).toBe(201);
+    const controller = new AbortController();
+    const response = await fetch(`${t.url}/api/v1/campaigns/streamed/events`, { headers: { authorization: `Bearer ${TOKENS.viewer}` }, signal: controller.signal });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    const events: { type: string; state?: string }[] = [];
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buffered = '';
+      if (response.body === null) return;
+      for await (const chunk of response.body) {
+        buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+        for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
+          const data = buffered.slice(0, end).split('\n').find((line) => line.startsWith('data: '));
+          buffered = buffered.slice(end + 2);
+          if (data !== undefined) events.push(JSON.parse(data.slice(6)) as { type: string; state?: string });
+        }
+      }
+    })().catch(() => undefined);
+    await waitFor(() => events.length === 1, 5_000, 'the status snapshot');
+    expect(events[0]).toMatchObject({ type: 'status', state: 'draft' });
+    expect((await t.api('POST', '/api/v1/campaigns/streamed/start', { token: TOKENS.operator })).status).toBe(200);
+    await waitFor(() => solo.desired.length === 1, 5_000, 'the desired state');
+    await solo.report('succeeded', { booted: manifest.digest });
+    await waitFor(() => events.some((e) => e.type === 'state' && e.state === 'completed'), 5_000, 'the completed event');
+    controller.abort();
+    await reading;
+    expect(events.map((e) => `${e.type}:${e.state ?? ''}`)).toEqual(['status:draft', 'state:running', 'device:issued', 'device:succeeded', 'state:completed']);
+  });
+
   it('refuses unknown images, impossible waves, empty selectors and selectors without devices', async () => {
     const base = { selector: { labels: { fleet: 'none' } } };
     const host = new URL(t.url).host;
