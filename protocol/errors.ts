@@ -93,6 +93,7 @@ export const ERROR_CODES = {
   BOOTFLEET_CAMPAIGN_IMAGE_UNKNOWN: { status: 404, summary: 'The campaign image is not in the embedded registry.' },
   BOOTFLEET_CAMPAIGN_IMAGE_INVALID: { status: 400, summary: 'The campaign image is not a usable image manifest or has no version.' },
   BOOTFLEET_CAMPAIGN_NO_DEVICES: { status: 409, summary: 'The campaign selector matches no device.' },
+  BOOTFLEET_CAMPAIGN_CONFLICT: { status: 409, summary: 'A targeted device is already in another running or paused campaign.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

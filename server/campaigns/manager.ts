@@ -147,6 +147,7 @@ export class CampaignManager {
       verifyCampaignTransition(draft.state, 'start');
       const selected = await selectDevices(this.deps.devices, id, draft.selector);
       if (selected.length === 0) throw new BootfleetError('BOOTFLEET_CAMPAIGN_NO_DEVICES', `campaign ${id} selects no device`, { details: { campaign: id } });
+      this.checkNoConflict(id, selected.map((d) => d.id));
       const waves = assignWaves(selected.length, draft.settings.waves);
       const plan = planCampaign(draft.layers, selected);
       const devices = new Map<string, DeviceProgress>();
@@ -162,6 +163,17 @@ export class CampaignManager {
       await this.stepLocked(active);
       return active.campaign;
     });
+  }
+
+  /** One device follows one campaign at a time: two would overwrite each other's retained desired state. */
+  private checkNoConflict(id: string, devices: readonly string[]): void {
+    for (const other of this.active.values()) {
+      const shared = devices.find((device) => other.devices.has(device));
+      if (shared === undefined) continue;
+      throw new BootfleetError('BOOTFLEET_CAMPAIGN_CONFLICT', `device ${shared} is in campaign ${other.campaign.id}, which is ${other.campaign.state}`, {
+        details: { campaign: id, device: shared, other: other.campaign.id },
+      });
+    }
   }
 
   async pause(id: string, actor: string): Promise<Campaign> {

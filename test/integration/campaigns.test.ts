@@ -159,7 +159,7 @@ describe('campaigns over the API and MQTT', () => {
     expect(sim.every((d) => d.refused.length === 0)).toBe(true);
   });
 
-  it('re-issues the desired state before it expires and counts a silent device as failed after the timeout', async () => {
+  it('re-issues the desired state before it expires, counts a silent device as failed after the timeout, and keeps the device from a second campaign', async () => {
     const [quiet] = await fleet('q', 1);
     if (quiet === undefined) throw new Error('no device');
     const body = { id: 'quiet', image, selector: { ids: [quiet.id] }, waves: [100], failureThreshold: 1, desiredStateTtlSeconds: 2, deviceTimeoutSeconds: 3 };
@@ -171,6 +171,9 @@ describe('campaigns over the API and MQTT', () => {
     expect(second?.image.digest).toBe(first?.image.digest);
     const s = await waitStatus('quiet', (x) => x.campaign.state === 'paused', 'the timeout');
     expect(s.devices[0]).toMatchObject({ state: 'failed', reason: 'timeout' });
+    // The device is still in a paused campaign: another campaign may not take it.
+    expect((await t.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body: { ...body, id: 'quiet-2' } })).status).toBe(201);
+    expect(await t.api('POST', '/api/v1/campaigns/quiet-2/start', { token: TOKENS.operator })).toMatchObject({ status: 409, body: { code: 'BOOTFLEET_CAMPAIGN_CONFLICT', details: { other: 'quiet' } } });
   });
 
   it('streams the campaign events as server-sent events', async () => {
