@@ -21,6 +21,7 @@ interface CreateOpts extends ApiOpts {
   group: string[];
   device: string[];
   waves?: number[];
+  waveGrowth?: { first: number; factor: number };
   successThreshold?: number;
   failureThreshold?: number;
   revertOnFailure?: boolean;
@@ -64,6 +65,12 @@ function percentages(value: string): number[] {
   });
 }
 
+function growth(value: string): { first: number; factor: number } {
+  const [first, factor, extra] = percentages(value);
+  if (first === undefined || factor === undefined || extra !== undefined) throw usage(`--wave-growth ${JSON.stringify(value)} is not first,factor`);
+  return { first, factor };
+}
+
 /** Unix seconds, or an ISO 8601 date and time (`2026-12-01T02:00:00Z`). */
 function time(value: string): number {
   if (/^[0-9]{1,12}$/.test(value)) return Number(value);
@@ -90,6 +97,7 @@ async function createBody(id: string, opts: CreateOpts): Promise<Record<string, 
     image: opts.image,
     version: opts.imageVersion,
     waves: opts.waves,
+    waveGrowth: opts.waveGrowth,
     successThreshold: opts.successThreshold,
     failureThreshold: opts.failureThreshold,
     revertOnFailure: opts.revertOnFailure,
@@ -134,6 +142,7 @@ export function campaignCommand(io: CliIo): Command {
       .option('-g, --group <name>', 'target devices in this group (repeatable: any)', collect, [])
       .option('-d, --device <id>', 'target this device (repeatable: any)', collect, [])
       .option('--waves <p1,p2,...>', 'cumulative percentages ending at 100 (default 1,10,50,100)', percentages)
+      .option('--wave-growth <first,factor>', 'instead of --waves: first percent, multiplied by factor each wave up to 100', growth)
       .option('--success-threshold <f>', 'fraction of a wave that must succeed before the next (default 0.9)', fraction)
       .option('--failure-threshold <f>', 'fraction of a wave failed that pauses the campaign (default 0.1)', fraction)
       .option('--revert-on-failure', 'when the failure threshold trips, send signed rollback commands to the updated devices')

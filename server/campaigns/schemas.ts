@@ -55,6 +55,10 @@ export const CreateCampaignSchema = Type.Object(
     selector: SelectorSchema,
     /** Cumulative percentages of the targeted devices, strictly growing, ending at 100. */
     waves: Type.Optional(Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 100 }), { minItems: 1, maxItems: 32 })),
+    /** Instead of `waves`: an exponential rate, `first` percent then multiplied by `factor` each wave up to 100. */
+    waveGrowth: Type.Optional(
+      Type.Object({ first: Type.Number({ exclusiveMinimum: 0, maximum: 100 }), factor: Type.Number({ minimum: 1.1, maximum: 100 }) }, { additionalProperties: false }),
+    ),
     /** Fraction of a wave's devices that must have succeeded before the next wave starts. */
     successThreshold: Type.Optional(Fraction),
     /** Fraction of a wave's devices failed that pauses the campaign by itself. */

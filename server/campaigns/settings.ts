@@ -5,6 +5,9 @@
 import { BootfleetError } from '../../protocol/index.js';
 import type { CampaignSettings, CreateCampaign } from './schemas.js';
 
+/** Waves a campaign may have (the schema's bound for `waves`). */
+export const MAX_WAVES = 32;
+
 export const CAMPAIGN_DEFAULTS = {
   waves: [1, 10, 50, 100],
   successThreshold: 0.9,
@@ -18,7 +21,8 @@ export const CAMPAIGN_DEFAULTS = {
 } as const;
 
 export function settingsOf(request: CreateCampaign): CampaignSettings {
-  const waves = request.waves ?? [...CAMPAIGN_DEFAULTS.waves];
+  if (request.waves !== undefined && request.waveGrowth !== undefined) throw new BootfleetError('BOOTFLEET_CAMPAIGN_INVALID', 'give waves or waveGrowth, not both');
+  const waves = request.waveGrowth === undefined ? (request.waves ?? [...CAMPAIGN_DEFAULTS.waves]) : exponentialWaves(request.waveGrowth.first, request.waveGrowth.factor);
   for (let i = 1; i < waves.length; i += 1) {
     if ((waves[i] ?? 0) <= (waves[i - 1] ?? 0)) throw new BootfleetError('BOOTFLEET_CAMPAIGN_INVALID', `waves must grow strictly: ${JSON.stringify(waves)}`);
   }
@@ -41,4 +45,16 @@ export function settingsOf(request: CreateCampaign): CampaignSettings {
     ...(request.maintenanceWindows === undefined ? {} : { maintenanceWindows: request.maintenanceWindows }),
     ...(request.maxConcurrentActivations === undefined ? {} : { maxConcurrentActivations: request.maxConcurrentActivations }),
   };
+}
+
+/** `first`, `first * factor`, ... below 100, then 100 (AWS IoT Jobs' exponential rollout rate, as percentages). */
+export function exponentialWaves(first: number, factor: number): number[] {
+  const waves: number[] = [];
+  // factor >= 1.1 and first > 0 bound this loop; the cap keeps a tiny `first` from making hundreds of waves.
+  for (let percent = first; percent < 100 && waves.length < MAX_WAVES - 1; percent *= factor) {
+    const rounded = Math.round(percent * 1000) / 1000;
+    if (rounded < 100) waves.push(rounded);
+  }
+  waves.push(100);
+  return waves;
 }

@@ -67,10 +67,13 @@ describe('bootfleet campaign (CLI over the API)', () => {
     expect(JSON.parse((await cli(['campaign', 'abort', 'kiosk-1'])).out)).toMatchObject({ state: 'aborted' });
   });
 
-  it('refuses a wrong command line before calling the server', async () => {
+  it('refuses a wrong command line before calling the server, and takes an exponential wave rate', async () => {
     expect((await cli(['campaign', 'create', 'x', '-i', image, '-g', 'kiosks', '--waves', '10,abc'])).code).toBe(ExitCode.usage);
     expect((await cli(['campaign', 'create', 'x', '-g', 'kiosks'])).code).toBe(ExitCode.usage);
     expect((await cli(['campaign', 'create', 'x', '-i', image, '-g', 'kiosks', '--failure-threshold', '2'])).code).toBe(ExitCode.usage);
+    expect((await cli(['campaign', 'create', 'x', '-i', image, '-g', 'kiosks', '--wave-growth', '5'])).code).toBe(ExitCode.usage);
+    const grown = await cli(['campaign', 'create', 'grown', '-i', image, '-g', 'kiosks', '--wave-growth', '25,2']);
+    expect(JSON.parse(grown.out)).toMatchObject({ settings: { waves: [25, 50, 100] } });
     const missing = await cli(['campaign', 'show', 'nope'], TOKENS.viewer);
     expect(missing.code).toBe(ExitCode.failure);
     expect(missing.err).toContain('BOOTFLEET_CAMPAIGN_NOT_FOUND');

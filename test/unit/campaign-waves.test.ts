@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isBootfleetError } from '../../protocol/index.js';
 import { verifyCampaignTransition } from '../../server/campaigns/lifecycle.js';
 import { layerEntries, planCampaign } from '../../server/campaigns/plan.js';
+import { exponentialWaves, settingsOf } from '../../server/campaigns/settings.js';
 import type { DeviceProgress } from '../../server/campaigns/schemas.js';
 import { assignWaves, judgeWaves, waveEnd } from '../../server/campaigns/waves.js';
 
@@ -34,6 +35,16 @@ describe('waves', () => {
     expect([0, 1, 2, 3].map((w) => waveEnd(10, [1, 10, 50, 100], w))).toEqual([1, 1, 5, 10]);
     expect(assignWaves(10, [1, 10, 50, 100])).toEqual([0, 2, 2, 2, 2, 3, 3, 3, 3, 3]);
     expect(waveEnd(3, [99], 0)).toBe(3);
+  });
+
+  it('grows exponentially when asked, and refuses waves and a rate together or waves that do not reach 100', () => {
+    expect(exponentialWaves(1, 2)).toEqual([1, 2, 4, 8, 16, 32, 64, 100]);
+    expect(exponentialWaves(0.001, 1.1).length).toBe(32);
+    const base = { id: 'c', image: 'h/n:t', selector: { ids: ['d'] } };
+    expect(settingsOf({ ...base, waveGrowth: { first: 5, factor: 3 } }).waves).toEqual([5, 15, 45, 100]);
+    expect(codeOf(() => settingsOf({ ...base, waves: [10, 100], waveGrowth: { first: 5, factor: 3 } }))).toBe('BOOTFLEET_CAMPAIGN_INVALID');
+    expect(codeOf(() => settingsOf({ ...base, waves: [10, 50] }))).toBe('BOOTFLEET_CAMPAIGN_INVALID');
+    expect(codeOf(() => settingsOf({ ...base, startAt: 100, deadline: 50 }))).toBe('BOOTFLEET_CAMPAIGN_INVALID');
   });
 
   const progress = (states: DeviceProgress['state'][], waves: number[]): DeviceProgress[] =>
