@@ -7,6 +7,7 @@
  * a server killed and restarted continues exactly where it was.
  */
 import { EventEmitter } from 'node:events';
+import { isDeepStrictEqual } from 'node:util';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { BootfleetError, type Report, type SigningKey } from '../../protocol/index.js';
@@ -112,6 +113,27 @@ export class CampaignManager {
       await this.store.put(campaign);
       return campaign;
     });
+  }
+
+  /**
+   * Idempotent create (GitOps): creates the campaign when absent; when present,
+   * succeeds unchanged only if the definition is the same, since a campaign
+   * never changes once created.
+   */
+  async apply(request: CreateCampaign, actor: string): Promise<{ campaign: Campaign; created: boolean }> {
+    const existing = this.active.get(request.id)?.campaign ?? (await this.store.get(request.id));
+    if (existing === undefined) return { campaign: await this.create(request, actor), created: true };
+    const same =
+      existing.image === request.image &&
+      (request.version === undefined || request.version === existing.target.version) &&
+      isDeepStrictEqual(existing.selector, request.selector) &&
+      isDeepStrictEqual(existing.settings, settingsOf(request));
+    if (!same) {
+      throw new BootfleetError('BOOTFLEET_CAMPAIGN_EXISTS', `campaign ${request.id} exists with another definition; campaigns never change, create a new one`, {
+        details: { campaign: request.id, differs: true },
+      });
+    }
+    return { campaign: existing, created: false };
   }
 
   async list(): Promise<Campaign[]> {

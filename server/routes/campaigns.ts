@@ -4,8 +4,8 @@
  * stream. Viewers read; operators change, and every change is audited.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { Type, type Static } from 'typebox';
-import { CampaignIdSchema } from '../../protocol/index.js';
+import { Type, type Static, type TSchema } from 'typebox';
+import { CampaignIdSchema, compileParser } from '../../protocol/index.js';
 import { CampaignSchema, CampaignStatusSchema, CreateCampaignSchema, type Campaign, type CampaignEvent, type CampaignManager } from '../campaigns/index.js';
 import type { AuditLog } from '../identity/audit-log.js';
 import { actorOf } from './auth.js';
@@ -27,6 +27,24 @@ const PlanSchema = Type.Object({
   totalMissingBytes: Type.Integer(),
   distinctMissingBytes: Type.Integer(),
 });
+const { id: _id, ...applyFields } = CreateCampaignSchema.properties;
+const ApplyBodySchema = Type.Object(applyFields, { additionalProperties: false });
+
+/**
+ * Campaign bodies are validated strictly: Fastify's default Ajv drops unknown
+ * properties, and a misspelt `failureTreshold` silently falling back to its
+ * default would be a dangerous campaign. An unknown field is a 400 here.
+ */
+function strictValidator({ schema }: { schema: unknown }): (data: unknown) => { value: unknown } | { error: Error } {
+  const parser = compileParser('campaign request', schema as TSchema);
+  return (data) => {
+    try {
+      return { value: parser.parse(data) };
+    } catch (error) {
+      return { error: error as Error };
+    }
+  };
+}
 const ACTIONS = ['start', 'pause', 'resume', 'abort'] as const;
 /** Comment line sent on an idle event stream so proxies keep it open (ms). */
 const HEARTBEAT_MS = 15_000;
@@ -44,11 +62,21 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteDeps> = (app, deps)
 
   app.post<{ Body: Static<typeof CreateCampaignSchema> }>(
     '/api/v1/campaigns',
-    { schema: { body: CreateCampaignSchema, response: { 201: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { validatorCompiler: strictValidator, schema: { body: CreateCampaignSchema, response: { 201: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request, reply) => {
       const campaign = await campaigns.create(request.body, actorOf(request.principal));
       await audit(request, 'campaign.create', campaign.id, { image: campaign.image, digest: campaign.target.digest });
       return reply.code(201).send({ campaign });
+    },
+  );
+  // GitOps (`bootfleet apply`): create when absent, 200 unchanged when identical, 409 when it differs.
+  app.put<{ Params: IdParams; Body: Static<typeof ApplyBodySchema> }>(
+    '/api/v1/campaigns/:id',
+    { validatorCompiler: strictValidator, schema: { params: IdParamsSchema, body: ApplyBodySchema, response: { 200: CampaignAnswer, 201: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
+    async (request, reply) => {
+      const { campaign, created } = await campaigns.apply({ ...request.body, id: request.params.id }, actorOf(request.principal));
+      if (created) await audit(request, 'campaign.create', campaign.id, { image: campaign.image, digest: campaign.target.digest, via: 'apply' });
+      return reply.code(created ? 201 : 200).send({ campaign });
     },
   );
   app.get('/api/v1/campaigns', { schema: { response: { 200: Type.Object({ campaigns: Type.Array(CampaignSchema) }), ...AUTH_ERRORS } } }, async () => ({

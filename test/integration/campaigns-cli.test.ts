@@ -67,6 +67,44 @@ describe('bootfleet campaign (CLI over the API)', () => {
     expect(JSON.parse((await cli(['campaign', 'abort', 'kiosk-1'])).out)).toMatchObject({ state: 'aborted' });
   });
 
+  it('applies campaigns declared in YAML idempotently, moves them to their declared state, and refuses a changed definition', async () => {
+    const file = join(dir, 'fleet.yaml');
+    const doc = (id: string, state: string, waves: string, selector: string): string =>
+      `apiVersion: bootfleet/v1\nkind: Campaign\nid: ${id}\nstate: ${state}\nspec:\n  image: ${image}\n  selector: ${selector}\n  waves: ${waves}\n`;
+    const write = (git1State: string, waves = '[50, 100]'): Promise<void> =>
+      writeFile(file, `${doc('git-1', git1State, waves, '{ groups: [kiosks] }')}---\n${doc('git-2', 'draft', '[100]', '{ ids: [k1] }')}`);
+    const apply = async (token: string = TOKENS.operator): Promise<{ code: number; lines: Record<string, unknown>[]; err: string }> => {
+      const run = await cli(['apply', '-f', file], token);
+      return { code: run.code, err: run.err, lines: run.out.trim() === '' ? [] : run.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+    };
+    await write('running');
+    expect((await apply(TOKENS.viewer)).code).toBe(ExitCode.failure);
+    expect((await apply()).lines).toEqual([
+      { id: 'git-1', result: 'created', action: 'start', state: 'running' },
+      { id: 'git-2', result: 'created', state: 'draft' },
+    ]);
+    expect((await apply()).lines).toEqual([
+      { id: 'git-1', result: 'unchanged', state: 'running' },
+      { id: 'git-2', result: 'unchanged', state: 'draft' },
+    ]);
+    await write('paused');
+    expect((await apply()).lines[0]).toEqual({ id: 'git-1', result: 'unchanged', action: 'pause', state: 'paused' });
+    await write('running');
+    expect((await apply()).lines[0]).toEqual({ id: 'git-1', result: 'unchanged', action: 'resume', state: 'running' });
+    await write('running', '[20, 100]');
+    const changed = await apply();
+    expect(changed.code).toBe(ExitCode.failure);
+    expect(changed.err).toContain('BOOTFLEET_CAMPAIGN_EXISTS');
+    await write('aborted');
+    expect((await apply()).lines[0]).toEqual({ id: 'git-1', result: 'unchanged', action: 'abort', state: 'aborted' });
+    // A broken document anywhere: nothing of the file is applied.
+    await writeFile(file, `${doc('git-3', 'draft', '[100]', '{ ids: [k1] }')}---\nkind: Campaign\n`);
+    const broken = await apply();
+    expect(broken.code).toBe(ExitCode.failure);
+    expect(broken.err).toContain('BOOTFLEET_CAMPAIGN_INVALID');
+    expect((await t.api('GET', '/api/v1/campaigns/git-3', { token: TOKENS.viewer })).status).toBe(404);
+  });
+
   it('refuses a wrong command line before calling the server, and takes an exponential wave rate', async () => {
     expect((await cli(['campaign', 'create', 'x', '-i', image, '-g', 'kiosks', '--waves', '10,abc'])).code).toBe(ExitCode.usage);
     expect((await cli(['campaign', 'create', 'x', '-g', 'kiosks'])).code).toBe(ExitCode.usage);

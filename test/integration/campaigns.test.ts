@@ -219,6 +219,8 @@ describe('campaigns over the API and MQTT', () => {
     expect(await t.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body: { id: 'x4', image, selector: {} } })).toMatchObject({ status: 400, body: { code: 'BOOTFLEET_CAMPAIGN_INVALID' } });
     expect((await t.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body: { ...base, id: 'x5', image } })).status).toBe(201);
     expect(await t.api('POST', '/api/v1/campaigns/x5/start', { token: TOKENS.operator })).toMatchObject({ status: 409, body: { code: 'BOOTFLEET_CAMPAIGN_NO_DEVICES' } });
+    expect(await t.api('PUT', '/api/v1/campaigns/y1', { token: TOKENS.operator, body: { image, selector: { ids: ['a'] }, bogus: 1 } })).toMatchObject({ status: 400, body: { code: 'BOOTFLEET_MESSAGE_INVALID' } });
+    expect(await t.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body: { ...base, id: 'y2', image, failureTreshold: 0.5 } })).toMatchObject({ status: 400, body: { code: 'BOOTFLEET_MESSAGE_INVALID' } });
     expect(await t.api('GET', '/api/v1/campaigns/nope', { token: TOKENS.viewer })).toMatchObject({ status: 404, body: { code: 'BOOTFLEET_CAMPAIGN_NOT_FOUND' } });
     const list = (await t.api('GET', '/api/v1/campaigns', { token: TOKENS.viewer })).body as { campaigns: { id: string }[] };
     expect(list.campaigns.map((c) => c.id)).toContain('x5');
