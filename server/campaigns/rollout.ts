@@ -111,39 +111,57 @@ async function issuePending(active: ActiveCampaign, now: number, changed: Map<st
   const { currentWave, settings } = active.campaign;
   let inFlight = 0;
   for (const device of active.devices.values()) if (device.state === 'issued' || device.state === 'in-progress') inFlight += 1;
-  const cap = settings.maxConcurrentActivations ?? Number.MAX_SAFE_INTEGER;
-  for (const device of [...active.devices.values()]) {
-    if (inFlight >= cap) return;
-    if (device.state !== 'pending' || device.wave > currentWave) continue;
-    update(active, await issue(active, device, now, deps), changed, deps);
-    inFlight += 1;
+  const room = (settings.maxConcurrentActivations ?? Number.MAX_SAFE_INTEGER) - inFlight;
+  const due: DeviceProgress[] = [];
+  for (const device of active.devices.values()) {
+    if (due.length >= room) break;
+    if (device.state === 'pending' && device.wave <= currentWave) due.push(device);
   }
+  await issue(active, due, now, changed, deps);
 }
 
 /** Desired states at or past half their lifetime are signed again with a new seq while the campaign runs. */
 async function reissueExpiring(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
   const halfLife = active.campaign.settings.desiredStateTtlSeconds / 2;
-  for (const device of [...active.devices.values()]) {
-    if (device.state !== 'issued' && device.state !== 'in-progress') continue;
-    if (device.expiresAt === undefined || device.expiresAt - now > halfLife) continue;
-    update(active, await issue(active, device, now, deps), changed, deps);
-  }
+  const due = [...active.devices.values()].filter(
+    (d) => (d.state === 'issued' || d.state === 'in-progress') && d.expiresAt !== undefined && d.expiresAt - now <= halfLife,
+  );
+  await issue(active, due, now, changed, deps);
 }
 
-async function issue(active: ActiveCampaign, device: DeviceProgress, now: number, deps: RolloutDeps): Promise<DeviceProgress> {
-  const inventory = (await deps.registry.get(device.device))?.inventory ?? [];
-  const issued = await deps.issuer.desiredState(active.campaign, device.device, inventory, now);
-  const delta = deviceDelta(device.device, active.campaign.layers, inventory);
-  const first = device.state === 'pending';
-  return {
-    ...device,
-    state: first ? 'issued' : device.state,
-    desiredSeq: issued.seq,
-    issuedAt: issued.issuedAt,
-    expiresAt: issued.expiresAt,
-    // A re-issue is the server's doing, not a sign of life from the device.
-    lastActivityAt: first ? now : (device.lastActivityAt ?? now),
-    missingBytes: delta.missingBytes,
-    missingLayers: delta.missingLayers,
-  };
+/** Devices issued per batch: bounds the memory of one batch of signed messages. */
+const ISSUE_BATCH = 512;
+
+async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+  for (let start = 0; start < due.length; start += ISSUE_BATCH) {
+    const batch = due.slice(start, start + ISSUE_BATCH);
+    const inventories = await Promise.all(batch.map(async (d) => (await deps.registry.get(d.device))?.inventory ?? []));
+    const issued = await deps.issuer.desiredStates(
+      active.campaign,
+      batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? [] })),
+      now,
+    );
+    batch.forEach((device, i) => {
+      const result = issued[i];
+      if (result === undefined) return;
+      const delta = deviceDelta(device.device, active.campaign.layers, inventories[i] ?? []);
+      const first = device.state === 'pending';
+      update(
+        active,
+        {
+          ...device,
+          state: first ? 'issued' : device.state,
+          desiredSeq: result.seq,
+          issuedAt: result.issuedAt,
+          expiresAt: result.expiresAt,
+          // A re-issue is the server's doing, not a sign of life from the device.
+          lastActivityAt: first ? now : (device.lastActivityAt ?? now),
+          missingBytes: delta.missingBytes,
+          missingLayers: delta.missingLayers,
+        },
+        changed,
+        deps,
+      );
+    });
+  }
 }

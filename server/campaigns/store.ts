@@ -61,11 +61,19 @@ export class CampaignStore {
   }
 
   /** The next sequence for the device's messages of `kind`; durable before it is returned. */
-  nextSeq(device: string, kind: SeqKind): Promise<number> {
-    return this.seqMutex.run(`${device}!${kind}`, async () => {
-      const text: string | undefined = await this.seqs.get(`${device}!${kind}`);
-      const next = (text === undefined ? 0 : Number(text)) + 1;
-      await this.seqs.put(`${device}!${kind}`, String(next));
+  async nextSeq(device: string, kind: SeqKind): Promise<number> {
+    const [seq] = await this.nextSeqs([device], kind);
+    if (seq === undefined) throw new Error('no sequence allocated');
+    return seq;
+  }
+
+  /** The next sequence of each device, allocated in one read and one batch write (one lock for all: allocations never interleave). */
+  nextSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
+    return this.seqMutex.run('seq', async () => {
+      const keys = devices.map((device) => `${device}!${kind}`);
+      const current = await this.seqs.getMany(keys);
+      const next = current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)) + 1);
+      await this.seqs.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: String(next[i] ?? 1) })));
       return next;
     });
   }
