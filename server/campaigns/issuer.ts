@@ -88,8 +88,13 @@ export class Issuer {
     const bundle = signDeviceMessage('command', command, this.deps.key);
     const spec = TOPIC_SPECS.commands;
     await this.deps.plane.publish(deviceTopic(device, 'commands'), JSON.stringify(bundle), { qos: spec.qos, retain: spec.retain });
-    await this.deps.plane.publish(deviceTopic(device, 'desired'), Buffer.alloc(0), { qos: 1, retain: true });
+    await this.withdraw(device);
     return { seq, issuedAt: command.issuedAt, expiresAt: command.expiresAt };
+  }
+
+  /** Clears the device's retained desired state: an empty retained message deletes it [MQTT-3.3.1-10]. */
+  async withdraw(device: string): Promise<void> {
+    await this.deps.plane.publish(deviceTopic(device, 'desired'), Buffer.alloc(0), { qos: 1, retain: true });
   }
 }
 

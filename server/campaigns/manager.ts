@@ -7,7 +7,6 @@
  * a server killed and restarted continues exactly where it was.
  */
 import { EventEmitter } from 'node:events';
-import { isDeepStrictEqual } from 'node:util';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { BootfleetError, type Report, type SigningKey } from '../../protocol/index.js';
@@ -20,10 +19,10 @@ import { Issuer } from './issuer.js';
 import { isActive, verifyCampaignTransition } from './lifecycle.js';
 import { planCampaign, type CampaignPlan } from './plan.js';
 import { applyReport, type ReportFacts } from './progress.js';
-import { setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type RolloutDeps } from './rollout.js';
+import { abortCampaign, setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type RolloutDeps } from './rollout.js';
 import type { Campaign, CreateCampaign, DeviceProgress } from './schemas.js';
 import { checkSelector, selectDevices } from './selector.js';
-import { settingsOf } from './settings.js';
+import { sameDefinition, settingsOf } from './settings.js';
 import { campaignStatus, type CampaignStatus } from './status.js';
 import { CampaignStore } from './store.js';
 import { assignWaves } from './waves.js';
@@ -123,11 +122,7 @@ export class CampaignManager {
   async apply(request: CreateCampaign, actor: string): Promise<{ campaign: Campaign; created: boolean }> {
     const existing = this.active.get(request.id)?.campaign ?? (await this.store.get(request.id));
     if (existing === undefined) return { campaign: await this.create(request, actor), created: true };
-    const same =
-      existing.image === request.image &&
-      (request.version === undefined || request.version === existing.target.version) &&
-      isDeepStrictEqual(existing.selector, request.selector) &&
-      isDeepStrictEqual(existing.settings, settingsOf(request));
+    const same = sameDefinition(existing, request);
     if (!same) {
       throw new BootfleetError('BOOTFLEET_CAMPAIGN_EXISTS', `campaign ${request.id} exists with another definition; campaigns never change, create a new one`, {
         details: { campaign: request.id, differs: true },
@@ -222,8 +217,8 @@ export class CampaignManager {
         await this.store.put(aborted);
         return aborted;
       }
-      setState(active, 'abort', this.seconds(), this.rollout);
-      await this.store.put(active.campaign);
+      const changed = await abortCampaign(active, this.seconds(), this.rollout);
+      await this.store.put(active.campaign, changed.values());
       this.active.delete(id);
       return active.campaign;
     });

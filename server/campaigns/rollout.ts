@@ -73,6 +73,23 @@ export function setState(active: ActiveCampaign, action: 'pause' | 'resume' | 'a
   deps.emit({ type: 'state', campaign: active.campaign.id, state, ...(reason === undefined ? {} : { reason }) });
 }
 
+/**
+ * Ends the campaign. Devices that were sent a desired state but never
+ * reported on it have their retained desired state withdrawn, so one that
+ * comes online later does not start an aborted rollout; devices already
+ * working on it keep it (they may be rebooting into the new image).
+ */
+export async function abortCampaign(active: ActiveCampaign, now: number, deps: RolloutDeps): Promise<Map<string, DeviceProgress>> {
+  setState(active, 'abort', now, deps);
+  const changed = new Map<string, DeviceProgress>();
+  for (const device of [...active.devices.values()]) {
+    if (device.state !== 'issued' || device.lastReportSeq !== undefined) continue;
+    await deps.issuer.withdraw(device.device);
+    update(active, { ...device, reason: 'withdrawn: campaign aborted' }, changed, deps);
+  }
+  return changed;
+}
+
 function update(active: ActiveCampaign, next: DeviceProgress, changed: Map<string, DeviceProgress>, deps: Pick<RolloutDeps, 'emit'>): void {
   const previous = active.devices.get(next.device);
   active.devices.set(next.device, next);

@@ -3,7 +3,8 @@
  * and the checks a schema cannot express (growing waves, coherent times).
  */
 import { BootfleetError } from '../../protocol/index.js';
-import type { CampaignSettings, CreateCampaign } from './schemas.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { Campaign, CampaignSettings, CreateCampaign } from './schemas.js';
 
 /** Waves a campaign may have (the schema's bound for `waves`). */
 export const MAX_WAVES = 32;
@@ -57,4 +58,14 @@ export function exponentialWaves(first: number, factor: number): number[] {
   }
   waves.push(100);
   return waves;
+}
+
+/** Whether `request` defines the campaign `existing` already is (apply is idempotent; a campaign never changes). */
+export function sameDefinition(existing: Campaign, request: CreateCampaign): boolean {
+  return (
+    existing.image === request.image &&
+    (request.version === undefined || request.version === existing.target.version) &&
+    isDeepStrictEqual(existing.selector, request.selector) &&
+    isDeepStrictEqual(existing.settings, settingsOf(request))
+  );
 }

@@ -176,6 +176,28 @@ describe('campaigns over the API and MQTT', () => {
     expect(await t.api('POST', '/api/v1/campaigns/quiet-2/start', { token: TOKENS.operator })).toMatchObject({ status: 409, body: { code: 'BOOTFLEET_CAMPAIGN_CONFLICT', details: { other: 'quiet' } } });
   });
 
+  it('withdraws the retained desired state of devices that never started when the campaign is aborted', async () => {
+    const [idle, busy] = await fleet('h', 2);
+    if (idle === undefined || busy === undefined) throw new Error('no devices');
+    const body = { id: 'halted', image, selector: { labels: { fleet: 'h' } }, waves: [100] };
+    expect((await t.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body })).status).toBe(201);
+    expect((await t.api('POST', '/api/v1/campaigns/halted/start', { token: TOKENS.operator })).status).toBe(200);
+    await waitFor(() => idle.desired.length === 1 && busy.desired.length === 1, 5_000, 'desired states');
+    await busy.report('downloading');
+    await waitStatus('halted', (x) => x.counts['in-progress'] === 1, 'the busy device report');
+    expect(await t.api('POST', '/api/v1/campaigns/halted/abort', { token: TOKENS.operator })).toMatchObject({ status: 200, body: { campaign: { state: 'aborted' } } });
+    expect((await status('halted')).devices.find((d) => d.device === idle.id)).toMatchObject({ state: 'issued', reason: 'withdrawn: campaign aborted' });
+    // Reconnecting: the busy device is handed its retained desired state again (a replay it refuses), the idle one nothing.
+    for (const device of [idle, busy]) {
+      await device.disconnect();
+      await device.connect(t.mqttUrl);
+    }
+    await waitFor(() => busy.refused.length === 1, 5_000, 'the busy device retained desired state');
+    expect(busy.refused).toEqual(['BOOTFLEET_SIG_REPLAYED']);
+    expect(idle.refused).toEqual([]);
+    expect(idle.desired.length).toBe(1);
+  });
+
   it('streams the campaign events as server-sent events', async () => {
     const [solo] = await fleet('s', 1);
     if (solo === undefined) throw new Error('no device');
