@@ -65,7 +65,7 @@ export class CampaignManager {
   async open(): Promise<void> {
     for (const campaign of await this.store.list()) {
       if (!isActive(campaign.state)) continue;
-      const devices = new Map((await this.store.devices(campaign.id)).map((d) => [d.device, d]));
+      const devices = new Map((await this.store.devices(campaign.id)).map((d) => [d.device, graceAfterOutage(d, campaign, this.seconds())]));
       const active: ActiveCampaign = { campaign, devices };
       this.active.set(campaign.id, active);
       await this.reconcile(active);
@@ -314,4 +314,16 @@ export class CampaignManager {
   private seconds(): number {
     return Math.floor(this.now() / 1000);
   }
+}
+
+/**
+ * Silence that spans a server outage is not the device's fault (its reports
+ * waited in its queue or were lost): a device whose timeout ran out while the
+ * server was down gets one more full timeout from the restart. In memory
+ * only until its next change is written, so a restart alone changes nothing stored.
+ */
+function graceAfterOutage(device: DeviceProgress, campaign: Campaign, now: number): DeviceProgress {
+  if (device.state !== 'issued' && device.state !== 'in-progress') return device;
+  if ((device.lastActivityAt ?? now) + campaign.settings.deviceTimeoutSeconds > now) return device;
+  return { ...device, lastActivityAt: now };
 }

@@ -138,4 +138,20 @@ describe('CampaignManager', () => {
     ]);
     expect(status.campaign).toMatchObject({ state: 'paused', pauseReason: { kind: 'failure-threshold', failed: 2, total: 2 } });
   });
+
+  it('does not fail a device for silence that spans a server outage: one more timeout from the restart', async () => {
+    let now = NOW;
+    await new CampaignStore(db).put(campaignRecord({ settings: { ...campaignRecord().settings, deviceTimeoutSeconds: 30 } }), [
+      { device: 'd1', wave: 0, state: 'issued', desiredSeq: 1, issuedAt: NOW - 1000, expiresAt: NOW + 3000, lastActivityAt: NOW - 1000, missingBytes: 0, missingLayers: 0 },
+      { device: 'd2', wave: 1, state: 'pending', missingBytes: 0, missingLayers: 0 },
+    ]);
+    const engine = await manager(() => now * 1000);
+    await engine.open();
+    expect((await engine.status('c1')).devices[0]).toMatchObject({ device: 'd1', state: 'issued', lastActivityAt: NOW });
+    now = NOW + 31;
+    await engine.pause('c1', 'token:operator');
+    await engine.resume('c1');
+    expect((await engine.status('c1')).devices[0]).toMatchObject({ device: 'd1', state: 'failed', reason: 'timeout' });
+    await engine.close();
+  });
 });
