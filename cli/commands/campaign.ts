@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { BootfleetError, parseJson } from '../../protocol/index.js';
-import { apiTarget, callApi, withApiOptions } from '../api-client.js';
+import { apiTarget, callApi, withApiOptions, type ApiTarget } from '../api-client.js';
 import type { CliIo } from '../io.js';
 
 interface ApiOpts {
@@ -172,6 +172,16 @@ export function campaignCommand(io: CliIo): Command {
   ).action(async (id: string, opts: ApiOpts) => {
     io.out(`${JSON.stringify(await callApi(apiTarget(opts), 'GET', `/api/v1/campaigns/${encodeURIComponent(id)}/plan`), null, 2)}\n`);
   });
+  withApiOptions(
+    campaign
+      .command('watch')
+      .description('print the campaign events (status, state, wave, device) as JSON lines until it completes or is aborted')
+      .argument('<id>', 'campaign id'),
+  ).action(async (id: string, opts: ApiOpts) => {
+    await watchCampaign(apiTarget(opts), id, (event) => {
+      io.out(`${JSON.stringify(event)}\n`);
+    });
+  });
   const actions = { start: 'start rolling out a draft campaign', pause: 'stop issuing new desired states', resume: 'continue a paused campaign; failures so far are acknowledged', abort: 'end the campaign for good' };
   for (const [action, description] of Object.entries(actions)) {
     withApiOptions(campaign.command(action).description(`${description}; prints the campaign`).argument('<id>', 'campaign id')).action(async (id: string, opts: ApiOpts) => {
@@ -180,4 +190,41 @@ export function campaignCommand(io: CliIo): Command {
     });
   }
   return campaign;
+}
+
+/** Largest event line accepted from the stream, bytes. */
+const MAX_EVENT_BYTES = 64 * 1024;
+const FINAL_STATES: readonly unknown[] = ['completed', 'aborted'];
+
+/**
+ * Reads the server-sent events of GET /api/v1/campaigns/<id>/events and
+ * hands each `data:` line's JSON to `onEvent`; returns once the campaign is
+ * completed or aborted (also when it already was), or the server ends the stream.
+ */
+export async function watchCampaign(target: ApiTarget, id: string, onEvent: (event: Record<string, unknown>) => void): Promise<void> {
+  // A first plain call turns a missing campaign or a bad token into the server's error code.
+  await callApi(target, 'GET', `/api/v1/campaigns/${encodeURIComponent(id)}/plan`);
+  const headers: Record<string, string> = { accept: 'text/event-stream' };
+  if (target.token !== undefined) headers.authorization = `Bearer ${target.token}`;
+  const controller = new AbortController();
+  const response = await fetch(new URL(`/api/v1/campaigns/${encodeURIComponent(id)}/events`, target.server), { headers, signal: controller.signal });
+  if (!response.ok || response.body === null) throw new BootfleetError('BOOTFLEET_SERVER_UNREACHABLE', `event stream answered HTTP ${response.status}`);
+  const decoder = new TextDecoder();
+  let buffered = '';
+  try {
+    for await (const chunk of response.body) {
+      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+      if (buffered.length > MAX_EVENT_BYTES) throw new BootfleetError('BOOTFLEET_MESSAGE_TOO_LARGE', 'an event of the stream is too large');
+      for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
+        const data = buffered.slice(0, end).split('\n').find((line) => line.startsWith('data: '));
+        buffered = buffered.slice(end + 2);
+        if (data === undefined) continue;
+        const event = parseJson(data.slice(6), MAX_EVENT_BYTES, 'campaign event') as Record<string, unknown>;
+        onEvent(event);
+        if (FINAL_STATES.includes(event.state) && (event.type === 'state' || event.type === 'status')) return;
+      }
+    }
+  } finally {
+    controller.abort();
+  }
 }

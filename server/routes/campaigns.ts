@@ -105,7 +105,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteDeps> = (app, deps)
   }
   app.get<{ Params: IdParams }>(
     '/api/v1/campaigns/:id/events',
-    { schema: { params: IdParamsSchema, response: { 404: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { schema: { params: IdParamsSchema, response: { 200: Type.String({ description: 'text/event-stream: one `data:` JSON line per event' }), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request, reply) => {
       const status = await campaigns.status(request.params.id);
       streamEvents(campaigns, request.params.id, reply, streams, { type: 'status', counts: status.counts, state: status.campaign.state, wave: status.campaign.currentWave });

@@ -7,6 +7,7 @@ import { ExitCode } from '../../cli/exit-codes.js';
 import type { CliIo } from '../../cli/io.js';
 import { runCli } from '../../cli/program.js';
 import { sha256Hex } from '../../server/registry/index.js';
+import { waitFor } from '../helpers/mqtt.js';
 import { blobOf, OPERATOR_TOKEN } from '../helpers/registry.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
 import { pushVersionedImage } from '../helpers/sim-device.js';
@@ -64,7 +65,15 @@ describe('bootfleet campaign (CLI over the API)', () => {
     expect(again.code).toBe(ExitCode.transitionRefused);
     expect(again.err).toContain('BOOTFLEET_CAMPAIGN_TRANSITION_INVALID');
     expect(JSON.parse((await cli(['campaign', 'resume', 'kiosk-1'])).out)).toMatchObject({ state: 'running' });
+    let streamed = '';
+    const watching = runCli(['campaign', 'watch', 'kiosk-1', '--server', t.url, '--token', TOKENS.viewer], { out: (text) => (streamed += text), err: () => undefined });
+    await waitFor(() => streamed.includes('"type":"status"'), 5_000, 'the watch snapshot');
     expect(JSON.parse((await cli(['campaign', 'abort', 'kiosk-1'])).out)).toMatchObject({ state: 'aborted' });
+    expect(await watching).toBe(ExitCode.ok);
+    const events = streamed.trim().split('\n').map((l) => JSON.parse(l) as { type: string; state?: string });
+    expect(events.map((e) => `${e.type}:${e.state ?? ''}`)).toEqual(['status:running', 'state:aborted']);
+    // Watching a finished campaign returns at once with its status.
+    expect(JSON.parse((await cli(['campaign', 'watch', 'kiosk-1'], TOKENS.viewer)).out)).toMatchObject({ type: 'status', state: 'aborted' });
   });
 
   it('applies campaigns declared in YAML idempotently, moves them to their declared state, and refuses a changed definition', async () => {
