@@ -14,7 +14,7 @@ export const ExitCode = {
   verificationFailed: 3,
   /** The action would overwrite something that must not be lost (a key). */
   refusedOverwrite: 4,
-  /** The device refused the transition: impossible from its current state (nothing was changed). */
+  /** The device (or the server, for a campaign) refused the transition: impossible from its current state (nothing was changed). */
   transitionRefused: 5,
 } as const;
 
@@ -23,7 +23,7 @@ const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BOOTFLEE
 export function exitCodeFor(code: ErrorCode): number {
   if (code === 'BOOTFLEET_CLI_USAGE') return ExitCode.usage;
   if (code === 'BOOTFLEET_KEY_EXISTS') return ExitCode.refusedOverwrite;
-  if (code === 'BOOTFLEET_TRANSITION_INVALID') return ExitCode.transitionRefused;
+  if (code === 'BOOTFLEET_TRANSITION_INVALID' || code === 'BOOTFLEET_CAMPAIGN_TRANSITION_INVALID') return ExitCode.transitionRefused;
   if (code.startsWith('BOOTFLEET_SIG_') || VERIFICATION_CODES.has(code)) return ExitCode.verificationFailed;
   return ExitCode.failure;
 }

@@ -2,7 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { BootfleetError } from '../protocol/index.js';
 import { agentCommand } from './commands/agent.js';
-import { campaignCommand } from './commands/groups.js';
+import { applyCommand } from './commands/apply.js';
+import { campaignCommand } from './commands/campaign.js';
 import { imageCommand } from './commands/image.js';
 import { deviceCommand } from './commands/device.js';
 import { keysCommand } from './commands/keys.js';
@@ -19,7 +20,7 @@ export function buildProgram(io: CliIo): Command {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput(outputTo(io));
-  for (const group of [serverCommand(io), agentCommand(io), keysCommand(io), imageCommand(io), campaignCommand(), deviceCommand(io)]) {
+  for (const group of [serverCommand(io), agentCommand(io), keysCommand(io), imageCommand(io), campaignCommand(io), deviceCommand(io), applyCommand(io)]) {
     group.exitOverride().configureOutput(outputTo(io));
     for (const sub of group.commands) sub.exitOverride().configureOutput(outputTo(io));
     program.addCommand(group);

@@ -103,6 +103,15 @@ export const ERROR_CODES = {
   BOOTFLEET_UNPACK_TOO_LARGE: { status: 422, summary: 'A layer is larger, uncompressed, than the limit, or holds too many entries.' },
   BOOTFLEET_UNPACK_TAR_INVALID: { status: 422, summary: 'A layer is not a well-formed tar stream, or holds an unsupported entry type.' },
   BOOTFLEET_UNPACK_DIFF_ID_MISMATCH: { status: 422, summary: "A layer's uncompressed digest differs from the image config's diff_id." },
+  // Campaigns (server/campaigns; issue #6)
+  BOOTFLEET_CAMPAIGN_NOT_FOUND: { status: 404, summary: 'No campaign has this id.' },
+  BOOTFLEET_CAMPAIGN_EXISTS: { status: 409, summary: 'A campaign with this id already exists.' },
+  BOOTFLEET_CAMPAIGN_INVALID: { status: 400, summary: 'A campaign definition is inconsistent (waves, thresholds, times).' },
+  BOOTFLEET_CAMPAIGN_TRANSITION_INVALID: { status: 409, summary: 'The campaign cannot make this lifecycle change from its current state.' },
+  BOOTFLEET_CAMPAIGN_IMAGE_UNKNOWN: { status: 404, summary: 'The campaign image is not in the embedded registry.' },
+  BOOTFLEET_CAMPAIGN_IMAGE_INVALID: { status: 400, summary: 'The campaign image is not a usable image manifest or has no version.' },
+  BOOTFLEET_CAMPAIGN_NO_DEVICES: { status: 409, summary: 'The campaign selector matches no device.' },
+  BOOTFLEET_CAMPAIGN_CONFLICT: { status: 409, summary: 'A targeted device is already in another running or paused campaign.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

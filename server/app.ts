@@ -15,6 +15,8 @@ import { brokerRoutes } from './routes/broker.js';
 import { deviceRoutes } from './routes/devices.js';
 import { enrollRoutes } from './routes/enroll.js';
 import { TokenVerifier } from './identity/tokens.js';
+import type { CampaignManager } from './campaigns/index.js';
+import { campaignRoutes } from './routes/campaigns.js';
 
 export interface AppDeps {
   readonly signingKey: SigningKey;
@@ -25,6 +27,8 @@ export interface AppDeps {
   readonly registry?: Registry;
   /** Control plane (issue #6): enrolment, devices, audit. Absent: /api/ is closed (no tokens). */
   readonly control?: ControlServices;
+  /** Campaigns (issue #6); needs `control` for the audit log. */
+  readonly campaigns?: CampaignManager;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -53,6 +57,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(deviceRoutes, deps.control);
     await app.register(auditRoutes, { audit: deps.control.audit });
     await app.register(brokerRoutes, { control: deps.control });
+    if (deps.campaigns !== undefined) await app.register(campaignRoutes, { campaigns: deps.campaigns, audit: deps.control.audit });
   }
   // --- end control plane ---
   await app.register(healthRoutes, { isReady: deps.isReady });

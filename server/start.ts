@@ -12,6 +12,7 @@ import { loadOrCreateSigningKey } from './signing-key.js';
 // --- embedded OCI registry (issue #3)
 import { openRegistry } from './registry/index.js';
 import { startControl, type ControlServices } from './control.js';
+import { CampaignManager } from './campaigns/index.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -19,6 +20,8 @@ export interface RunningServer {
   readonly keyId: string;
   /** Control plane (issue #6): broker endpoints, registry, counters. */
   readonly control: ControlServices;
+  /** Campaigns (issue #6): waves, signed desired state, report-driven progress. */
+  readonly campaigns: CampaignManager;
   close(): Promise<void>;
 }
 
@@ -38,8 +41,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     apiTokenRole: (token) => control.tokens.roleOf(token),
     isDeviceLogin: (deviceId, password) => control.credentials.verify(deviceId, Buffer.from(password, 'utf8')),
   });
+  // --- Campaigns (issue #6): follow reports from the ingest; resume running campaigns from level.
+  const campaigns = new CampaignManager({ db, registry, devices: control.registry, plane: control.plane, key, logger: logger.child({ component: 'campaigns' }) });
+  control.ingest.onReport((report) => campaigns.onReport(report));
+  await withContextAsync('resuming campaigns', () => campaigns.open());
   let ready = false;
-  const app = await buildApp({ signingKey: key, isReady: () => ready, logger, registry, control });
+  const app = await buildApp({ signingKey: key, isReady: () => ready, logger, registry, control, campaigns });
   await app.listen({ host: config.http.host, port: config.http.port });
   ready = true;
   const address = app.server.address() as AddressInfo;
@@ -49,9 +56,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     url: `http://${host}:${address.port}`,
     keyId: key.keyId,
     control,
+    campaigns,
     async close() {
       ready = false;
       await app.close();
+      await campaigns.close();
       await control.close();
       await db.close();
     },

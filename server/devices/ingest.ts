@@ -5,7 +5,7 @@
  * is dropped and counted by error code; nothing is stored.
  */
 import type { Logger } from 'pino';
-import { BootfleetError, parsePresence, parseReport, parseTopic } from '../../protocol/index.js';
+import { BootfleetError, parsePresence, parseReport, parseTopic, type Report } from '../../protocol/index.js';
 import type { DeviceRegistry } from './registry.js';
 
 export interface IngestCounters {
@@ -20,13 +20,22 @@ export function newIngestCounters(): IngestCounters {
   return { reportsStored: 0, reportsDuplicate: 0, presenceApplied: 0, dropped: {} };
 }
 
+/** Told about every report the registry stored (never a duplicate); must not throw. */
+export type ReportListener = (report: Report) => Promise<void>;
+
 export class DeviceIngest {
   readonly counters = newIngestCounters();
+  private readonly listeners: ReportListener[] = [];
 
   constructor(
     private readonly registry: DeviceRegistry,
     private readonly logger: Logger,
   ) {}
+
+  /** Campaigns (issue #6) follow reports through this hook. */
+  onReport(listener: ReportListener): void {
+    this.listeners.push(listener);
+  }
 
   /** Handles one message from the broker; never throws. */
   async handle(topic: string, payload: Buffer): Promise<void> {
@@ -46,8 +55,12 @@ export class DeviceIngest {
       const report = parseReport(payload);
       checkSameDevice(report.device, deviceId);
       const outcome = await this.registry.applyReport(report);
-      if (outcome === 'stored') this.counters.reportsStored += 1;
-      else this.counters.reportsDuplicate += 1;
+      if (outcome === 'duplicate') {
+        this.counters.reportsDuplicate += 1;
+        return;
+      }
+      this.counters.reportsStored += 1;
+      for (const listener of this.listeners) await listener(report);
       return;
     }
     if (kind === 'presence') {

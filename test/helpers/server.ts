@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrokerConfig } from '../../server/broker/config.js';
-import { loadServerConfig } from '../../server/config.js';
+import { loadServerConfig, type ServerConfigOverrides } from '../../server/config.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { startServer, type RunningServer } from '../../server/start.js';
 
@@ -25,17 +25,24 @@ export interface TestServer {
   destroy(): Promise<void>;
 }
 
-export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: string): Promise<TestServer> {
+/** The `auth` configuration that makes TOKENS valid. */
+export function testAuthConfig(): NonNullable<ServerConfigOverrides['auth']> {
+  return {
+    apiTokens: (['viewer', 'operator', 'admin'] as const).map((role) => ({ name: role, role, hash: hashToken(TOKENS[role]) })),
+    enrollmentTokens: [{ name: 'test-fleet', hash: hashToken(TOKENS.enrollment) }],
+  };
+}
+
+/** `extra` adds configuration (e.g. registry tokens) on top of the test defaults. */
+export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: string, extra: ServerConfigOverrides = {}): Promise<TestServer> {
   const dataDir = dir ?? (await mkdtemp(join(tmpdir(), 'bootfleet-server-')));
   const config = await loadServerConfig(undefined, {
+    ...extra,
     dataDir,
     http: { host: '127.0.0.1', port: 0 },
     logLevel: 'silent',
     broker: { mode: 'embedded', tcp: { host: '127.0.0.1', port: 0 }, ...broker },
-    auth: {
-      apiTokens: (['viewer', 'operator', 'admin'] as const).map((role) => ({ name: role, role, hash: hashToken(TOKENS[role]) })),
-      enrollmentTokens: [{ name: 'test-fleet', hash: hashToken(TOKENS.enrollment) }],
-    },
+    auth: testAuthConfig(),
   });
   const server = await startServer(config);
   let stopped = false;
@@ -49,19 +56,27 @@ export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: 
     url: server.url,
     mqttUrl: server.control.plane.endpoints.tcp ?? '',
     dir: dataDir,
-    async api(method, path, options = {}) {
-      const token = options.token === undefined ? TOKENS.admin : options.token;
-      const headers: Record<string, string> = {};
-      if (token !== null) headers.authorization = `Bearer ${token}`;
-      if (options.body !== undefined) headers['content-type'] = 'application/json';
-      const response = await fetch(`${server.url}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-      const text = await response.text();
-      return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
-    },
+    api: (method, path, options) => callServer(server.url, method, path, options),
     stop,
     async destroy() {
       await stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Calls a server's API with a role's token (admin unless told); returns status and parsed JSON body. */
+export async function callServer(
+  base: string,
+  method: string,
+  path: string,
+  options: { token?: string | null; body?: unknown } = {},
+): Promise<{ status: number; body: unknown }> {
+  const token = options.token === undefined ? TOKENS.admin : options.token;
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${base}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
 }

@@ -1,0 +1,184 @@
+/**
+ * One step of a running campaign (docs/campaigns.md, "Rollout"), as named
+ * steps run in order each time something may have changed (a report, a
+ * timer tick, a resume):
+ *
+ *   expireSilent -> judge (trip | complete | advance) -> issuePending -> reissueExpiring
+ *
+ * The step changes `active` in memory and returns what to persist; the
+ * caller writes it in one batch. Messages are published before their
+ * device record is written: a crash in between re-issues on restart with a
+ * higher seq, which devices accept; the opposite order could record a
+ * desired state that was never sent.
+ */
+import type { Logger } from 'pino';
+import type { DeviceRegistry } from '../devices/registry.js';
+import type { Issuer } from './issuer.js';
+import { verifyCampaignTransition } from './lifecycle.js';
+import { deviceDelta } from './plan.js';
+import type { Campaign, DeviceProgress } from './schemas.js';
+import { judgeWaves, type WaveVerdict } from './waves.js';
+
+export interface ActiveCampaign {
+  campaign: Campaign;
+  readonly devices: Map<string, DeviceProgress>;
+}
+
+export type CampaignEvent =
+  | { readonly type: 'state'; readonly campaign: string; readonly state: Campaign['state']; readonly reason?: string }
+  | { readonly type: 'wave'; readonly campaign: string; readonly wave: number }
+  | { readonly type: 'device'; readonly campaign: string; readonly device: string; readonly state: DeviceProgress['state']; readonly phase?: string };
+
+export interface RolloutDeps {
+  readonly issuer: Issuer;
+  readonly registry: DeviceRegistry;
+  readonly logger: Logger;
+  readonly emit: (event: CampaignEvent) => void;
+}
+
+export interface StepResult {
+  readonly campaignChanged: boolean;
+  readonly devices: Map<string, DeviceProgress>;
+}
+
+export async function stepCampaign(active: ActiveCampaign, now: number, deps: RolloutDeps): Promise<StepResult> {
+  const devices = new Map<string, DeviceProgress>();
+  const before = active.campaign;
+  if (before.state !== 'running' || (before.settings.startAt !== undefined && now < before.settings.startAt)) return { campaignChanged: false, devices };
+  expireSilent(active, now, devices, deps);
+  for (let round = 0; round <= before.settings.waves.length; round += 1) {
+    const verdict = judgeWaves({ ...active.campaign.settings, ...active.campaign }, active.devices.values());
+    if (verdict.trip) {
+      await tripFailure(active, verdict, now, devices, deps);
+      return { campaignChanged: true, devices };
+    }
+    if (verdict.done) {
+      setState(active, 'complete', now, deps);
+      return { campaignChanged: true, devices };
+    }
+    if (!verdict.advance) break;
+    active.campaign = { ...active.campaign, currentWave: active.campaign.currentWave + 1 };
+    deps.emit({ type: 'wave', campaign: before.id, wave: active.campaign.currentWave });
+  }
+  await issuePending(active, now, devices, deps);
+  await reissueExpiring(active, now, devices, deps);
+  return { campaignChanged: active.campaign !== before, devices };
+}
+
+export function setState(active: ActiveCampaign, action: 'pause' | 'resume' | 'abort' | 'complete', now: number, deps: Pick<RolloutDeps, 'emit'>, reason?: string): void {
+  const state = verifyCampaignTransition(active.campaign.state, action);
+  const { pauseReason: _previous, ...rest } = active.campaign;
+  const finished = state === 'completed' || state === 'aborted' ? { finishedAt: now } : {};
+  active.campaign = { ...rest, state, ...finished };
+  deps.emit({ type: 'state', campaign: active.campaign.id, state, ...(reason === undefined ? {} : { reason }) });
+}
+
+/**
+ * Ends the campaign. Devices that were sent a desired state but never
+ * reported on it have their retained desired state withdrawn, so one that
+ * comes online later does not start an aborted rollout; devices already
+ * working on it keep it (they may be rebooting into the new image).
+ */
+export async function abortCampaign(active: ActiveCampaign, now: number, deps: RolloutDeps): Promise<Map<string, DeviceProgress>> {
+  setState(active, 'abort', now, deps);
+  const changed = new Map<string, DeviceProgress>();
+  for (const device of [...active.devices.values()]) {
+    if (device.state !== 'issued' || device.lastReportSeq !== undefined) continue;
+    await deps.issuer.withdraw(device.device);
+    update(active, { ...device, reason: 'withdrawn: campaign aborted' }, changed, deps);
+  }
+  return changed;
+}
+
+function update(active: ActiveCampaign, next: DeviceProgress, changed: Map<string, DeviceProgress>, deps: Pick<RolloutDeps, 'emit'>): void {
+  const previous = active.devices.get(next.device);
+  active.devices.set(next.device, next);
+  changed.set(next.device, next);
+  if (previous?.state !== next.state) {
+    deps.emit({ type: 'device', campaign: active.campaign.id, device: next.device, state: next.state, ...(next.phase === undefined ? {} : { phase: next.phase }) });
+  }
+}
+
+/** A device silent for `deviceTimeoutSeconds` since its desired state or its last report counts as failed. */
+function expireSilent(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): void {
+  const timeout = active.campaign.settings.deviceTimeoutSeconds;
+  for (const device of active.devices.values()) {
+    if (device.state !== 'issued' && device.state !== 'in-progress') continue;
+    if ((device.lastActivityAt ?? now) + timeout > now) continue;
+    update(active, { ...device, state: 'failed', reason: 'timeout' }, changed, deps);
+  }
+}
+
+async function tripFailure(active: ActiveCampaign, verdict: WaveVerdict, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+  const failed = verdict.counts.failed + verdict.counts.reverted - active.campaign.failuresAcknowledged;
+  const message = `${failed} of ${verdict.total} devices failed, at or above the failure threshold ${active.campaign.settings.failureThreshold}`;
+  setState(active, 'pause', now, deps, message);
+  active.campaign = { ...active.campaign, pauseReason: { kind: 'failure-threshold', message, at: now, failed, total: verdict.total } };
+  deps.logger.warn({ campaign: active.campaign.id, failed, total: verdict.total }, 'campaign paused by its failure threshold');
+  if (!active.campaign.settings.revertOnFailure) return;
+  for (const device of [...active.devices.values()]) {
+    if (device.state !== 'succeeded') continue;
+    const issued = await deps.issuer.rollback(active.campaign, device.device, `campaign ${active.campaign.id} paused: ${message}`, now);
+    update(active, { ...device, state: 'reverted', reason: 'failure-threshold', rollbackCommandSeq: issued.seq, lastActivityAt: now }, changed, deps);
+  }
+}
+
+/** Issues desired state to the pending devices of the waves so far, keeping at most `maxConcurrentActivations` in flight. */
+async function issuePending(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+  const { currentWave, settings } = active.campaign;
+  let inFlight = 0;
+  for (const device of active.devices.values()) if (device.state === 'issued' || device.state === 'in-progress') inFlight += 1;
+  const room = (settings.maxConcurrentActivations ?? Number.MAX_SAFE_INTEGER) - inFlight;
+  const due: DeviceProgress[] = [];
+  for (const device of active.devices.values()) {
+    if (due.length >= room) break;
+    if (device.state === 'pending' && device.wave <= currentWave) due.push(device);
+  }
+  await issue(active, due, now, changed, deps);
+}
+
+/** Desired states at or past half their lifetime are signed again with a new seq while the campaign runs. */
+async function reissueExpiring(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+  const halfLife = active.campaign.settings.desiredStateTtlSeconds / 2;
+  const due = [...active.devices.values()].filter(
+    (d) => (d.state === 'issued' || d.state === 'in-progress') && d.expiresAt !== undefined && d.expiresAt - now <= halfLife,
+  );
+  await issue(active, due, now, changed, deps);
+}
+
+/** Devices issued per batch: bounds the memory of one batch of signed messages. */
+const ISSUE_BATCH = 512;
+
+async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+  for (let start = 0; start < due.length; start += ISSUE_BATCH) {
+    const batch = due.slice(start, start + ISSUE_BATCH);
+    const inventories = await Promise.all(batch.map(async (d) => (await deps.registry.get(d.device))?.inventory ?? []));
+    const issued = await deps.issuer.desiredStates(
+      active.campaign,
+      batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? [] })),
+      now,
+    );
+    batch.forEach((device, i) => {
+      const result = issued[i];
+      if (result === undefined) return;
+      const delta = deviceDelta(device.device, active.campaign.layers, inventories[i] ?? []);
+      const first = device.state === 'pending';
+      update(
+        active,
+        {
+          ...device,
+          state: first ? 'issued' : device.state,
+          desiredSeq: result.seq,
+          issuedAt: result.issuedAt,
+          expiresAt: result.expiresAt,
+          // A re-issue is the server's doing, not a sign of life from the device.
+          lastActivityAt: first ? now : (device.lastActivityAt ?? now),
+          missingBytes: delta.missingBytes,
+          missingLayers: delta.missingLayers,
+        },
+        changed,
+        deps,
+      );
+    });
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Which devices a campaign targets (docs/campaigns.md, "Selector"): every
+ * label must match, and when groups or ids are given the device must be in
+ * one of the groups or be one of the ids. The rollout order is a hash of
+ * campaign and device id: stable across restarts, different per campaign,
+ * so the same devices are not always the canaries.
+ */
+import { createHash } from 'node:crypto';
+import { BootfleetError } from '../../protocol/index.js';
+import type { DeviceRegistry } from '../devices/registry.js';
+import type { Device } from '../devices/schemas.js';
+import { MAX_CAMPAIGN_DEVICES, type Selector } from './schemas.js';
+
+const PAGE = 500;
+
+export function checkSelector(selector: Selector): void {
+  const empty = Object.keys(selector.labels ?? {}).length === 0 && (selector.groups ?? []).length === 0 && (selector.ids ?? []).length === 0;
+  // An empty selector would target the whole fleet by accident; ask for it on purpose (a label every device has).
+  if (empty) throw new BootfleetError('BOOTFLEET_CAMPAIGN_INVALID', 'the selector needs labels, groups or ids');
+}
+
+/** The selector as a predicate; ids and groups in sets, since a selector may name 10,000 ids. */
+export function selectorPredicate(selector: Selector): (device: Device) => boolean {
+  const labels = Object.entries(selector.labels ?? {});
+  const groups = new Set(selector.groups ?? []);
+  const ids = new Set(selector.ids ?? []);
+  return (device) => {
+    for (const [key, value] of labels) if (device.labels[key] !== value) return false;
+    if (groups.size === 0 && ids.size === 0) return true;
+    return ids.has(device.id) || device.groups.some((g) => groups.has(g));
+  };
+}
+
+/** The selected devices in rollout order. */
+export async function selectDevices(registry: DeviceRegistry, campaignId: string, selector: Selector): Promise<Device[]> {
+  const chosen: Device[] = [];
+  const selects = selectorPredicate(selector);
+  let after: string | undefined;
+  for (let page = 0; page <= MAX_CAMPAIGN_DEVICES / PAGE + 1_000; page += 1) {
+    const { devices, more } = await registry.list({ labels: selector.labels ?? {}, limit: PAGE, ...(after === undefined ? {} : { after }) });
+    for (const device of devices) if (selects(device)) chosen.push(device);
+    if (chosen.length > MAX_CAMPAIGN_DEVICES) {
+      throw new BootfleetError('BOOTFLEET_CAMPAIGN_INVALID', `the selector matches more than ${MAX_CAMPAIGN_DEVICES} devices`);
+    }
+    after = devices.at(-1)?.id;
+    if (!more || after === undefined) break;
+  }
+  const rank = (id: string): string => createHash('sha256').update(`${campaignId}\u0000${id}`).digest('hex');
+  return chosen.map((d) => ({ d, r: rank(d.id) })).sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0)).map((x) => x.d);
+}

@@ -1,0 +1,84 @@
+/**
+ * Campaigns in level, under their own sublevels:
+ *   campaigns        c!<campaign>            campaign record (JSON)
+ *                    d!<campaign>!<device>   the device's progress in the campaign (JSON)
+ *   campaign-seq     <device>!desired        last desired-state seq signed for the device
+ *                    <device>!command        last command seq signed for the device
+ * A campaign record and the device records that change with it are written
+ * in one batch, so a crash never leaves a wave advanced without its devices.
+ * Sequences are written before the message they number is published: a seq
+ * is never used twice, across restarts too (docs/protocol.md, "Security properties").
+ */
+import type { Level } from 'level';
+import { KeyedMutex } from '../devices/keyed-mutex.js';
+import type { Campaign, DeviceProgress } from './schemas.js';
+
+export type SeqKind = 'desired' | 'command';
+
+const END = '\uffff';
+
+export class CampaignStore {
+  private readonly records;
+  private readonly seqs;
+  private readonly seqMutex = new KeyedMutex();
+
+  constructor(db: Level) {
+    this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
+    this.seqs = db.sublevel('campaign-seq', { valueEncoding: 'utf8' });
+  }
+
+  async get(id: string): Promise<Campaign | undefined> {
+    const text: string | undefined = await this.records.get(`c!${id}`);
+    // Written only by this module: our own JSON.
+    return text === undefined ? undefined : (JSON.parse(text) as Campaign);
+  }
+
+  async list(): Promise<Campaign[]> {
+    const campaigns: Campaign[] = [];
+    for await (const text of this.records.values({ gt: 'c!', lt: `c!${END}` })) campaigns.push(JSON.parse(text) as Campaign);
+    return campaigns;
+  }
+
+  async devices(id: string): Promise<DeviceProgress[]> {
+    const devices: DeviceProgress[] = [];
+    for await (const text of this.records.values({ gt: `d!${id}!`, lt: `d!${id}!${END}` })) devices.push(JSON.parse(text) as DeviceProgress);
+    return devices;
+  }
+
+  /** Writes the campaign and the given device records atomically. */
+  async put(campaign: Campaign, devices: Iterable<DeviceProgress> = []): Promise<void> {
+    await this.write([{ key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)]);
+  }
+
+  async putDevices(campaignId: string, devices: Iterable<DeviceProgress>): Promise<void> {
+    await this.write(deviceOps(campaignId, devices));
+  }
+
+  /** The array form of batch: unlike a chained batch it waits for the sublevel to open. */
+  private async write(ops: readonly { key: string; value: string }[]): Promise<void> {
+    if (ops.length === 0) return;
+    await this.records.batch(ops.map((op) => ({ type: 'put' as const, key: op.key, value: op.value })));
+  }
+
+  /** The next sequence for the device's messages of `kind`; durable before it is returned. */
+  async nextSeq(device: string, kind: SeqKind): Promise<number> {
+    const [seq] = await this.nextSeqs([device], kind);
+    if (seq === undefined) throw new Error('no sequence allocated');
+    return seq;
+  }
+
+  /** The next sequence of each device, allocated in one read and one batch write (one lock for all: allocations never interleave). */
+  nextSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
+    return this.seqMutex.run('seq', async () => {
+      const keys = devices.map((device) => `${device}!${kind}`);
+      const current = await this.seqs.getMany(keys);
+      const next = current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)) + 1);
+      await this.seqs.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: String(next[i] ?? 1) })));
+      return next;
+    });
+  }
+}
+
+function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): { key: string; value: string }[] {
+  return [...devices].map((device) => ({ key: `d!${campaignId}!${device.device}`, value: JSON.stringify(device) }));
+}

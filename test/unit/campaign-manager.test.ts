@@ -1,0 +1,157 @@
+/**
+ * The campaign engine with a level database on disk, an in-memory publish
+ * recorder instead of a broker, and an injected clock.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Level } from 'level';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deviceTopic, generateSigningKey, parseDeviceId, TrustedKeys, verifySignedMessage, type SigningKey } from '../../protocol/index.js';
+import { CampaignManager, type Campaign, type DeviceProgress } from '../../server/campaigns/index.js';
+import { applyReport } from '../../server/campaigns/progress.js';
+import { CampaignStore } from '../../server/campaigns/store.js';
+import { DeviceRegistry } from '../../server/devices/registry.js';
+import { openRegistry } from '../../server/registry/index.js';
+import { SAMPLE_DIGESTS } from '../helpers/messages.js';
+
+const NOW = 1_795_000_000;
+const TARGET = SAMPLE_DIGESTS.manifest;
+
+function campaignRecord(overrides: Partial<Campaign> = {}): Campaign {
+  return {
+    id: 'c1',
+    state: 'running',
+    createdAt: NOW - 100,
+    createdBy: 'token:operator',
+    image: 'registry.example.net/fleet/os:1',
+    target: { registry: 'registry.example.net', repository: 'fleet/os', digest: TARGET, size: 500, mediaType: 'application/vnd.oci.image.manifest.v1+json', version: '1.0' },
+    layers: [{ digest: SAMPLE_DIGESTS.layer1, size: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
+    selector: { ids: ['d1', 'd2'] },
+    settings: {
+      waves: [50, 100],
+      successThreshold: 1,
+      failureThreshold: 1,
+      revertOnFailure: false,
+      downloadOnly: false,
+      allowDowngrade: false,
+      healthTimeoutSeconds: 60,
+      deviceTimeoutSeconds: 600,
+      desiredStateTtlSeconds: 3600,
+    },
+    currentWave: 0,
+    failuresAcknowledged: 0,
+    deviceCount: 2,
+    startedAt: NOW - 50,
+    ...overrides,
+  };
+}
+
+describe('campaign progress from reports', () => {
+  const issued: DeviceProgress = { device: 'd1', wave: 0, state: 'issued', desiredSeq: 3, lastReportSeq: 4, missingBytes: 0, missingLayers: 0 };
+  it('counts success only from the target image, ignores reports not above the last one, and keeps a result across idle', () => {
+    expect(applyReport(issued, { seq: 4, phase: 'succeeded', bootedDigest: TARGET }, TARGET, NOW)).toBeUndefined();
+    expect(applyReport(issued, { seq: 5, phase: 'succeeded', bootedDigest: SAMPLE_DIGESTS.layer2 }, TARGET, NOW)).toMatchObject({ state: 'in-progress' });
+    const done = applyReport(issued, { seq: 5, phase: 'succeeded', bootedDigest: TARGET }, TARGET, NOW);
+    expect(done).toMatchObject({ state: 'succeeded', lastReportSeq: 5 });
+    expect(done === undefined ? undefined : applyReport(done, { seq: 6, phase: 'idle' }, TARGET, NOW)).toMatchObject({ state: 'succeeded', phase: 'idle' });
+    expect(applyReport(issued, { seq: 5, phase: 'rolled-back' }, TARGET, NOW)).toMatchObject({ state: 'failed', reason: 'rolled-back' });
+    expect(applyReport({ ...issued, state: 'pending' }, { seq: 9, phase: 'downloading' }, TARGET, NOW)).toBeUndefined();
+  });
+});
+
+describe('CampaignManager', () => {
+  let dir: string;
+  let db: Level;
+  let key: SigningKey;
+  const published: { topic: string; payload: string; retain: boolean }[] = [];
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-unit-'));
+    db = new Level<string, string>(join(dir, 'state'), { valueEncoding: 'utf8' });
+    await db.open();
+    key = generateSigningKey('ecdsa-p256');
+    published.length = 0;
+  });
+  afterEach(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const manager = async (now: () => number): Promise<CampaignManager> =>
+    new CampaignManager({
+      db,
+      registry: await openRegistry({ dataDir: dir }, db),
+      devices: new DeviceRegistry(db, now),
+      plane: {
+        publish: (topic, payload, options) => {
+          published.push({ topic, payload: payload.toString(), retain: options.retain });
+          return Promise.resolve();
+        },
+      },
+      key,
+      logger: pino({ level: 'silent' }),
+      now,
+      tickMs: 60_000,
+    });
+
+  it('applies at start a report the registry stored while the campaign did not, then advances and issues the next wave', async () => {
+    const devices = new DeviceRegistry(db);
+    for (const id of ['d1', 'd2']) await devices.enroll(parseDeviceId(id), 'test');
+    await devices.applyReport({ device: 'd2', seq: 1, sentAt: NOW, phase: 'idle', slots: {}, inventory: [SAMPLE_DIGESTS.layer1] });
+    await devices.applyReport({ device: 'd1', seq: 7, sentAt: NOW, phase: 'succeeded', campaign: 'c1', slots: { booted: { digest: TARGET } } });
+    await new CampaignStore(db).put(campaignRecord(), [
+      { device: 'd1', wave: 0, state: 'issued', desiredSeq: 1, issuedAt: NOW - 40, expiresAt: NOW + 3000, lastActivityAt: NOW - 40, missingBytes: 1000, missingLayers: 1 },
+      { device: 'd2', wave: 1, state: 'pending', missingBytes: 0, missingLayers: 0 },
+    ]);
+    const engine = await manager(() => NOW * 1000);
+    await engine.open();
+    const status = await engine.status('c1');
+    await engine.close();
+    expect(status.campaign.currentWave).toBe(1);
+    expect(status.devices.map((d) => [d.device, d.state])).toEqual([
+      ['d1', 'succeeded'],
+      ['d2', 'issued'],
+    ]);
+    expect(published.map((p) => [p.topic, p.retain])).toEqual([[deviceTopic('d2', 'desired'), true]]);
+    const verified = verifySignedMessage('desired-state', published[0]?.payload ?? '', { keys: new TrustedKeys([key]), device: 'd2', now: NOW });
+    expect(verified.message).toMatchObject({ seq: 1, campaign: 'c1', layers: [{ digest: SAMPLE_DIGESTS.layer1, missing: false }], expiresAt: NOW + 3600 });
+  });
+
+  it('counts a silent device as failed after its timeout and pauses with the reason; nothing happens before startAt', async () => {
+    let now = NOW;
+    await new CampaignStore(db).put(campaignRecord({ currentWave: 1, settings: { ...campaignRecord().settings, deviceTimeoutSeconds: 30, startAt: NOW + 100 } }), [
+      { device: 'd1', wave: 0, state: 'issued', desiredSeq: 1, issuedAt: NOW - 40, expiresAt: NOW + 3000, lastActivityAt: NOW - 40, missingBytes: 0, missingLayers: 0 },
+      { device: 'd2', wave: 1, state: 'issued', desiredSeq: 1, issuedAt: NOW - 40, expiresAt: NOW + 3000, lastActivityAt: NOW, missingBytes: 0, missingLayers: 0 },
+    ]);
+    const engine = await manager(() => now * 1000);
+    await engine.open();
+    expect((await engine.status('c1')).counts.failed).toBe(0);
+    now = NOW + 101;
+    await engine.pause('c1', 'token:operator');
+    await engine.resume('c1');
+    const status = await engine.status('c1');
+    await engine.close();
+    expect(status.devices.map((d) => [d.device, d.state, d.reason])).toEqual([
+      ['d1', 'failed', 'timeout'],
+      ['d2', 'failed', 'timeout'],
+    ]);
+    expect(status.campaign).toMatchObject({ state: 'paused', pauseReason: { kind: 'failure-threshold', failed: 2, total: 2 } });
+  });
+
+  it('does not fail a device for silence that spans a server outage: one more timeout from the restart', async () => {
+    let now = NOW;
+    await new CampaignStore(db).put(campaignRecord({ settings: { ...campaignRecord().settings, deviceTimeoutSeconds: 30 } }), [
+      { device: 'd1', wave: 0, state: 'issued', desiredSeq: 1, issuedAt: NOW - 1000, expiresAt: NOW + 3000, lastActivityAt: NOW - 1000, missingBytes: 0, missingLayers: 0 },
+      { device: 'd2', wave: 1, state: 'pending', missingBytes: 0, missingLayers: 0 },
+    ]);
+    const engine = await manager(() => now * 1000);
+    await engine.open();
+    expect((await engine.status('c1')).devices[0]).toMatchObject({ device: 'd1', state: 'issued', lastActivityAt: NOW });
+    now = NOW + 31;
+    await engine.pause('c1', 'token:operator');
+    await engine.resume('c1');
+    expect((await engine.status('c1')).devices[0]).toMatchObject({ device: 'd1', state: 'failed', reason: 'timeout' });
+    await engine.close();
+  });
+});
