@@ -103,6 +103,8 @@ export const ERROR_CODES = {
   BOOTFLEET_UNPACK_TOO_LARGE: { status: 422, summary: 'A layer is larger, uncompressed, than the limit, or holds too many entries.' },
   BOOTFLEET_UNPACK_TAR_INVALID: { status: 422, summary: 'A layer is not a well-formed tar stream, or holds an unsupported entry type.' },
   BOOTFLEET_UNPACK_DIFF_ID_MISMATCH: { status: 422, summary: "A layer's uncompressed digest differs from the image config's diff_id." },
+  // Agent daemon: the update pipeline, managed and autonomous modes (agent/pipeline, agent/managed, agent/autonomous; issue #5)
+  BOOTFLEET_UPDATE_LAYERS_MISMATCH: { status: 422, summary: "The image manifest's layers differ from the layer list of the signed desired state." },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
