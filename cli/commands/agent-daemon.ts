@@ -1,0 +1,60 @@
+/**
+ * `bootfleet agent run` (the daemon, foreground: JSON lines on stdout,
+ * SIGINT or SIGTERM stops it) and `bootfleet agent enroll` (once per device:
+ * writes the broker credentials the server issues, mode 0600).
+ * docs/agent-daemon.md.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { jsonLinesLog, readAgentConfig, runDaemon, writeDeviceCredentials } from '../../agent/daemon/index.js';
+import { BootfleetError, parseDeviceId } from '../../protocol/index.js';
+import { callApi } from '../api-client.js';
+import type { CliIo } from '../io.js';
+
+async function readToken(path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    throw new BootfleetError('BOOTFLEET_FILE_UNREADABLE', `cannot read ${path}`, { cause: error, details: { path } });
+  }
+}
+
+export function addDaemonAgentCommands(agent: Command, io: CliIo): void {
+  agent
+    .command('run')
+    .description('run the agent daemon in the foreground (managed or autonomous mode); JSON lines on stdout; SIGINT or SIGTERM stops it')
+    .requiredOption('-c, --config <file>', 'agent configuration file (JSON; docs/agent-daemon.md)')
+    .action(async (opts: { config: string }) => {
+      const config = await readAgentConfig(opts.config);
+      const controller = new AbortController();
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        controller.abort();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      const log = jsonLinesLog((line) => {
+        io.out(line);
+      });
+      log('agent-start', { deviceId: config.deviceId, pid: process.pid });
+      await runDaemon(config, { log, signal: controller.signal });
+      log('agent-stop');
+      // Work still in flight (a download) stops here; its partial file resumes at the next start.
+      process.exit(0);
+    });
+  agent
+    .command('enroll')
+    .description('enrol this device with a server once; writes the broker credentials file (mode 0600)')
+    .requiredOption('--server <url>', 'server URL, e.g. https://fleet.example.net')
+    .requiredOption('--token-file <file>', 'file holding the fleet enrolment token (never on the command line)')
+    .requiredOption('--device-id <id>', 'this device id')
+    .requiredOption('-o, --out <file>', 'credentials file to create (refuses to replace one)')
+    .action(async (opts: { server: string; tokenFile: string; deviceId: string; out: string }) => {
+      const deviceId = parseDeviceId(opts.deviceId);
+      const token = await readToken(opts.tokenFile);
+      const answer = await callApi({ server: opts.server, token: undefined }, 'POST', '/api/v1/enroll', { token, deviceId });
+      const credentials = await writeDeviceCredentials(opts.out, answer);
+      io.out(`${JSON.stringify({ deviceId: credentials.deviceId, username: credentials.username, credentialsFile: opts.out })}\n`);
+    });
+}
