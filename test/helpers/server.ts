@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrokerConfig } from '../../server/broker/config.js';
-import { loadServerConfig } from '../../server/config.js';
+import { loadServerConfig, type ServerConfigOverrides } from '../../server/config.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { startServer, type RunningServer } from '../../server/start.js';
 
@@ -25,7 +25,8 @@ export interface TestServer {
   destroy(): Promise<void>;
 }
 
-export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: string): Promise<TestServer> {
+/** `extra` adds configuration, e.g. `registry` tokens for the embedded registry. */
+export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: string, extra: ServerConfigOverrides = {}): Promise<TestServer> {
   const dataDir = dir ?? (await mkdtemp(join(tmpdir(), 'bootfleet-server-')));
   const config = await loadServerConfig(undefined, {
     dataDir,
@@ -36,6 +37,7 @@ export async function startTestServer(broker: Partial<BrokerConfig> = {}, dir?: 
       apiTokens: (['viewer', 'operator', 'admin'] as const).map((role) => ({ name: role, role, hash: hashToken(TOKENS[role]) })),
       enrollmentTokens: [{ name: 'test-fleet', hash: hashToken(TOKENS.enrollment) }],
     },
+    ...extra,
   });
   const server = await startServer(config);
   let stopped = false;

@@ -1,0 +1,62 @@
+/**
+ * The agent daemon in autonomous mode (no server section): it tracks a tag of
+ * a real registry (the bootfleet server's embedded one, over HTTP), polls it
+ * with jitter, and applies a new push of the tag through the same pipeline.
+ * The agent is a real child process; the `current` link is checked on disk.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEVICE_TOKEN } from '../helpers/registry.js';
+import { AgentProcess, currentVersion, eventually, layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
+
+const REPO = 'fleet/kiosk';
+
+describe('agent daemon, autonomous mode', () => {
+  let fleet: Fleet;
+  let dir: string;
+  let agent: AgentProcess | undefined;
+
+  beforeAll(async () => {
+    fleet = await startFleet();
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-autonomous-'));
+  }, 30_000);
+
+  afterAll(async () => {
+    await agent?.kill();
+    await fleet.t.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('installs the tracked tag, then picks up and applies a new push of it', async () => {
+    const dataDir = join(dir, 'agent');
+    const base = layerOf({ 'usr/bin/kiosk': 'kiosk' });
+    const v1 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '1' })], 'stable');
+    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
+    const configPath = join(dir, 'agent.json');
+    await writeJson(configPath, {
+      deviceId: 'kiosk-1',
+      deploy: { dataDir, healthChecks: [{ name: 'tree', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', `${dataDir}/current/usr/bin/kiosk`] }] },
+      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.2 },
+    });
+    agent = new AgentProcess(configPath);
+    await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
+
+    const v2 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '2' })], 'stable');
+    await eventually(async () => ((await currentVersion(dataDir)) === '2' ? true : undefined), 'v2 applied');
+    const running = agent;
+    // Two successes: the first install, then the update (after its probation).
+    await eventually(() => (running.lines.filter((l) => l.event === 'phase' && l.phase === 'succeeded').length >= 2 ? true : undefined), 'v2 succeeded');
+    await eventually(async () => {
+      const state = JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8')) as { booted?: { manifestDigest: string }; rollback?: { manifestDigest: string }; probation?: unknown };
+      return state.probation === undefined && state.booted?.manifestDigest === v2.manifest.digest ? state : undefined;
+    }, 'v2 committed').then((state) => {
+      expect(state.rollback?.manifestDigest).toBe(v1.manifest.digest);
+    });
+    // SIGTERM stops it cleanly.
+    expect(await running.kill('SIGTERM')).toBe(0);
+    expect(running.lines.at(-1)?.event).toBe('agent-stop');
+  }, 40_000);
+});

@@ -1,0 +1,162 @@
+/**
+ * The agent daemon in managed mode, all real: a bootfleet server (HTTP API,
+ * embedded aedes broker, embedded registry), the agent as a child process
+ * (`bootfleet agent run`) enrolled through the API, desired states signed
+ * with the server's own key and published retained as campaigns do. The
+ * rootfs backend's `current` link and the state file are checked on disk.
+ */
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningKey, type Report } from '../../protocol/index.js';
+import { DEVICE_TOKEN } from '../helpers/registry.js';
+import {
+  AgentProcess,
+  currentVersion,
+  desiredFor,
+  enrollDevice,
+  eventually,
+  layerOf,
+  publishDesired,
+  pushTestImage,
+  randomLayer,
+  startFleet,
+  writeJson,
+  type Fleet,
+  type TestImage,
+} from '../helpers/agent-daemon.js';
+
+const DEVICE = 'dev-a';
+const REPO = 'fleet/os';
+
+describe('agent daemon, managed mode', () => {
+  let fleet: Fleet;
+  let dir: string;
+  let dataDir: string;
+  let configPath: string;
+  let agent: AgentProcess | undefined;
+  let v1: TestImage;
+  let v2: TestImage;
+  let bad: TestImage;
+  let v3: TestImage;
+  const base = layerOf({ 'usr/bin/app': '#!/bin/sh\necho app\n' });
+
+  const running = (): AgentProcess => {
+    if (agent === undefined) throw new Error('the agent was not started');
+    return agent;
+  };
+  const reportsAfter = (seq: number): Report[] => fleet.reports.filter((r) => r.device === DEVICE && r.seq > seq);
+  const lastSeq = (): number => Math.max(0, ...fleet.reports.filter((r) => r.device === DEVICE).map((r) => r.seq));
+  const waitReport = (after: number, pred: (r: Report) => boolean, what: string, timeoutMs?: number): Promise<Report> =>
+    eventually(() => reportsAfter(after).find(pred), what, timeoutMs);
+
+  beforeAll(async () => {
+    fleet = await startFleet();
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-daemon-'));
+    dataDir = join(dir, 'agent');
+    v1 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '1', 'etc/healthy': 'yes' })]);
+    v2 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '2', 'etc/healthy': 'yes' })]);
+    bad = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'bad' })]);
+    v3 = await pushTestImage(fleet, REPO, [base, randomLayer(3 * 1024 * 1024), layerOf({ 'etc/version': '3', 'etc/healthy': 'yes' })]);
+    const credentials = await enrollDevice(fleet, DEVICE, dir);
+    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
+    configPath = join(dir, 'agent.json');
+    await writeJson(configPath, {
+      deviceId: DEVICE,
+      deploy: {
+        dataDir,
+        healthChecks: [
+          { name: 'app-healthy', kind: 'command', required: true, timeoutMs: 2_000, argv: ['sh', '-c', `test -f ${dataDir}/current/etc/healthy || { echo "etc/healthy is missing"; exit 1; }`] },
+        ],
+      },
+      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')], reconnectMinMs: 100, progressIntervalMs: 0 },
+      // 1 MiB/s: the 3 MiB layer takes about 3 s, long enough to kill the agent in the middle of it.
+      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true, maxBytesPerSecond: 1024 * 1024 },
+      healthRetryIntervalMs: 100,
+    });
+    agent = new AgentProcess(configPath);
+  }, 30_000);
+
+  afterAll(async () => {
+    await agent?.kill();
+    await fleet.t.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('provisions the first image, then updates fetching only the missing layers, and reports succeeded from the committed new deployment', async () => {
+    await publishDesired(fleet, desiredFor(fleet, v1, { device: DEVICE, seq: 1, version: '1.0', repo: REPO }));
+    const first = await waitReport(0, (r) => r.desiredSeq === 1 && r.phase === 'succeeded', 'v1 succeeded');
+    expect(first.slots.booted?.digest).toBe(v1.manifest.digest);
+    expect(await currentVersion(dataDir)).toBe('1');
+
+    const before = lastSeq();
+    await publishDesired(fleet, desiredFor(fleet, v2, { device: DEVICE, seq: 2, version: '2.0', repo: REPO }));
+    const done = await waitReport(before, (r) => r.desiredSeq === 2 && (r.phase === 'succeeded' || r.phase === 'failed'), 'v2 finished');
+    expect(done.error).toBeUndefined();
+    expect(done.phase).toBe('succeeded');
+    expect(done.slots.booted).toEqual({ digest: v2.manifest.digest, version: '2.0' });
+    expect(done.slots.rollback?.digest).toBe(v1.manifest.digest);
+    expect(done.inventory).toContain(v2.layers[1]?.digest);
+    expect(await currentVersion(dataDir)).toBe('2');
+    // Phases in order, probation before success.
+    const phases = reportsAfter(before).filter((r) => r.desiredSeq === 2 && r.progress === undefined).map((r) => r.phase);
+    expect(phases).toEqual(['downloading', 'verifying', 'staging', 'staged', 'activating', 'probation', 'succeeded']);
+    // Only the new layer and config were fetched: the shared base layer was in the store.
+    const pullStart = running().lines.filter((l) => l.event === 'pull-start').at(-1);
+    expect(pullStart?.blobs).toBe(2);
+    expect(pullStart?.missingBytes).toBe((pullStart?.totalBytes as number) - base.size);
+  }, 30_000);
+
+  it('rolls back by itself when a required health check fails, and reports the check and its output', async () => {
+    const before = lastSeq();
+    await publishDesired(fleet, desiredFor(fleet, bad, { device: DEVICE, seq: 3, version: '2.1', repo: REPO, healthTimeoutSeconds: 1 }));
+    const done = await waitReport(before, (r) => r.desiredSeq === 3 && ['succeeded', 'rolled-back', 'failed'].includes(r.phase), 'bad image finished');
+    expect(done.phase).toBe('rolled-back');
+    expect(done.error?.code).toBe('BOOTFLEET_HEALTH_CHECK_FAILED');
+    expect(done.error?.message).toContain('app-healthy');
+    const check = done.health?.find((h) => h.name === 'app-healthy');
+    expect(check?.ok).toBe(false);
+    expect(check?.output).toContain('etc/healthy is missing');
+    expect(done.slots.booted?.digest).toBe(v2.manifest.digest);
+    expect(await currentVersion(dataDir)).toBe('2');
+  }, 30_000);
+
+  it('refuses a replayed, expired, foreign or wrongly signed desired state with its code, changing nothing on disk', async () => {
+    const state = await readFile(join(dataDir, 'state.json'));
+    const link = await readlink(join(dataDir, 'current'));
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string, () => Promise<void>][] = [
+      ['BOOTFLEET_SIG_REPLAYED', () => publishDesired(fleet, desiredFor(fleet, v1, { device: DEVICE, seq: 2, version: '2.0', repo: REPO }))],
+      ['BOOTFLEET_SIG_EXPIRED', () => publishDesired(fleet, desiredFor(fleet, v1, { device: DEVICE, seq: 10, version: '2.0', repo: REPO, nowSeconds: now - 7200 }))],
+      // The broker delivers only the device's own topic: a message for another device reaches it only if re-published there.
+      ['BOOTFLEET_SIG_WRONG_DEVICE', () => publishDesired(fleet, desiredFor(fleet, v1, { device: 'dev-other', seq: 11, version: '2.0', repo: REPO }), fleet.key, DEVICE)],
+      ['BOOTFLEET_SIG_KEY_UNKNOWN', () => publishDesired(fleet, desiredFor(fleet, v1, { device: DEVICE, seq: 12, version: '2.0', repo: REPO }), generateSigningKey('ecdsa-p256'))],
+    ];
+    for (const [code, publish] of cases) {
+      const before = lastSeq();
+      await publish();
+      const refused = await waitReport(before, (r) => r.error !== undefined, `refusal ${code}`);
+      expect(refused.error?.code).toBe(code);
+      expect(await readFile(join(dataDir, 'state.json'))).toEqual(state);
+      expect(await readlink(join(dataDir, 'current'))).toBe(link);
+    }
+  }, 30_000);
+
+  it('resumes an update after kill -9 in the middle of a download, and completes it', async () => {
+    const before = lastSeq();
+    await publishDesired(fleet, desiredFor(fleet, v3, { device: DEVICE, seq: 20, version: '3.0', repo: REPO }));
+    await waitReport(before, (r) => r.desiredSeq === 20 && r.progress !== undefined && r.progress.doneBytes > 512 * 1024, 'download under way');
+    await running().kill('SIGKILL');
+    agent = new AgentProcess(configPath);
+    const done = await waitReport(before, (r) => r.desiredSeq === 20 && ['succeeded', 'rolled-back', 'failed'].includes(r.phase), 'v3 finished', 30_000);
+    expect(done.phase).toBe('succeeded');
+    expect(done.slots.booted?.digest).toBe(v3.manifest.digest);
+    expect(await currentVersion(dataDir)).toBe('3');
+    const resumed = agent.lines.find((l) => l.event === 'blob-resume');
+    expect(resumed?.offset).toBeGreaterThan(0);
+    // The report sequence went on across the restart: the server stored every report (none dropped as old).
+    const seqs = fleet.reports.filter((r) => r.device === DEVICE).map((r) => r.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  }, 45_000);
+});
