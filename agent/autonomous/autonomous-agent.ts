@@ -4,7 +4,8 @@
  * jitter, resolve it to a digest, and run the update pipeline when the digest
  * differs from the booted one, honouring the maintenance windows. A digest
  * whose update failed or was rolled back is not tried again until the tag
- * moves on, so a broken image does not loop.
+ * moves on, so a broken image does not loop (a missing builder signature
+ * excepted: it may be pushed after the image).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isBootfleetError, withContextAsync, type UpdatePolicy } from '../../protocol/index.js';
@@ -46,6 +47,8 @@ export async function pollOnce(options: AutonomousOptions, skip: string | undefi
   options.log('poll', { image: options.image, digest, booted: state.booted?.manifestDigest ?? null });
   if (digest === state.booted?.manifestDigest || digest === skip) return skip;
   const outcome = await runUpdate(options.ctx, { registry: ref.registry, repository: ref.repository, digest, policy: options.policy });
+  // A signature may be pushed after the image: a missing one is looked for again at the next poll.
+  if (outcome.phase === 'failed' && outcome.error?.code === 'BOOTFLEET_SIG_MISSING') return skip;
   return outcome.phase === 'failed' || outcome.phase === 'rolled-back' ? digest : undefined;
 }
 

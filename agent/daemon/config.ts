@@ -65,6 +65,8 @@ export const AgentConfigSchema = Type.Object(
     server: Type.Optional(ServerConnectionSchema),
     registry: Type.Optional(RegistryAccessSchema),
     autonomous: Type.Optional(AutonomousSchema),
+    /** Builder public keys (PEM): when set, every image must carry a signature by one of them (docs/registry.md, "Signing"). */
+    builderKeyFiles: Type.Optional(Type.Array(Path, { minItems: 1, maxItems: 16 })),
     /** Pause between two rounds of failing health checks during probation (default 2_000 ms). */
     healthRetryIntervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
   },

@@ -5,7 +5,7 @@
  * probation of a deployment activated before this start come first.
  */
 import { mkdir } from 'node:fs/promises';
-import type { UpdatePolicy } from '../../protocol/index.js';
+import { TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
 import { runAutonomous } from '../autonomous/autonomous-agent.js';
 import { ContentStore } from '../content/store.js';
 import { backendFor, DEFAULT_AGENT_DATA_DIR } from '../deploy/config.js';
@@ -47,6 +47,7 @@ export class PipelineFactory {
     private readonly pull: PipelineContext['pull'],
     private readonly signal: AbortSignal,
     log: DaemonLog,
+    private readonly builderKeys?: TrustedKeys,
   ) {
     this.sink = (event) => {
       if (event.event === 'phase') log('phase', { phase: event.phase, ...(event.error === undefined ? {} : { code: event.error.code, message: event.error.message }) });
@@ -67,7 +68,8 @@ export class PipelineFactory {
       ...(registry.maxBytesPerSecond === undefined ? {} : { bandwidthBytesPerSecond: registry.maxBytesPerSecond }),
       ...(registry.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: registry.stallTimeoutMs }),
     };
-    return new PipelineFactory(config, dataDir, store, backendFor(deploy, dataDir), pull, signal, log);
+    const builderKeys = config.builderKeyFiles === undefined ? undefined : await TrustedKeys.fromFiles(config.builderKeyFiles);
+    return new PipelineFactory(config, dataDir, store, backendFor(deploy, dataDir), pull, signal, log, builderKeys);
   }
 
   /** A context whose probation lasts the policy's healthTimeoutSeconds (else the configured one). */
@@ -86,6 +88,7 @@ export class PipelineFactory {
       },
       now: Date.now,
       signal: this.signal,
+      ...(this.builderKeys === undefined ? {} : { builderKeys: this.builderKeys }),
       ...(retry === undefined ? {} : { healthRetryIntervalMs: retry }),
     };
   }

@@ -72,5 +72,6 @@ export function targetOf(message: DesiredState): UpdateTarget {
     version: message.image.version,
     layers: message.layers,
     policy: message.policy,
+    ...(message.imageSignature === undefined ? {} : { imageSignature: message.imageSignature }),
   };
 }

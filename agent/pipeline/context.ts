@@ -2,7 +2,7 @@
  * What every step of the update pipeline works with: the content store, the
  * deployer, how to reach the registry, the health checks, and where events go.
  */
-import type { LayerEntry, UpdatePolicy } from '../../protocol/index.js';
+import type { LayerEntry, TrustedKeys, UpdatePolicy } from '../../protocol/index.js';
 import type { ContentStore } from '../content/store.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { PullOptions } from '../fetch/pull-image.js';
@@ -19,6 +19,8 @@ export interface PipelineContext {
   readonly now: () => number;
   /** Pause between two rounds of failing health checks (default 2_000 ms). */
   readonly healthRetryIntervalMs?: number;
+  /** Builder keys: when set, every image must carry a signature by one of them (signature-step.ts). */
+  readonly builderKeys?: TrustedKeys;
   /** Stops waiting for a maintenance window (daemon shutdown). */
   readonly signal?: AbortSignal;
 }
@@ -35,6 +37,8 @@ export interface UpdateTarget {
   /** Signed layer list: the manifest must list exactly these (docs/protocol.md 6.1). */
   readonly layers?: readonly LayerEntry[];
   readonly policy: UpdatePolicy;
+  /** The builder's signature bundle carried by the desired state, if any. */
+  readonly imageSignature?: object;
 }
 
 export function targetReference(target: UpdateTarget): string {

@@ -6,5 +6,6 @@ export * from './events.js';
 export * from './fetch-step.js';
 export * from './health-step.js';
 export * from './run-update.js';
+export * from './signature-step.js';
 export * from './stage-step.js';
 export * from './verify-step.js';

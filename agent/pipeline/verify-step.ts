@@ -1,7 +1,8 @@
 /**
  * Step "verify": what the image is, and whether this device may run it: its
  * version (signed in managed mode, else the config's version label) against
- * the downgrade rule (protocol/version.ts, docs/protocol.md 6.1). Blob digests
+ * the downgrade rule (protocol/version.ts, docs/protocol.md 6.1); the
+ * builder's signature when builder keys are configured. Blob digests
  * were checked as they arrived (agent/fetch); the config is read again here
  * from the store, which re-hashes it.
  */
@@ -15,6 +16,7 @@ import {
   type Descriptor,
 } from '../../protocol/index.js';
 import type { PipelineContext, UpdateTarget } from './context.js';
+import { verifyBuilderSignature } from './signature-step.js';
 
 const VERSION_LABEL = 'org.opencontainers.image.version';
 const VERSION_PATTERN = new RegExp(VERSION_SCHEMA_PATTERN);
@@ -32,5 +34,6 @@ export async function verifyStep(ctx: PipelineContext, target: UpdateTarget, man
   const version = target.version ?? (label !== undefined && VERSION_PATTERN.test(label) ? label : '0');
   const state = await ctx.deployer.status();
   checkDowngrade(state.booted?.version, version, target.policy.allowDowngrade);
+  if (ctx.builderKeys !== undefined) await verifyBuilderSignature(ctx, target, ctx.builderKeys);
   return { manifest, manifestBytes, version };
 }

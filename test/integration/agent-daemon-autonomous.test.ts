@@ -8,7 +8,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
+import { generateSigningKey, writeKeyPair } from '../../protocol/index.js';
+import { runCliProcess } from '../helpers/cli-process.js';
+import { DEVICE_TOKEN, OPERATOR_TOKEN } from '../helpers/registry.js';
 import { AgentProcess, currentVersion, eventually, layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
 
 const REPO = 'fleet/kiosk';
@@ -58,5 +60,28 @@ describe('agent daemon, autonomous mode', () => {
     // SIGTERM stops it cleanly.
     expect(await running.kill('SIGTERM')).toBe(0);
     expect(running.lines.at(-1)?.event).toBe('agent-stop');
+  }, 40_000);
+
+  it('with builder keys configured, applies an image only once it carries a signature by one of them (referrers API)', async () => {
+    const dataDir = join(dir, 'signed-agent');
+    const image = `${fleet.registry}/${REPO}:signed`;
+    await pushTestImage(fleet, REPO, [layerOf({ 'usr/bin/kiosk': 'kiosk', 'etc/version': 's1' })], 'signed');
+    const builder = await writeKeyPair(join(dir, 'builder'), generateSigningKey('ecdsa-p256'));
+    await writeFile(join(dir, 'operator.token'), OPERATOR_TOKEN, { mode: 0o600 });
+    const configPath = join(dir, 'signed-agent.json');
+    await writeJson(configPath, {
+      deviceId: 'kiosk-2',
+      deploy: { dataDir },
+      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      builderKeyFiles: [builder.publicPath],
+      autonomous: { image, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+    });
+    const signed = new AgentProcess(configPath);
+    agent = signed;
+    await eventually(() => (signed.lines.some((l) => l.event === 'phase' && l.phase === 'failed' && l.code === 'BOOTFLEET_SIG_MISSING') ? true : undefined), 'unsigned image refused');
+    expect(await currentVersion(dataDir)).toBeUndefined();
+    const sign = await runCliProcess(['image', 'sign', image, '-k', builder.privatePath, '--token-file', join(dir, 'operator.token'), '--plain-http']);
+    expect(sign.code, sign.stderr).toBe(0);
+    await eventually(async () => ((await currentVersion(dataDir)) === 's1' ? true : undefined), 'signed image installed');
   }, 40_000);
 });
