@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKey, type Report } from '../../protocol/index.js';
+import { generateSigningKey, signDeviceMessage, type Command, type Report } from '../../protocol/index.js';
 import { DEVICE_TOKEN } from '../helpers/registry.js';
 import {
   AgentProcess,
@@ -40,6 +40,7 @@ describe('agent daemon, managed mode', () => {
   let v2: TestImage;
   let bad: TestImage;
   let v3: TestImage;
+  let v4: TestImage;
   const base = layerOf({ 'usr/bin/app': '#!/bin/sh\necho app\n' });
 
   const running = (): AgentProcess => {
@@ -59,6 +60,7 @@ describe('agent daemon, managed mode', () => {
     v2 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '2', 'etc/healthy': 'yes' })]);
     bad = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'bad' })]);
     v3 = await pushTestImage(fleet, REPO, [base, randomLayer(3 * 1024 * 1024), layerOf({ 'etc/version': '3', 'etc/healthy': 'yes' })]);
+    v4 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '4', 'etc/healthy': 'yes' })]);
     const credentials = await enrollDevice(fleet, DEVICE, dir);
     await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
     configPath = join(dir, 'agent.json');
@@ -159,4 +161,81 @@ describe('agent daemon, managed mode', () => {
     const seqs = fleet.reports.filter((r) => r.device === DEVICE).map((r) => r.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   }, 45_000);
+
+  const finished = (seq: number) => (r: Report) => r.desiredSeq === seq && ['succeeded', 'rolled-back', 'failed'].includes(r.phase);
+
+  it('refuses a downgrade and a manifest whose layers differ from the signed list, before staging anything', async () => {
+    const link = await readlink(join(dataDir, 'current'));
+    let before = lastSeq();
+    await publishDesired(fleet, desiredFor(fleet, v2, { device: DEVICE, seq: 21, version: '2.0', repo: REPO }));
+    const downgrade = await waitReport(before, finished(21), 'downgrade refused');
+    expect([downgrade.phase, downgrade.error?.code]).toEqual(['failed', 'BOOTFLEET_DOWNGRADE_REFUSED']);
+    before = lastSeq();
+    const swapped = { ...desiredFor(fleet, v2, { device: DEVICE, seq: 22, version: '3.1', repo: REPO }) };
+    swapped.layers = [...swapped.layers].reverse();
+    await publishDesired(fleet, swapped);
+    const mismatch = await waitReport(before, finished(22), 'layer mismatch refused');
+    expect([mismatch.phase, mismatch.error?.code]).toEqual(['failed', 'BOOTFLEET_UPDATE_LAYERS_MISMATCH']);
+    expect(mismatch.slots.staged).toBeUndefined();
+    expect(await readlink(join(dataDir, 'current'))).toBe(link);
+  }, 30_000);
+
+  it('waits outside the maintenance window and activates at the policy deadline', async () => {
+    const before = lastSeq();
+    const now = Math.floor(Date.now() / 1000);
+    // A one-minute window twelve hours away: closed now; the deadline, two seconds away, comes first.
+    const start = new Date((now + 12 * 3600) * 1000);
+    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
+    const desired = desiredFor(fleet, v4, { device: DEVICE, seq: 23, version: '4.0', repo: REPO });
+    desired.policy = { ...desired.policy, deadline: now + 2, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
+    await publishDesired(fleet, desired);
+    const waiting = await waitReport(before, (r) => r.desiredSeq === 23 && r.phase === 'waiting', 'waiting');
+    expect(await currentVersion(dataDir)).toBe('3');
+    expect(waiting.slots.staged?.digest).toBe(v4.manifest.digest);
+    const done = await waitReport(before, finished(23), 'v4 finished');
+    expect(done.phase).toBe('succeeded');
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(now + 2);
+    expect(await currentVersion(dataDir)).toBe('4');
+  }, 30_000);
+
+  const command = (seq: number, name: Command['command']): Command => {
+    const now = Math.floor(Date.now() / 1000);
+    return { device: DEVICE, seq, issuedAt: now - 5, expiresAt: now + 600, id: `cmd-${seq}`, command: name, reason: 'test' };
+  };
+  const publishCommand = (c: Command): Promise<void> =>
+    fleet.t.server.control.plane.publish(`bootfleet/v1/devices/${DEVICE}/commands`, JSON.stringify(signDeviceMessage('command', c, fleet.key)), { qos: 1, retain: false });
+
+  it('obeys signed rollback and factory-reset commands, answering with their command id, and refuses a replayed one', async () => {
+    let before = lastSeq();
+    await publishCommand(command(1, 'rollback'));
+    const rolled = await waitReport(before, (r) => r.commandId === 'cmd-1' && (r.phase === 'rolled-back' || r.phase === 'failed'), 'rollback done');
+    expect(rolled.phase).toBe('rolled-back');
+    expect(rolled.slots.booted?.digest).toBe(v3.manifest.digest);
+    expect(await currentVersion(dataDir)).toBe('3');
+
+    before = lastSeq();
+    await publishCommand(command(2, 'factory-reset'));
+    const reset = await waitReport(before, (r) => r.commandId === 'cmd-2' && ['succeeded', 'rolled-back', 'failed'].includes(r.phase), 'factory reset done');
+    expect(reset.phase).toBe('succeeded');
+    expect(reset.slots.booted?.digest).toBe(v1.manifest.digest);
+    expect(await currentVersion(dataDir)).toBe('1');
+    const audit = await readFile(join(dataDir, 'audit.jsonl'), 'utf8');
+    expect(audit).toContain('"action":"factory-reset"');
+
+    before = lastSeq();
+    await publishCommand(command(2, 'rollback'));
+    const replay = await waitReport(before, (r) => r.error !== undefined, 'replayed command refused');
+    expect(replay.error?.code).toBe('BOOTFLEET_SIG_REPLAYED');
+    expect(await currentVersion(dataDir)).toBe('1');
+  }, 30_000);
+
+  it('stops cleanly on SIGTERM and says it is offline', async () => {
+    const online = await fleet.t.api('GET', `/api/v1/devices/${DEVICE}`);
+    expect((online.body as { device: { online: boolean } }).device.online).toBe(true);
+    expect(await running().kill('SIGTERM')).toBe(0);
+    await eventually(async () => {
+      const shown = await fleet.t.api('GET', `/api/v1/devices/${DEVICE}`);
+      return (shown.body as { device: { online: boolean } }).device.online ? undefined : true;
+    }, 'device offline');
+  }, 20_000);
 });
