@@ -76,6 +76,7 @@ export class MqttSession {
     return client.publishAsync(this.topic(kind), payload, { qos: 1, retain }).then(() => undefined);
   }
 
+  /** Bounded: a broker that does not answer cannot hold the agent's shutdown (2_000 ms per step). */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -83,9 +84,9 @@ export class MqttSession {
     if (client === undefined) return;
     if (client.connected) {
       // A clean stop says so itself (the will is only for a connection that dies).
-      await this.publish('presence', this.presence(false, nowSeconds())).catch(() => undefined);
+      await withTimeout(this.publish('presence', this.presence(false, nowSeconds())), STOP_STEP_MS);
     }
-    await client.endAsync();
+    if (!(await withTimeout(client.endAsync(), STOP_STEP_MS))) await client.endAsync(true);
   }
 
   private async afterConnect(client: MqttClient): Promise<void> {
@@ -118,6 +119,23 @@ export class MqttSession {
 
   private presence(online: boolean, since: number): string {
     return JSON.stringify({ device: this.options.deviceId, online, since, agentVersion: AGENT_VERSION });
+  }
+}
+
+const STOP_STEP_MS = 2_000;
+
+/** True when `promise` settled within `ms`; its failure counts as settled (shutdown goes on regardless). */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(false);
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
