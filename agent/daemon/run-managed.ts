@@ -50,7 +50,7 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     keys,
     reporter,
     log: options.log,
-    contextFor: (policy) => factory.contextFor(policy),
+    contextFor: (policy, signal) => factory.contextFor(policy, signal),
     startUp: () => factory.startUp(),
   });
   agentRef.current = agent;

@@ -73,7 +73,7 @@ export class PipelineFactory {
   }
 
   /** A context whose probation lasts the policy's healthTimeoutSeconds (else the configured one). */
-  contextFor(policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds'>): PipelineContext {
+  contextFor(policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds'>, signal?: AbortSignal): PipelineContext {
     const deploy = this.config.deploy ?? {};
     const seconds = policy?.healthTimeoutSeconds ?? deploy.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS;
     const deployer = new Deployer({ dataDir: this.dataDir, backend: this.backend, healthTimeoutMs: seconds * 1000, maxBoots: deploy.maxBoots ?? 3 });
@@ -87,7 +87,7 @@ export class PipelineFactory {
         this.sink(event);
       },
       now: Date.now,
-      signal: this.signal,
+      signal: signal === undefined ? this.signal : AbortSignal.any([this.signal, signal]),
       ...(this.builderKeys === undefined ? {} : { builderKeys: this.builderKeys }),
       ...(retry === undefined ? {} : { healthRetryIntervalMs: retry }),
     };

@@ -12,6 +12,7 @@ import { asBootfleetError, runUpdate } from '../pipeline/run-update.js';
 import type { StartUpResult } from '../health/start-up.js';
 import { acceptCommand, runFactoryResetCommand, runRollbackCommand } from './commands.js';
 import { acceptDesiredState, markDesiredDone, targetOf, unfinishedDesiredState } from './desired.js';
+import { envelopeHash, readDesiredRecord } from './desired-record.js';
 
 export interface ManagedAgentOptions {
   readonly deviceId: string;
@@ -19,13 +20,15 @@ export interface ManagedAgentOptions {
   readonly reporter: Reporter;
   readonly log: DaemonLog;
   /** A pipeline context whose probation lasts the policy's healthTimeoutSeconds. */
-  readonly contextFor: (policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds'>) => PipelineContext;
+  readonly contextFor: (policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds'>, signal?: AbortSignal) => PipelineContext;
   /** Recovery, then the probation of a deployment activated before this start. */
   readonly startUp: () => Promise<StartUpResult>;
 }
 
 export class ManagedAgent {
   private queue: Promise<void> = Promise.resolve();
+  /** The desired state being worked on: a different one arriving supersedes it while it waits. */
+  private running: { readonly envelopeSha256: string; readonly controller: AbortController } | undefined;
 
   constructor(private readonly options: ManagedAgentOptions) {}
 
@@ -35,6 +38,12 @@ export class ManagedAgent {
   }
 
   onMessage(kind: 'desired' | 'commands', payload: Buffer): void {
+    if (kind === 'desired' && this.running !== undefined && this.running.envelopeSha256 !== envelopeHash(payload)) {
+      // A newer desired state replaces one waiting for its maintenance window (the wait is where the run stops;
+      // a download or probation in progress finishes first). If the newcomer is refused, the old one resumes.
+      this.options.log('desired-superseding');
+      this.running.controller.abort();
+    }
     void this.enqueue(() => (kind === 'desired' ? this.onDesired(payload) : this.onCommand(payload)));
   }
 
@@ -81,22 +90,40 @@ export class ManagedAgent {
       message = await acceptDesiredState(payload, { deviceId: this.options.deviceId, keys: this.options.keys, deployer: ctx.deployer, nowSeconds: this.nowSeconds() });
     } catch (error) {
       await this.refuse('desired-refused', error);
+      await this.resumeUnfinished();
       return;
     }
     if (message === undefined) {
       this.options.log('desired-redelivered');
+      await this.resumeUnfinished();
       return;
     }
     this.options.log('desired-accepted', { seq: message.seq, campaign: message.campaign, digest: message.image.digest });
     await this.runDesired(message);
   }
 
+  /** Runs the accepted desired state that has not finished (one superseded by a message then refused). */
+  private async resumeUnfinished(): Promise<void> {
+    const unfinished = await unfinishedDesiredState(this.options.contextFor().deployer);
+    if (unfinished !== undefined) await this.runDesired(unfinished.message);
+  }
+
   private async runDesired(message: DesiredState): Promise<void> {
+    const record = await readDesiredRecord(this.options.contextFor().deployer.dataDir);
+    const controller = new AbortController();
+    this.running = { envelopeSha256: record?.envelopeSha256 ?? '', controller };
     this.options.reporter.subject = { campaign: message.campaign, desiredSeq: message.seq };
-    const ctx = this.options.contextFor(message.policy);
-    // runUpdate reports every phase, the last one included, through the reporter's sink.
-    const outcome = await runUpdate(ctx, targetOf(message));
-    await markDesiredDone(ctx.deployer, outcome.phase);
+    const ctx = this.options.contextFor(message.policy, controller.signal);
+    try {
+      // runUpdate reports every phase, the last one included, through the reporter's sink.
+      const outcome = await runUpdate(ctx, targetOf(message));
+      await markDesiredDone(ctx.deployer, outcome.phase);
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+      this.options.log('desired-superseded', { seq: message.seq });
+    } finally {
+      this.running = undefined;
+    }
   }
 
   private async onCommand(payload: Buffer): Promise<void> {
@@ -117,9 +144,8 @@ export class ManagedAgent {
 
   /** check-now: finish an unfinished desired state, or report where the device stands. */
   private async checkNow(): Promise<void> {
-    const unfinished = await unfinishedDesiredState(this.options.contextFor().deployer);
-    if (unfinished === undefined) await this.options.reporter.report(this.options.reporter.lastPhase);
-    else await this.runDesired(unfinished.message);
+    if ((await unfinishedDesiredState(this.options.contextFor().deployer)) === undefined) await this.options.reporter.report(this.options.reporter.lastPhase);
+    else await this.resumeUnfinished();
   }
 
   private async refuse(event: string, error: unknown): Promise<void> {

@@ -229,6 +229,21 @@ describe('agent daemon, managed mode', () => {
     expect(await currentVersion(dataDir)).toBe('1');
   }, 30_000);
 
+  it('lets a newer desired state supersede one waiting for its maintenance window', async () => {
+    const before = lastSeq();
+    const start = new Date(Date.now() + 12 * 3600 * 1000);
+    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
+    const waiting = desiredFor(fleet, v3, { device: DEVICE, seq: 24, version: '5.0', repo: REPO });
+    waiting.policy = { ...waiting.policy, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
+    await publishDesired(fleet, waiting);
+    await waitReport(before, (r) => r.desiredSeq === 24 && r.phase === 'waiting', 'seq 24 waiting');
+    await publishDesired(fleet, desiredFor(fleet, v2, { device: DEVICE, seq: 25, version: '5.1', repo: REPO }));
+    const done = await waitReport(before, finished(25), 'seq 25 finished');
+    expect(done.phase).toBe('succeeded');
+    expect(await currentVersion(dataDir)).toBe('2');
+    expect(running().lines.some((l) => l.event === 'desired-superseded' && l.seq === 24)).toBe(true);
+  }, 30_000);
+
   it('stops cleanly on SIGTERM and says it is offline', async () => {
     const online = await fleet.t.api('GET', `/api/v1/devices/${DEVICE}`);
     expect((online.body as { device: { online: boolean } }).device.online).toBe(true);
