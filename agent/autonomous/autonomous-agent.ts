@@ -25,6 +25,8 @@ export interface AutonomousOptions {
   readonly log: DaemonLog;
   readonly signal: AbortSignal;
   readonly random?: () => number;
+  /** Poll once and return (`agent run --once`, for a systemd timer). */
+  readonly once?: boolean;
 }
 
 async function resolveTag(ctx: PipelineContext, ref: ImageReference): Promise<string> {
@@ -52,23 +54,29 @@ export async function pollOnce(options: AutonomousOptions, skip: string | undefi
   return outcome.phase === 'failed' || outcome.phase === 'rolled-back' ? digest : undefined;
 }
 
-export async function runAutonomous(options: AutonomousOptions): Promise<void> {
+/** Polls until the signal aborts (or once); resolves false when the last poll failed. */
+export async function runAutonomous(options: AutonomousOptions): Promise<boolean> {
   const random = options.random ?? Math.random;
   let skip: string | undefined;
+  let ok = true;
   while (!options.signal.aborted) {
     try {
       skip = await pollOnce(options, skip);
+      ok = true;
     } catch (error) {
-      if (stopped(options.signal)) return;
+      if (stopped(options.signal)) return ok;
+      ok = false;
       options.log('poll-failed', { message: error instanceof Error ? error.message : String(error), ...(isBootfleetError(error) ? { code: error.code } : {}) });
     }
+    if (options.once === true) return ok;
     const delay = options.pollIntervalMs + Math.floor(random() * options.jitterMs);
     try {
       await sleep(delay, undefined, { signal: options.signal });
     } catch {
-      return;
+      return ok;
     }
   }
+  return ok;
 }
 
 /** Read through a call: the signal changes while the loop awaits, which flow analysis cannot see. */

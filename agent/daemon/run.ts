@@ -22,6 +22,8 @@ import type { DaemonLog } from './log.js';
 export interface RunOptions {
   readonly log: DaemonLog;
   readonly signal: AbortSignal;
+  /** Autonomous mode: poll once and return. */
+  readonly once?: boolean;
 }
 
 const DEFAULT_HEALTH_TIMEOUT_SECONDS = 300;
@@ -99,14 +101,15 @@ export class PipelineFactory {
   }
 }
 
-export async function runAutonomousAgent(config: AgentConfig, options: RunOptions): Promise<void> {
+/** Resolves false when the last poll failed. */
+export async function runAutonomousAgent(config: AgentConfig, options: RunOptions): Promise<boolean> {
   const autonomous = config.autonomous;
-  if (autonomous === undefined) return;
+  if (autonomous === undefined) return false;
   const factory = await PipelineFactory.open(config, options.log, options.signal);
   const started = await factory.startUp();
   if (started.probation.outcome !== 'none') options.log('probation', { outcome: started.probation.outcome, ...(started.probation.error === undefined ? {} : { code: started.probation.error.code }) });
   const pollIntervalMs = (autonomous.pollIntervalSeconds ?? 3600) * 1000;
-  await runAutonomous({
+  return runAutonomous({
     image: autonomous.image,
     pollIntervalMs,
     jitterMs: (autonomous.jitterSeconds ?? pollIntervalMs / 10_000) * 1000,
@@ -119,5 +122,6 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
     ctx: factory.contextFor(),
     log: options.log,
     signal: options.signal,
+    ...(options.once === undefined ? {} : { once: options.once }),
   });
 }

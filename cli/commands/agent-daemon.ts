@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { jsonLinesLog, readAgentConfig, runDaemon, writeDeviceCredentials } from '../../agent/daemon/index.js';
 import { BootfleetError, parseDeviceId } from '../../protocol/index.js';
 import { callApi } from '../api-client.js';
+import { ExitCode } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
 
 async function readToken(path: string): Promise<string> {
@@ -24,7 +25,8 @@ export function addDaemonAgentCommands(agent: Command, io: CliIo): void {
     .command('run')
     .description('run the agent daemon in the foreground (managed or autonomous mode); JSON lines on stdout; SIGINT or SIGTERM stops it')
     .requiredOption('-c, --config <file>', 'agent configuration file (JSON; docs/agent-daemon.md)')
-    .action(async (opts: { config: string }) => {
+    .option('--once', 'autonomous mode: poll the tag once, update if it moved, and exit (for a systemd timer); exit 1 when the poll failed')
+    .action(async (opts: { config: string; once?: boolean }) => {
       const config = await readAgentConfig(opts.config);
       const controller = new AbortController();
       const stop = (): void => {
@@ -38,10 +40,10 @@ export function addDaemonAgentCommands(agent: Command, io: CliIo): void {
         io.out(line);
       });
       log('agent-start', { deviceId: config.deviceId, pid: process.pid });
-      await runDaemon(config, { log, signal: controller.signal });
+      const ok = await runDaemon(config, { log, signal: controller.signal, ...(opts.once === undefined ? {} : { once: opts.once }) });
       log('agent-stop');
       // Work still in flight (a download) stops here; its partial file resumes at the next start.
-      process.exit(0);
+      process.exit(ok ? ExitCode.ok : ExitCode.failure);
     });
   agent
     .command('enroll')

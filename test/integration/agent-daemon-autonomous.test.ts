@@ -84,4 +84,22 @@ describe('agent daemon, autonomous mode', () => {
     expect(sign.code, sign.stderr).toBe(0);
     await eventually(async () => ((await currentVersion(dataDir)) === 's1' ? true : undefined), 'signed image installed');
   }, 40_000);
+
+  it('with --once polls a single time, updates and exits 0; exits 1 when the tag cannot be resolved', async () => {
+    const dataDir = join(dir, 'once-agent');
+    const config = (tag: string) => ({
+      deviceId: 'kiosk-3',
+      deploy: { dataDir },
+      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      autonomous: { image: `${fleet.registry}/${REPO}:${tag}` },
+    });
+    await writeJson(join(dir, 'once.json'), config('stable'));
+    const once = await runCliProcess(['agent', 'run', '--once', '--config', join(dir, 'once.json')]);
+    expect(once.code, once.stderr).toBe(0);
+    expect(await currentVersion(dataDir)).toBe('2');
+    await writeJson(join(dir, 'missing.json'), config('no-such-tag'));
+    const missing = await runCliProcess(['agent', 'run', '--once', '--config', join(dir, 'missing.json')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain('BOOTFLEET_REGISTRY_NOT_FOUND');
+  }, 30_000);
 });
