@@ -32,6 +32,8 @@ export interface ReportInput {
   readonly progress?: { readonly doneBytes: number; readonly totalBytes: number };
   readonly health?: readonly HealthResult[];
   readonly error?: BootfleetError;
+  /** Include the store's inventory (phase changes do; progress reports, sent every second, do not). */
+  readonly inventory?: boolean;
 }
 
 function slot(ref: DeploymentRef | undefined): Slot | undefined {
@@ -48,14 +50,14 @@ function slots(state: AgentState): Report['slots'] {
 }
 
 export async function buildReport(input: ReportInput): Promise<Report> {
-  const inventory = (await listInventory(input.store)).slice(0, INVENTORY_MAX_ITEMS).map((item) => item.digest);
+  const inventory = input.inventory === false ? undefined : (await listInventory(input.store)).slice(0, INVENTORY_MAX_ITEMS).map((item) => item.digest);
   const report: Report = {
     device: input.device,
     seq: input.seq,
     sentAt: Math.floor(input.nowMs / 1000),
     phase: input.phase,
     slots: slots(input.state),
-    inventory: [...new Set(inventory)],
+    ...(inventory === undefined ? {} : { inventory: [...new Set(inventory)] }),
     agentVersion: AGENT_VERSION,
     ...(input.campaign === undefined ? {} : { campaign: input.campaign }),
     ...(input.desiredSeq === undefined ? {} : { desiredSeq: input.desiredSeq }),

@@ -80,6 +80,7 @@ export class Reporter {
         store: this.options.store,
         ...subject,
         ...extras,
+        inventory: extras.progress === undefined,
       });
       await this.options.send(report);
     } catch (error) {
