@@ -5,7 +5,7 @@
  * with the server's own key and published retained as campaigns do. The
  * rootfs backend's `current` link and the state file are checked on disk.
  */
-import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,7 @@ describe('agent daemon, managed mode', () => {
   let dir: string;
   let dataDir: string;
   let configPath: string;
+  let credentials: string;
   let agent: AgentProcess | undefined;
   let v1: TestImage;
   let v2: TestImage;
@@ -61,7 +62,7 @@ describe('agent daemon, managed mode', () => {
     bad = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'bad' })]);
     v3 = await pushTestImage(fleet, REPO, [base, randomLayer(3 * 1024 * 1024), layerOf({ 'etc/version': '3', 'etc/healthy': 'yes' })]);
     v4 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '4', 'etc/healthy': 'yes' })]);
-    const credentials = await enrollDevice(fleet, DEVICE, dir);
+    credentials = await enrollDevice(fleet, DEVICE, dir);
     await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
     configPath = join(dir, 'agent.json');
     await writeJson(configPath, {
@@ -84,6 +85,15 @@ describe('agent daemon, managed mode', () => {
     await agent?.kill();
     await fleet.t.destroy();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('enrols through the API into a credentials file of mode 0600, and connects as the device', async () => {
+    expect((await stat(credentials)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(credentials, 'utf8'))).toMatchObject({ deviceId: DEVICE, username: DEVICE });
+    await eventually(async () => {
+      const shown = await fleet.t.api('GET', `/api/v1/devices/${DEVICE}`);
+      return (shown.body as { device: { online: boolean } }).device.online ? true : undefined;
+    }, 'device online');
   });
 
   it('provisions the first image, then updates fetching only the missing layers, and reports succeeded from the committed new deployment', async () => {
