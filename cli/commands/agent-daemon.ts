@@ -20,6 +20,9 @@ async function readToken(path: string): Promise<string> {
   }
 }
 
+/** After SIGTERM, how long work in flight may take to notice before the process exits (5_000 ms). */
+const STOP_GRACE_MS = 5_000;
+
 export function addDaemonAgentCommands(agent: Command, io: CliIo): void {
   agent
     .command('run')
@@ -40,7 +43,13 @@ export function addDaemonAgentCommands(agent: Command, io: CliIo): void {
         io.out(line);
       });
       log('agent-start', { deviceId: config.deviceId, pid: process.pid });
-      const ok = await runDaemon(config, { log, signal: controller.signal, ...(opts.once === undefined ? {} : { once: opts.once }) });
+      const running = runDaemon(config, { log, signal: controller.signal, ...(opts.once === undefined ? {} : { once: opts.once }) });
+      // Work that does not watch the signal (a download, a probation round) gets a short grace, then is cut:
+      // everything the agent writes is crash-safe, and the next start resumes or recovers it.
+      const grace = new Promise<boolean>((resolve) => {
+        controller.signal.addEventListener('abort', () => setTimeout(() => resolve(true), STOP_GRACE_MS).unref(), { once: true });
+      });
+      const ok = await Promise.race([running, grace]);
       log('agent-stop');
       // Work still in flight (a download) stops here; its partial file resumes at the next start.
       process.exit(ok ? ExitCode.ok : ExitCode.failure);
