@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isBootfleetError, withContextAsync, type UpdatePolicy } from '../../protocol/index.js';
 import type { DaemonLog } from '../daemon/log.js';
 import type { PipelineContext } from '../pipeline/context.js';
+import { randomDelayMs } from '../policy/decide.js';
 import { runUpdate } from '../pipeline/run-update.js';
 import { RegistryClient } from '../registry/client.js';
 import { parseReference, type ImageReference } from '../registry/reference.js';
@@ -21,6 +22,8 @@ export interface AutonomousOptions {
   readonly pollIntervalMs: number;
   readonly jitterMs: number;
   readonly policy: UpdatePolicy;
+  /** Upper bound of the random delay before an activation (policy/decide.ts, randomDelayMs). */
+  readonly maxRandomDelayMs?: number;
   readonly ctx: PipelineContext;
   readonly log: DaemonLog;
   readonly signal: AbortSignal;
@@ -48,7 +51,9 @@ export async function pollOnce(options: AutonomousOptions, skip: string | undefi
   const state = await options.ctx.deployer.status();
   options.log('poll', { image: options.image, digest, booted: state.booted?.manifestDigest ?? null });
   if (digest === state.booted?.manifestDigest || digest === skip) return skip;
-  const outcome = await runUpdate(options.ctx, { registry: ref.registry, repository: ref.repository, digest, policy: options.policy });
+  const delayMs = randomDelayMs(options.maxRandomDelayMs ?? 0, (options.random ?? Math.random)());
+  options.log('update', { image: options.image, digest, randomDelayMs: delayMs });
+  const outcome = await runUpdate(options.ctx, { registry: ref.registry, repository: ref.repository, digest, policy: options.policy }, delayMs);
   // A signature may be pushed after the image: a missing one is looked for again at the next poll.
   if (outcome.phase === 'failed' && outcome.error?.code === 'BOOTFLEET_SIG_MISSING') return skip;
   return outcome.phase === 'failed' || outcome.phase === 'rolled-back' ? digest : undefined;

@@ -50,6 +50,8 @@ export const AutonomousSchema = Type.Object(
     pollIntervalSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 604_800 })),
     jitterSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 604_800 })),
     downloadOnly: Type.Optional(Type.Boolean()),
+    /** Before activating a new image, wait a random time up to this (default 0): a fleet does not restart at once. */
+    randomDelaySeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 604_800 })),
     allowDowngrade: Type.Optional(Type.Boolean()),
     maintenanceWindows: Type.Optional(Type.Array(MaintenanceWindowSchema, { maxItems: 16 })),
   },

@@ -119,6 +119,7 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
       healthTimeoutSeconds: config.deploy?.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS,
       ...(autonomous.maintenanceWindows === undefined ? {} : { maintenanceWindows: autonomous.maintenanceWindows }),
     },
+    ...(autonomous.randomDelaySeconds === undefined ? {} : { maxRandomDelayMs: autonomous.randomDelaySeconds * 1000 }),
     ctx: factory.contextFor(),
     log: options.log,
     signal: options.signal,

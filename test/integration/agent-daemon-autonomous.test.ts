@@ -41,7 +41,7 @@ describe('agent daemon, autonomous mode', () => {
       deviceId: 'kiosk-1',
       deploy: { dataDir, healthChecks: [{ name: 'tree', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', `${dataDir}/current/usr/bin/kiosk`] }] },
       registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
-      autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.2 },
+      autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.2, randomDelaySeconds: 0.5 },
     });
     agent = new AgentProcess(configPath);
     await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
@@ -51,6 +51,12 @@ describe('agent daemon, autonomous mode', () => {
     const running = agent;
     // Two successes: the first install, then the update (after its probation).
     await eventually(() => (running.lines.filter((l) => l.event === 'phase' && l.phase === 'succeeded').length >= 2 ? true : undefined), 'v2 succeeded');
+    // The update waited for its random delay before activating (the first install does not wait);
+    // the delay is drawn in [0, 500] ms, so 0 (no wait) is possible and then no wait is expected.
+    // Read after the second success: the lines before it have all arrived.
+    const delay = running.lines.filter((l) => l.event === 'update').at(-1)?.randomDelayMs as number;
+    const phases = running.lines.filter((l) => l.event === 'phase').map((l) => l.phase);
+    expect(phases.lastIndexOf('waiting') > phases.indexOf('succeeded')).toBe(delay > 0);
     await eventually(async () => {
       const state = JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8')) as { booted?: { manifestDigest: string }; rollback?: { manifestDigest: string }; probation?: unknown };
       return state.probation === undefined && state.booted?.manifestDigest === v2.manifest.digest ? state : undefined;

@@ -115,9 +115,9 @@ describe('agent daemon, managed mode', () => {
     const phases = reportsAfter(before).filter((r) => r.desiredSeq === 2 && r.progress === undefined).map((r) => r.phase);
     expect(phases).toEqual(['downloading', 'verifying', 'staging', 'staged', 'activating', 'probation', 'succeeded']);
     // Only the new layer and config were fetched: the shared base layer was in the store.
-    const pullStart = running().lines.filter((l) => l.event === 'pull-start').at(-1);
-    expect(pullStart?.blobs).toBe(2);
-    expect(pullStart?.missingBytes).toBe((pullStart?.totalBytes as number) - base.size);
+    const pullStart = await eventually(() => running().lines.filter((l) => l.event === 'pull-start' && l.manifest === v2.manifest.digest).at(-1), 'pull-start line');
+    expect(pullStart.blobs).toBe(2);
+    expect(pullStart.missingBytes).toBe((pullStart.totalBytes as number) - base.size);
   }, 30_000);
 
   it('rolls back by itself when a required health check fails, and reports the check and its output', async () => {
@@ -165,8 +165,10 @@ describe('agent daemon, managed mode', () => {
     expect(done.phase).toBe('succeeded');
     expect(done.slots.booted?.digest).toBe(v3.manifest.digest);
     expect(await currentVersion(dataDir)).toBe('3');
-    const resumed = agent.lines.find((l) => l.event === 'blob-resume');
-    expect(resumed?.offset).toBeGreaterThan(0);
+    // Stdout and the reports travel separately: wait for the line rather than assume it arrived first.
+    const restarted = agent;
+    const resumed = await eventually(() => restarted.lines.find((l) => l.event === 'blob-resume'), 'blob-resume line');
+    expect(resumed.offset).toBeGreaterThan(0);
     // The report sequence went on across the restart: the server stored every report (none dropped as old).
     const seqs = fleet.reports.filter((r) => r.device === DEVICE).map((r) => r.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
@@ -251,7 +253,7 @@ describe('agent daemon, managed mode', () => {
     const done = await waitReport(before, finished(25), 'seq 25 finished');
     expect(done.phase).toBe('succeeded');
     expect(await currentVersion(dataDir)).toBe('2');
-    expect(running().lines.some((l) => l.event === 'desired-superseded' && l.seq === 24)).toBe(true);
+    await eventually(() => running().lines.find((l) => l.event === 'desired-superseded' && l.seq === 24), 'desired-superseded line');
   }, 30_000);
 
   it('stops cleanly on SIGTERM and says it is offline', async () => {
