@@ -16,3 +16,6 @@ export * from './registry/client.js';
 export * from './registry/http.js';
 export * from './registry/reference.js';
 export * from './registry/resolve.js';
+// The daemon (issue #5): the update pipeline, managed and autonomous modes.
+export * from './pipeline/index.js';
+export * from './daemon/index.js';

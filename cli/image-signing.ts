@@ -15,12 +15,14 @@ import {
   IMAGE_SIGNATURE_PAYLOAD_TYPE,
   isBootfleetError,
   MediaType,
-  openEnvelope,
   parseDigest,
   parseImageManifest,
-  parseImageSignaturePayload,
   referenceTarget,
+  referrersFallbackTag,
+  signatureBundleLayer,
+  signatureCandidates,
   signEnvelope,
+  verifyImageSignatureBundle,
   type Descriptor,
   type ImageReference,
   type SigningKey,
@@ -38,8 +40,6 @@ export interface SignResult {
 
 /** The OCI empty descriptor's content (image spec, "Guidance for an Empty Descriptor"). */
 const EMPTY_JSON = Buffer.from('{}');
-/** A signature search stops after this many candidates: the referrers list is registry input. */
-const MAX_CANDIDATES = 32;
 
 export async function signImage(client: RegistryClient, ref: ImageReference, key: SigningKey, now: Date): Promise<SignResult> {
   const image = await client.manifest(referenceTarget(ref), ref.digest);
@@ -75,12 +75,8 @@ export async function signImage(client: RegistryClient, ref: ImageReference, key
  * 2.8) gets an image index tagged `<alg>-<hex>` of the subject, listing its
  * referrers. Read-modify-write: two signers at the same moment can lose one entry.
  */
-function fallbackTag(subject: string): string {
-  return subject.replace(':', '-');
-}
-
 async function addToFallbackIndex(client: RegistryClient, subject: string, referrer: Descriptor): Promise<void> {
-  const tag = fallbackTag(subject);
+  const tag = referrersFallbackTag(subject);
   const existing = (await client.indexByTag(tag))?.manifests ?? [];
   const manifests = [...existing.filter((d) => d.digest !== referrer.digest), referrer];
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
@@ -90,9 +86,7 @@ async function addToFallbackIndex(client: RegistryClient, subject: string, refer
 /** Referrers of `subject` with the bundle artifact type, from the API or, without it, from the fallback tag. */
 async function findSignatures(client: RegistryClient, subject: string): Promise<Descriptor[]> {
   const listed = await client.referrers(subject, IMAGE_SIGNATURE_ARTIFACT_TYPE);
-  const all = listed ?? (await client.indexByTag(fallbackTag(subject)))?.manifests ?? [];
-  // A registry may ignore the artifactType filter (the spec allows it): filter again.
-  return all.filter((d) => d.artifactType === IMAGE_SIGNATURE_ARTIFACT_TYPE).slice(0, MAX_CANDIDATES);
+  return signatureCandidates(listed ?? (await client.indexByTag(referrersFallbackTag(subject)))?.manifests ?? []);
 }
 
 export interface VerifyResult {
@@ -122,16 +116,6 @@ export async function verifyImage(client: RegistryClient, ref: ImageReference, k
 /** One candidate: its manifest (by digest), its bundle layer (by digest), the envelope, the payload's image digest. */
 async function verifyCandidate(client: RegistryClient, digest: string, imageDigest: string, keys: TrustedKeys): Promise<string> {
   const manifest = parseImageManifest((await client.manifest(digest, parseDigest(digest))).bytes);
-  const layer = manifest.layers.find((l) => l.mediaType === IMAGE_SIGNATURE_ARTIFACT_TYPE);
-  if (manifest.subject?.digest !== imageDigest || layer === undefined) {
-    throw new BootfleetError('BOOTFLEET_SIG_BUNDLE_INVALID', 'signature artifact has no bundle layer or another subject');
-  }
-  const bundle = await client.blob(parseDigest(layer.digest), IMAGE_SIGNATURE_MAX_BYTES);
-  const opened = openEnvelope(bundle, { keys, payloadType: IMAGE_SIGNATURE_PAYLOAD_TYPE, maxBytes: IMAGE_SIGNATURE_MAX_BYTES });
-  // Only the verified payload counts; the artifact's subject field is unsigned.
-  const payload = parseImageSignaturePayload(opened.payload);
-  if (payload.image.digest !== imageDigest) {
-    throw new BootfleetError('BOOTFLEET_SIG_INVALID', `signature is for ${payload.image.digest}, not ${imageDigest}`);
-  }
-  return opened.keyId;
+  const layer = signatureBundleLayer(manifest, imageDigest);
+  return verifyImageSignatureBundle(await client.blob(parseDigest(layer.digest), IMAGE_SIGNATURE_MAX_BYTES), imageDigest, keys);
 }

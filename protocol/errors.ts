@@ -112,6 +112,8 @@ export const ERROR_CODES = {
   BOOTFLEET_CAMPAIGN_IMAGE_INVALID: { status: 400, summary: 'The campaign image is not a usable image manifest or has no version.' },
   BOOTFLEET_CAMPAIGN_NO_DEVICES: { status: 409, summary: 'The campaign selector matches no device.' },
   BOOTFLEET_CAMPAIGN_CONFLICT: { status: 409, summary: 'A targeted device is already in another running or paused campaign.' },
+  // Agent daemon: the update pipeline, managed and autonomous modes (agent/pipeline, agent/managed, agent/autonomous; issue #5)
+  BOOTFLEET_UPDATE_LAYERS_MISMATCH: { status: 422, summary: "The image manifest's layers differ from the layer list of the signed desired state." },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

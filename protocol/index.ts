@@ -15,5 +15,6 @@ export * from './version.js';
 export * from './schemas.js';
 // --- embedded OCI registry and image signing (issue #3)
 export * from './oci/image-signature.js';
+export * from './oci/image-signature-verify.js';
 export * from './oci/reference.js';
 export * from './oci/registry-errors.js';

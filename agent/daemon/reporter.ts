@@ -1,0 +1,90 @@
+/**
+ * Turns pipeline events into reports: every phase change, and byte progress
+ * at most once per `progressIntervalMs`. Reports are built and sent one at a
+ * time, in sequence order (the seq is persisted before each one is sent).
+ */
+import type { BootfleetError, HealthResult, Phase, Report } from '../../protocol/index.js';
+import type { ContentStore } from '../content/store.js';
+import type { Deployer } from '../deploy/deployer.js';
+import type { PipelineSink } from '../pipeline/events.js';
+import type { DaemonLog } from './log.js';
+import { buildReport } from './report-builder.js';
+import type { ReportSequence } from './report-seq.js';
+
+export interface ReporterOptions {
+  readonly device: string;
+  readonly store: ContentStore;
+  readonly deployer: Deployer;
+  readonly seq: ReportSequence;
+  /** Sends one report; managed mode publishes it, autonomous mode only logs it. */
+  readonly send: (report: Report) => Promise<void>;
+  readonly log: DaemonLog;
+  readonly now: () => number;
+  readonly progressIntervalMs?: number;
+}
+
+/** What the reports are about: a desired state, or a command. */
+export interface ReportSubject {
+  readonly campaign?: string;
+  readonly desiredSeq?: number;
+  readonly commandId?: string;
+}
+
+export interface PhaseExtras {
+  readonly health?: readonly HealthResult[];
+  readonly error?: BootfleetError;
+  readonly progress?: { readonly doneBytes: number; readonly totalBytes: number };
+}
+
+export class Reporter {
+  subject: ReportSubject = {};
+  lastPhase: Phase = 'idle';
+  private chain: Promise<void> = Promise.resolve();
+  private lastProgressMs = 0;
+
+  constructor(private readonly options: ReporterOptions) {}
+
+  /** Queues a report; resolves once it is sent (a failure is logged, never thrown). */
+  report(phase: Phase, extras: PhaseExtras = {}): Promise<void> {
+    this.lastPhase = phase;
+    const subject = this.subject;
+    this.chain = this.chain.then(() => this.send(phase, subject, extras));
+    return this.chain;
+  }
+
+  /** The sink the pipeline writes to: phases always, progress throttled, content events logged. */
+  sink(): PipelineSink {
+    return (event) => {
+      if (event.event === 'phase') {
+        this.options.log('phase', { phase: event.phase, ...(event.error === undefined ? {} : { code: event.error.code, message: event.error.message }) });
+        void this.report(event.phase, { ...(event.health === undefined ? {} : { health: event.health }), ...(event.error === undefined ? {} : { error: event.error }) });
+      } else if (event.event === 'progress') {
+        const now = this.options.now();
+        if (now - this.lastProgressMs < (this.options.progressIntervalMs ?? 1_000) && event.doneBytes < event.totalBytes) return;
+        this.lastProgressMs = now;
+        void this.report(this.lastPhase, { progress: { doneBytes: event.doneBytes, totalBytes: event.totalBytes } });
+      } else {
+        this.options.log(event.detail.event, { ...event.detail });
+      }
+    };
+  }
+
+  private async send(phase: Phase, subject: ReportSubject, extras: PhaseExtras): Promise<void> {
+    try {
+      const report = await buildReport({
+        device: this.options.device,
+        seq: await this.options.seq.next(),
+        nowMs: this.options.now(),
+        phase,
+        state: await this.options.deployer.status(),
+        store: this.options.store,
+        ...subject,
+        ...extras,
+        inventory: extras.progress === undefined,
+      });
+      await this.options.send(report);
+    } catch (error) {
+      this.options.log('report-failed', { phase, message: error instanceof Error ? error.message : String(error) });
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Managed mode's wiring: the MQTT session, the reporter publishing on
+ * `.../reports`, and the agent handling desired states and commands.
+ */
+import { TrustedKeys } from '../../protocol/index.js';
+import { ManagedAgent } from '../managed/managed-agent.js';
+import { MqttSession } from '../managed/mqtt-session.js';
+import type { AgentConfig } from './config.js';
+import { readDeviceCredentials } from './credentials.js';
+import { Reporter } from './reporter.js';
+import { ReportSequence } from './report-seq.js';
+import { PipelineFactory, type RunOptions } from './run.js';
+
+export async function runManagedAgent(config: AgentConfig, options: RunOptions): Promise<void> {
+  const server = config.server;
+  if (server === undefined) return;
+  const credentials = await readDeviceCredentials(server.credentialsFile);
+  const keys = await TrustedKeys.fromFiles(server.trustedKeyFiles);
+  const factory = await PipelineFactory.open(config, options.log, options.signal, credentials);
+  // The session delivers messages to the agent, which reports through the session: one is made first.
+  const agentRef: { current?: ManagedAgent } = {};
+  const session = new MqttSession({
+    url: server.mqttUrl,
+    deviceId: config.deviceId,
+    username: credentials.username,
+    password: credentials.password,
+    ...(server.reconnectMinMs === undefined ? {} : { reconnectMinMs: server.reconnectMinMs }),
+    ...(server.reconnectMaxMs === undefined ? {} : { reconnectMaxMs: server.reconnectMaxMs }),
+    log: options.log,
+    onMessage: (kind, payload) => {
+      agentRef.current?.onMessage(kind, payload);
+    },
+  });
+  const reporter = new Reporter({
+    device: config.deviceId,
+    store: factory.store,
+    deployer: factory.contextFor().deployer,
+    seq: await ReportSequence.open(factory.dataDir),
+    send: async (report) => {
+      options.log('report', { seq: report.seq, phase: report.phase, ...(report.error === undefined ? {} : { code: report.error.code }) });
+      await session.publish('reports', JSON.stringify(report));
+    },
+    log: options.log,
+    now: Date.now,
+    ...(server.progressIntervalMs === undefined ? {} : { progressIntervalMs: server.progressIntervalMs }),
+  });
+  factory.sink = reporter.sink();
+  const agent = new ManagedAgent({
+    deviceId: config.deviceId,
+    keys,
+    reporter,
+    log: options.log,
+    contextFor: (policy, signal) => factory.contextFor(policy, signal),
+    startUp: () => factory.startUp(),
+  });
+  agentRef.current = agent;
+  session.start();
+  void agent.begin();
+  await new Promise<void>((resolve) => {
+    if (options.signal.aborted) resolve();
+    else options.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await session.stop();
+}

@@ -1,0 +1,157 @@
+/**
+ * Managed mode: the update pipeline driven by signed desired states and
+ * commands from the server over MQTT (docs/agent-daemon.md). Messages are
+ * handled one at a time, in arrival order; a refused one is answered by a
+ * report carrying its error code, and changes nothing on disk.
+ */
+import { isBootfleetError, type DesiredState, type TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
+import type { DaemonLog } from '../daemon/log.js';
+import type { Reporter } from '../daemon/reporter.js';
+import type { PipelineContext } from '../pipeline/context.js';
+import { asBootfleetError, runUpdate } from '../pipeline/run-update.js';
+import type { StartUpResult } from '../health/start-up.js';
+import { acceptCommand, runFactoryResetCommand, runRollbackCommand } from './commands.js';
+import { acceptDesiredState, markDesiredDone, targetOf, unfinishedDesiredState } from './desired.js';
+import { envelopeHash, readDesiredRecord } from './desired-record.js';
+
+export interface ManagedAgentOptions {
+  readonly deviceId: string;
+  readonly keys: TrustedKeys;
+  readonly reporter: Reporter;
+  readonly log: DaemonLog;
+  /** A pipeline context whose probation lasts the policy's healthTimeoutSeconds. */
+  readonly contextFor: (policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds'>, signal?: AbortSignal) => PipelineContext;
+  /** Recovery, then the probation of a deployment activated before this start. */
+  readonly startUp: () => Promise<StartUpResult>;
+}
+
+export class ManagedAgent {
+  private queue: Promise<void> = Promise.resolve();
+  /** The desired state being worked on: a different one arriving supersedes it while it waits. */
+  private running: { readonly envelopeSha256: string; readonly controller: AbortController } | undefined;
+
+  constructor(private readonly options: ManagedAgentOptions) {}
+
+  /** Start-up work, queued before any message: recovery and probation, then an unfinished desired state. */
+  begin(): Promise<void> {
+    return this.enqueue(() => this.resume());
+  }
+
+  onMessage(kind: 'desired' | 'commands', payload: Buffer): void {
+    if (kind === 'desired' && this.running !== undefined && this.running.envelopeSha256 !== envelopeHash(payload)) {
+      // A newer desired state replaces one waiting for its maintenance window (the wait is where the run stops;
+      // a download or probation in progress finishes first). If the newcomer is refused, the old one resumes.
+      this.options.log('desired-superseding');
+      this.running.controller.abort();
+    }
+    void this.enqueue(() => (kind === 'desired' ? this.onDesired(payload) : this.onCommand(payload)));
+  }
+
+  /** Resolves when everything queued so far is done. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(task).catch((error: unknown) => {
+      this.options.log('error', { message: error instanceof Error ? error.message : String(error), ...(isBootfleetError(error) ? { code: error.code } : {}) });
+    });
+    return this.queue;
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.options.contextFor().now() / 1000);
+  }
+
+  private async resume(): Promise<void> {
+    const ctx = this.options.contextFor();
+    const unfinished = await unfinishedDesiredState(ctx.deployer);
+    if (unfinished !== undefined) this.options.reporter.subject = { campaign: unfinished.message.campaign, desiredSeq: unfinished.message.seq };
+    const started = await this.options.startUp();
+    const probation = started.probation;
+    if (probation.outcome !== 'none') {
+      const phase = probation.outcome === 'committed' ? 'succeeded' : 'rolled-back';
+      await this.options.reporter.report(phase, { health: probation.health, ...(probation.error === undefined ? {} : { error: probation.error }) });
+      await markDesiredDone(ctx.deployer, phase);
+      return;
+    }
+    if (unfinished !== undefined) {
+      this.options.log('desired-resumed', { seq: unfinished.message.seq });
+      await this.runDesired(unfinished.message);
+      return;
+    }
+    await this.options.reporter.report(this.options.reporter.lastPhase);
+  }
+
+  private async onDesired(payload: Buffer): Promise<void> {
+    const ctx = this.options.contextFor();
+    let message: DesiredState | undefined;
+    try {
+      message = await acceptDesiredState(payload, { deviceId: this.options.deviceId, keys: this.options.keys, deployer: ctx.deployer, nowSeconds: this.nowSeconds() });
+    } catch (error) {
+      await this.refuse('desired-refused', error);
+      await this.resumeUnfinished();
+      return;
+    }
+    if (message === undefined) {
+      this.options.log('desired-redelivered');
+      await this.resumeUnfinished();
+      return;
+    }
+    this.options.log('desired-accepted', { seq: message.seq, campaign: message.campaign, digest: message.image.digest });
+    await this.runDesired(message);
+  }
+
+  /** Runs the accepted desired state that has not finished (one superseded by a message then refused). */
+  private async resumeUnfinished(): Promise<void> {
+    const unfinished = await unfinishedDesiredState(this.options.contextFor().deployer);
+    if (unfinished !== undefined) await this.runDesired(unfinished.message);
+  }
+
+  private async runDesired(message: DesiredState): Promise<void> {
+    const record = await readDesiredRecord(this.options.contextFor().deployer.dataDir);
+    const controller = new AbortController();
+    this.running = { envelopeSha256: record?.envelopeSha256 ?? '', controller };
+    this.options.reporter.subject = { campaign: message.campaign, desiredSeq: message.seq };
+    const ctx = this.options.contextFor(message.policy, controller.signal);
+    try {
+      // runUpdate reports every phase, the last one included, through the reporter's sink.
+      const outcome = await runUpdate(ctx, targetOf(message));
+      await markDesiredDone(ctx.deployer, outcome.phase);
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+      this.options.log('desired-superseded', { seq: message.seq });
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async onCommand(payload: Buffer): Promise<void> {
+    const ctx = this.options.contextFor();
+    let command;
+    try {
+      command = await acceptCommand(payload, { deviceId: this.options.deviceId, keys: this.options.keys, deployer: ctx.deployer, nowSeconds: this.nowSeconds() });
+    } catch (error) {
+      await this.refuse('command-refused', error);
+      return;
+    }
+    this.options.log('command-accepted', { seq: command.seq, id: command.id, command: command.command });
+    this.options.reporter.subject = { commandId: command.id };
+    if (command.command === 'rollback') await runRollbackCommand(ctx, this.options.reporter, command);
+    else if (command.command === 'factory-reset') await runFactoryResetCommand(ctx, this.options.reporter);
+    else await this.checkNow();
+  }
+
+  /** check-now: finish an unfinished desired state, or report where the device stands. */
+  private async checkNow(): Promise<void> {
+    if ((await unfinishedDesiredState(this.options.contextFor().deployer)) === undefined) await this.options.reporter.report(this.options.reporter.lastPhase);
+    else await this.resumeUnfinished();
+  }
+
+  private async refuse(event: string, error: unknown): Promise<void> {
+    const failure = asBootfleetError(error);
+    this.options.log(event, { code: failure.code, message: failure.message });
+    this.options.reporter.subject = {};
+    await this.options.reporter.report(this.options.reporter.lastPhase, { error: failure });
+  }
+}

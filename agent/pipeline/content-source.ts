@@ -1,0 +1,32 @@
+/**
+ * Step "unpack", as the deployer's StageSource: the image is unpacked from
+ * the content store with the safe layer applier (agent/unpack) straight into
+ * the staging root the deployer hands over.
+ */
+import { rmdir } from 'node:fs/promises';
+import type { Descriptor } from '../../protocol/index.js';
+import type { ContentStore } from '../content/store.js';
+import type { StageSource } from '../deploy/stage-source.js';
+import type { ProgressSink } from '../fetch/progress.js';
+import { unpackImage } from '../unpack/unpack-image.js';
+
+export interface ContentSourceOptions {
+  readonly manifest: Descriptor;
+  readonly manifestBytes: Uint8Array;
+  readonly version: string;
+  readonly progress?: ProgressSink;
+}
+
+export function contentStageSource(store: ContentStore, options: ContentSourceOptions): StageSource {
+  return {
+    manifestDigest: options.manifest.digest,
+    manifestBytes: options.manifestBytes,
+    version: options.version,
+    async populate(rootDir) {
+      // unpackImage creates its destination itself and refuses an existing one (a tree left from before):
+      // the deployer's root is new and empty, so it is removed and made again by the unpacker.
+      await rmdir(rootDir);
+      await unpackImage(store, options.manifest, rootDir, options.progress === undefined ? {} : { progress: options.progress });
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The update pipeline (STYLE.md rule 4), one named step per module:
+ *
+ *   fetch → verify → unpack + stage → (policy) → activate → health-check → commit or roll back
+ *
+ * Each step is wrapped with what it was doing when it failed, and each phase
+ * change is emitted (docs/protocol.md section 7: downloading, verifying,
+ * staging, staged, waiting, activating, probation, succeeded / rolling-back /
+ * rolled-back / failed). `succeeded` is emitted only after the new deployment
+ * is booted and committed, i.e. after its probation passed.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BootfleetError, withContextAsync, type HealthResult, type Phase } from '../../protocol/index.js';
+import { activateStep, decideStep } from './activate-step.js';
+import type { PipelineContext, UpdateTarget } from './context.js';
+import { fetchStep } from './fetch-step.js';
+import { healthStep } from './health-step.js';
+import { stageStep } from './stage-step.js';
+import { verifyStep } from './verify-step.js';
+
+export interface UpdateOutcome {
+  /** succeeded, rolled-back, failed; or staged under download-only. */
+  readonly phase: Phase;
+  readonly health?: readonly HealthResult[];
+  readonly error?: BootfleetError;
+}
+
+/** Bound on the waits for a maintenance window or a random delay within one run. */
+const MAX_WAITS = 1_000;
+
+export async function runUpdate(ctx: PipelineContext, target: UpdateTarget, delayMs = 0): Promise<UpdateOutcome> {
+  const before = await ctx.deployer.status();
+  if (before.booted?.manifestDigest === target.digest && before.probation === undefined) return finish(ctx, { phase: 'succeeded' });
+  const readySinceMs = ctx.now();
+  for (let wait = 0; wait < MAX_WAITS; wait += 1) {
+    try {
+      const untilMs = await prepareAndDecide(ctx, target, readySinceMs, delayMs);
+      if (typeof untilMs !== 'number') return untilMs;
+      ctx.emit({ event: 'phase', phase: 'waiting' });
+      await sleep(Math.max(0, untilMs - ctx.now()), undefined, ctx.signal === undefined ? {} : { signal: ctx.signal });
+    } catch (error) {
+      if (ctx.signal?.aborted === true) throw error;
+      return failed(ctx, error);
+    }
+  }
+  return failed(ctx, new BootfleetError('BOOTFLEET_POLICY_INVALID', `still waiting after ${MAX_WAITS} waits`));
+}
+
+/** Fetches, verifies and stages; then activates, or returns when to try again. */
+async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, readySinceMs: number, delayMs: number): Promise<UpdateOutcome | number> {
+  ctx.emit({ event: 'phase', phase: 'downloading' });
+  const pulled = await withContextAsync('Fetching', () => fetchStep(ctx, target));
+  ctx.emit({ event: 'phase', phase: 'verifying' });
+  const image = await withContextAsync('Verifying', () => verifyStep(ctx, target, pulled.manifest));
+  ctx.emit({ event: 'phase', phase: 'staging' });
+  const staged = await withContextAsync('Unpacking and staging', () => stageStep(ctx, image));
+  ctx.emit({ event: 'phase', phase: 'staged' });
+  if (staged.kind === 'provisioned') {
+    // A first install has nothing to roll back to: it is booted (and the factory image) at once.
+    ctx.emit({ event: 'phase', phase: 'activating' });
+    ctx.emit({ event: 'phase', phase: 'probation' });
+    return finish(ctx, { phase: 'succeeded' });
+  }
+  const decision = decideStep(ctx, target.policy, readySinceMs, delayMs);
+  if (decision.action === 'stage-only') return { phase: 'staged' };
+  if (decision.action === 'give-up') return failed(ctx, new BootfleetError('BOOTFLEET_TRANSITION_INVALID', `gave up after ${decision.attempts} attempts`));
+  if (decision.action === 'wait') return decision.untilMs;
+  return activateAndCheck(ctx);
+}
+
+async function activateAndCheck(ctx: PipelineContext): Promise<UpdateOutcome> {
+  ctx.emit({ event: 'phase', phase: 'activating' });
+  try {
+    await withContextAsync('Activating', () => activateStep(ctx));
+  } catch (error) {
+    // The switch may have happened before the activation command failed: go back if it did.
+    if ((await ctx.deployer.status()).probation === undefined) throw error;
+    ctx.emit({ event: 'phase', phase: 'rolling-back' });
+    await ctx.deployer.rollback(error instanceof Error ? error.message : String(error));
+    return finish(ctx, { phase: 'rolled-back', error: asBootfleetError(error) });
+  }
+  ctx.emit({ event: 'phase', phase: 'probation' });
+  const outcome = await withContextAsync('Checking health', () => healthStep(ctx));
+  if (outcome.outcome === 'rolled-back') {
+    ctx.emit({ event: 'phase', phase: 'rolling-back', health: outcome.health });
+    return finish(ctx, { phase: 'rolled-back', health: outcome.health, ...(outcome.error === undefined ? {} : { error: outcome.error }) });
+  }
+  return finish(ctx, { phase: 'succeeded', health: outcome.health });
+}
+
+function finish(ctx: PipelineContext, outcome: UpdateOutcome): UpdateOutcome {
+  ctx.emit({ event: 'phase', phase: outcome.phase, ...(outcome.health === undefined ? {} : { health: outcome.health }), ...(outcome.error === undefined ? {} : { error: outcome.error }) });
+  return outcome;
+}
+
+function failed(ctx: PipelineContext, error: unknown): UpdateOutcome {
+  return finish(ctx, { phase: 'failed', error: asBootfleetError(error) });
+}
+
+export function asBootfleetError(error: unknown): BootfleetError {
+  if (error instanceof BootfleetError) return error;
+  return new BootfleetError('BOOTFLEET_INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
+}

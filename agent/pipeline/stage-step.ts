@@ -1,0 +1,24 @@
+/**
+ * Step "stage": the unpacked image becomes a deployment (agent/deploy). On a
+ * device that was never provisioned, the first image becomes the booted and
+ * factory deployment at once (nothing to roll back to, so no probation).
+ */
+import type { AgentState } from '../../protocol/index.js';
+import { contentStageSource } from './content-source.js';
+import type { PipelineContext } from './context.js';
+import type { VerifiedImage } from './verify-step.js';
+
+export type StageResult = { readonly kind: 'provisioned' | 'staged' | 'already-staged'; readonly state: AgentState };
+
+export async function stageStep(ctx: PipelineContext, image: VerifiedImage): Promise<StageResult> {
+  const state = await ctx.deployer.status();
+  if (state.staged?.manifestDigest === image.manifest.digest) return { kind: 'already-staged', state };
+  const source = contentStageSource(ctx.store, {
+    ...image,
+    progress: (detail) => {
+      ctx.emit({ event: 'content', detail });
+    },
+  });
+  if (state.booted === undefined) return { kind: 'provisioned', state: await ctx.deployer.provision(source) };
+  return { kind: 'staged', state: await ctx.deployer.stage(source) };
+}
