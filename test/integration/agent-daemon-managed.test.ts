@@ -195,18 +195,19 @@ describe('agent daemon, managed mode', () => {
   it('waits outside the maintenance window and activates at the policy deadline', async () => {
     const before = lastSeq();
     const now = Math.floor(Date.now() / 1000);
-    // A one-minute window twelve hours away: closed now; the deadline, two seconds away, comes first.
+    // A one-minute window twelve hours away: closed now; the deadline, six seconds away, comes first.
+    // Six, not less: the agent must fetch and stage before the deadline to be seen waiting, on a loaded CI machine too.
     const start = new Date((now + 12 * 3600) * 1000);
     const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
     const desired = desiredFor(fleet, v4, { device: DEVICE, seq: 23, version: '4.0', repo: REPO });
-    desired.policy = { ...desired.policy, deadline: now + 2, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
+    desired.policy = { ...desired.policy, deadline: now + 6, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
     await publishDesired(fleet, desired);
     const waiting = await waitReport(before, (r) => r.desiredSeq === 23 && r.phase === 'waiting', 'waiting');
     expect(await currentVersion(dataDir)).toBe('3');
     expect(waiting.slots.staged?.digest).toBe(v4.manifest.digest);
     const done = await waitReport(before, finished(23), 'v4 finished');
     expect(done.phase).toBe('succeeded');
-    expect(Date.now() / 1000).toBeGreaterThanOrEqual(now + 2);
+    expect(Date.now() / 1000).toBeGreaterThanOrEqual(now + 6);
     expect(await currentVersion(dataDir)).toBe('4');
   }, 30_000);
 
