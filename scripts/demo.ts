@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { prepareAgent, runAgent, startServer, type DemoAgent, type DemoServer } from './demo/fleet.js';
 import { pushImage, sampleImage, type SampleImage } from './demo/image.js';
 import { Supervisor } from './demo/processes.js';
-import { agentStatus, runCampaign, technicianRollback, waitCampaign, waitOnline, type AgentStatusView, type CampaignView } from './demo/story.js';
+import { agentStatus, campaignStatus, runCampaign, technicianRollback, waitCampaign, waitOnline, serverDevice, type AgentStatusView, type CampaignView } from './demo/story.js';
 import { Timeline } from './demo/timeline.js';
 
 const REPO = 'demo/os';
@@ -92,13 +92,14 @@ function slot(view: AgentStatusView['booted']): string {
 }
 
 /** Prints the summary and checks the outcome the story promises; throws naming the first difference. */
-async function summary(sup: Supervisor, agents: readonly DemoAgent[], campaign: CampaignView, images: readonly SampleImage[], timeline: Timeline): Promise<void> {
+async function summary(sup: Supervisor, server: DemoServer, agents: readonly DemoAgent[], campaign: CampaignView, images: readonly SampleImage[], timeline: Timeline): Promise<void> {
   timeline.raw('\n=== summary ===\n');
   const statuses = new Map<string, AgentStatusView>();
   for (const agent of agents) {
     const status = await agentStatus(sup, agent);
     statuses.set(agent.id, status);
-    timeline.raw(`${agent.id}: booted ${slot(status.booted)}, rollback ${slot(status.rollback)}\n`);
+    const seen = await serverDevice(server, agent.id);
+    timeline.raw(`${agent.id}: booted ${slot(status.booted)}, rollback ${slot(status.rollback)}; server sees booted ${seen.slots.booted?.version ?? '-'}\n`);
   }
   const reason = campaign.campaign.pauseReason;
   const counts = Object.entries(campaign.counts).filter(([, n]) => n > 0).map(([state, n]) => `${state} ${String(n)}`).join(', ');
@@ -126,8 +127,9 @@ async function main(sup: Supervisor, timeline: Timeline): Promise<void> {
   const paused = await upgrade(server, timeline);
   const reverted = agents.find((a) => a.id === REVERTED);
   if (reverted === undefined) throw new Error(`no ${REVERTED}`);
-  await technicianRollback(sup, reverted, timeline);
-  await summary(sup, agents, paused, images, timeline);
+  await technicianRollback(sup, server, reverted, timeline, () => runAgent(sup, reverted, timeline));
+  // The status now, after the technician: the campaign stays paused; device-1's record there keeps its success.
+  await summary(sup, server, agents, await campaignStatus(server, paused.campaign.id), images, timeline);
   timeline.raw(`\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 

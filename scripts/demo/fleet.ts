@@ -131,6 +131,7 @@ export function runAgent(sup: Supervisor, agent: DemoAgent, timeline: Timeline):
     if (parsed.event === 'phase' && typeof parsed.phase === 'string') {
       const code = typeof parsed.code === 'string' ? ` (${parsed.code})` : '';
       timeline.log(agent.id, `phase ${parsed.phase}${code}`);
+      if (typeof parsed.message === 'string') timeline.log(agent.id, `  why: ${parsed.message.trim().replace(/\s+/g, ' ').slice(0, 240)}`);
     }
   };
   agent.child = sup.start(agent.id, ['agent', 'run', '--config', agent.configPath], onLine);

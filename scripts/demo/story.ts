@@ -83,12 +83,35 @@ export async function agentStatus(sup: Supervisor, agent: DemoAgent): Promise<Ag
   return JSON.parse(stdout) as AgentStatusView;
 }
 
-/** The technician's offline rollback: the agent is stopped first, then `bootfleet agent rollback` runs on its data directory. */
-export async function technicianRollback(sup: Supervisor, agent: DemoAgent, timeline: Timeline): Promise<void> {
+export interface ServerDeviceView {
+  readonly online: boolean;
+  readonly slots: { readonly booted?: { readonly digest: string; readonly version?: string } };
+}
+
+/** What the server knows of a device (its last report's slots). */
+export async function serverDevice(server: DemoServer, id: string): Promise<ServerDeviceView> {
+  return ((await api(server, 'GET', `/api/v1/devices/${id}`)) as { device: ServerDeviceView }).device;
+}
+
+/**
+ * The technician's offline rollback: the agent is stopped first, then
+ * `bootfleet agent rollback` runs on its data directory; the agent starts
+ * again and the server learns the new slots from its first report.
+ */
+export async function technicianRollback(sup: Supervisor, server: DemoServer, agent: DemoAgent, timeline: Timeline, restart: () => void): Promise<void> {
   timeline.log('technician', `stops the agent of ${agent.id} (SIGTERM)`);
   await agent.child?.stop('SIGTERM');
   timeline.log('technician', `bootfleet agent rollback -d ${agent.dataDir}`);
   await sup.run(['agent', 'rollback', '-d', agent.dataDir, '-r', 'demo: technician on site reverts to the previous image']);
   const after = await agentStatus(sup, agent);
   timeline.log(agent.id, `rolled back by the technician: booted ${after.booted?.version ?? '-'}, rollback slot ${after.rollback?.version ?? '-'}`);
+  timeline.log('technician', `starts the agent of ${agent.id} again`);
+  restart();
+  const digest = after.booted?.manifestDigest;
+  await waitFor(async () => {
+    if (agent.child?.exited === true) throw new Error(`agent ${agent.id} exited: ${agent.child.stderr.trim()}`);
+    const seen = await serverDevice(server, agent.id);
+    return seen.online && seen.slots.booted?.digest === digest ? true : undefined;
+  }, `the server to see ${agent.id} booted on ${after.booted?.version ?? '-'}`);
+  timeline.log('server', `${agent.id} is online again and reports booted ${after.booted?.version ?? '-'}`);
 }
