@@ -135,8 +135,10 @@ async function main(sup: Supervisor, timeline: Timeline): Promise<void> {
 
 const sup = new Supervisor();
 const timeline = new Timeline();
+const run = { interrupted: false };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
+    run.interrupted = true;
     timeline.log('demo', `${signal}: stopping every process`);
     void sup.cleanup().finally(() => process.exit(130));
   });
@@ -145,7 +147,11 @@ try {
   await main(sup, timeline);
 } catch (error) {
   process.exitCode = 1;
-  timeline.log('demo', `FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  // After an interrupt the story fails as its processes go away: that is not news.
+  if (!run.interrupted) {
+    timeline.log('demo', `FAILED: ${error instanceof Error ? error.message : String(error)}`);
+    timeline.raw(sup.diagnostics());
+  }
 } finally {
   await sup.cleanup();
 }

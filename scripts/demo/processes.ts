@@ -89,6 +89,14 @@ export class Supervisor {
     return { code, stdout, stderr: child.stderr };
   }
 
+  /** The last lines each process wrote on stderr: what a reader needs when the story failed. */
+  diagnostics(maxLines = 10): string {
+    return this.children
+      .filter((c) => c.stderr.trim() !== '')
+      .map((c) => `--- ${c.name} (pid ${String(c.process.pid)}) stderr:\n${c.stderr.trim().split('\n').slice(-maxLines).join('\n')}\n`)
+      .join('');
+  }
+
   /** Stops every process still running (agents and commands at once, then the server), then removes the directories. */
   cleanup(): Promise<void> {
     this.cleaning ??= this.stopAndRemove();

@@ -11,14 +11,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 const DEMO = fileURLToPath(new URL('../../dist/scripts/demo.js', import.meta.url));
 
+/** The processes the demo says it started ("... pid N)" on its timeline). */
+function startedPids(out: string): number[] {
+  return [...new Set([...out.matchAll(/\(.*pid (\d+)\)$/gm)].map((m) => Number(m[1])))];
+}
+
 interface Run {
   readonly child: ChildProcess;
   stdout: string;
   readonly exit: Promise<number | null>;
 }
 
-function startDemo(): Run {
-  const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startDemo(env: NodeJS.ProcessEnv = process.env): Run {
+  const child = spawn(process.execPath, [DEMO], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const run: Run = { child, stdout: '', exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
   child.stdout.on('data', (d: Buffer) => (run.stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (run.stdout += d.toString()));
@@ -70,7 +75,7 @@ describe.skipIf(!existsSync(DEMO))('npm run demo', () => {
     expect(out).toMatch(/^DEMO OK in /m);
     const dir = /working in (\S+)/.exec(out)?.[1] ?? '';
     expect(existsSync(dir)).toBe(false);
-    const pids = [...out.matchAll(/pid (\d+)\)/g)].map((m) => Number(m[1]));
+    const pids = startedPids(out);
     // The server, three agents, and device-1's agent started again after the technician's rollback.
     expect(pids.length).toBe(5);
     expect(pids.filter(alive)).toEqual([]);
@@ -86,10 +91,18 @@ describe.skipIf(!existsSync(DEMO))('npm run demo', () => {
     }
     current.child.kill('SIGTERM');
     expect(await bounded(current.exit, 30_000, 'the demo exit after SIGTERM', current)).toBe(130);
+    expect(current.stdout).not.toMatch(/FAILED/);
     const dir = /working in (\S+)/.exec(current.stdout)?.[1] ?? '';
     expect(existsSync(dir)).toBe(false);
-    const pids = [...current.stdout.matchAll(/pid (\d+)\)/g)].map((m) => Number(m[1]));
+    const pids = startedPids(current.stdout);
     expect(pids.length).toBe(4);
     expect(pids.filter(alive)).toEqual([]);
   }, 120_000);
+
+  it('says what failed and exits 1 when it cannot run (here: no temporary directory)', async () => {
+    run = startDemo({ ...process.env, TMPDIR: '/nonexistent/bootfleet-demo-test' });
+    expect(await bounded(run.exit, 30_000, 'the demo exit', run)).toBe(1);
+    expect(run.stdout).toMatch(/demo +FAILED: .*nonexistent/);
+    expect(run.stdout).not.toMatch(/DEMO OK/);
+  });
 });
