@@ -68,7 +68,7 @@ export const UpdatePolicySchema = Type.Object(
     /** Stage only; activate on a later desired state without downloadOnly. */
     downloadOnly: Type.Boolean(),
     allowDowngrade: Type.Boolean(),
-    /** Probation length after activation before the new image is committed. */
+    /** Probation deadline after activation: every required health check must pass within it, else rollback. */
     healthTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
     /** Activate no later than this time, even outside a maintenance window. */
     deadline: Type.Optional(UnixSecondsSchema),
