@@ -5,13 +5,13 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { findTool } from './tools.js';
 import { openRawSocket } from './mqtt.js';
+import { freePort } from './ports.js';
 
 const PROVISION_SCRIPT = fileURLToPath(new URL('../../deploy/mosquitto/provision-server.sh', import.meta.url));
 export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
@@ -25,14 +25,6 @@ export interface RunningMosquitto {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 export async function startMosquitto(mosquittoPath: string): Promise<RunningMosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'bootfleet-mosquitto-'));

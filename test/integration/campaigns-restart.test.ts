@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { waitFor } from '../helpers/mqtt.js';
 import { blobOf, OPERATOR_TOKEN } from '../helpers/registry.js';
 import { callServer, startTestServer, testAuthConfig, TOKENS, type TestServer } from '../helpers/server.js';
 import { enrollSimDevice, pushVersionedImage, serverKeys, type SimDevice } from '../helpers/sim-device.js';
+import { freePort, waitUntilReady } from '../helpers/ports.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const built = existsSync(CLI);
@@ -154,7 +154,7 @@ describe('a campaign across a server restart', () => {
     await scenario(
       async () => {
         child = spawn(process.execPath, [CLI, 'server', 'start', '--config', config], { stdio: 'ignore' });
-        await waitUntilUp(url);
+        await waitUntilReady(url);
         return handle;
       },
       kill,
@@ -162,28 +162,4 @@ describe('a campaign across a server restart', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
 
-async function waitUntilUp(base: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (let i = 0; i < 600 && Date.now() < deadline; i += 1) {
-    try {
-      if ((await fetch(`${base}/readyz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`server at ${base} did not come up`);
-}

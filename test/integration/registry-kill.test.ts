@@ -9,42 +9,18 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blobOf, deviceAuth, operatorAuth, registryServerConfig, tempDir } from '../helpers/registry.js';
+import { freePort, waitUntilReady } from '../helpers/ports.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const built = existsSync(CLI);
 if (!built && process.env.CI === 'true') throw new Error(`${CLI} is missing: CI runs \`npm test\`, which builds first`);
 if (!built) console.warn('SKIPPING registry-kill.test.ts: run `npm run build` first (npm test does)');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
 
-async function waitUntilUp(base: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (let i = 0; i < 600 && Date.now() < deadline; i += 1) {
-    try {
-      if ((await fetch(`${base}/readyz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`server at ${base} did not come up`);
-}
 
 describe.skipIf(!built)('upload across kill -9 of the server', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -65,7 +41,7 @@ describe.skipIf(!built)('upload across kill -9 of the server', () => {
 
   async function start(configFile: string, base: string): Promise<void> {
     child = spawn(process.execPath, [CLI, 'server', 'start', '--config', configFile], { stdio: 'ignore' });
-    await waitUntilUp(base);
+    await waitUntilReady(base);
   }
 
   it('resumes from the acknowledged offset after the server was killed mid-chunk', async () => {

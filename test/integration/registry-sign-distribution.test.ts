@@ -6,7 +6,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,23 +13,12 @@ import { runCli } from '../../cli/program.js';
 import { finishLayout, writeImage } from '../helpers/oci-layout.js';
 import { tempDir } from '../helpers/registry.js';
 import { requireTool } from '../helpers/tools.js';
+import { freePort } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const skopeo = requireTool('skopeo');
 const distribution = requireTool('docker-registry');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
