@@ -20,7 +20,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { deviceTopic, digestOf, MediaType } from '../protocol/index.js';
 import { hashToken } from '../server/identity/tokens.js';
 import { findTool } from './lib/find-tool.js';
-import { freePort, rssOf, startProcess, waitForHttp } from './lib/measure.js';
+import { freePort } from '../scripts/lib/free-port.js';
+import { rssOf, startProcess, waitForHttp } from './lib/measure.js';
 
 const N = Number(process.env.BENCH_DEVICES ?? '1000');
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));

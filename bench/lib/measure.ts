@@ -1,7 +1,6 @@
 /** Measuring blob downloads with curl clients (out of process, so client cost is not ours) and a server's RSS. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -19,19 +18,6 @@ export interface RoundResult {
   readonly peakRssBytes: number | undefined;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 /** Resident set size of a process in bytes (Linux /proc), undefined when it is gone. */
 export async function rssOf(pid: number): Promise<number | undefined> {
@@ -91,3 +77,4 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
+

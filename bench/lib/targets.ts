@@ -11,7 +11,8 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { freePort, startProcess, waitForHttp, type Target } from './measure.js';
+import { freePort } from '../../scripts/lib/free-port.js';
+import { startProcess, waitForHttp, type Target } from './measure.js';
 
 export interface Running {
   readonly target: Target;

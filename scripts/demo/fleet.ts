@@ -5,7 +5,7 @@
  * with `bootfleet agent enroll` and run with `bootfleet agent run --config`.
  */
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from '../lib/free-port.js';
 import { join } from 'node:path';
 import type { Child, Supervisor } from './processes.js';
 import { waitFor } from './processes.js';
@@ -22,18 +22,6 @@ export interface DemoServer {
   readonly child: Child;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
 
 interface MadeToken {
   readonly token: string;
@@ -138,3 +126,4 @@ export function runAgent(sup: Supervisor, agent: DemoAgent, timeline: Timeline):
   timeline.log(agent.id, `agent running (bootfleet agent run, pid ${String(agent.child.process.pid)})`);
   return agent.child;
 }
+

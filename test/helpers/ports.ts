@@ -1,19 +1,7 @@
 /** Loopback ports and readiness for tests that start servers as separate processes. */
-import { createServer } from 'node:net';
+import { freePort } from '../../scripts/lib/free-port.js';
 
-/** A port free on 127.0.0.1 right now (for a child process that cannot listen on port 0 and report it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address !== null ? address.port : 0);
-      });
-    });
-  });
-}
+export { freePort };
 
 /** Polls `<base>/readyz` until it answers 200; bounded to 15 s and 600 tries. */
 export async function waitUntilReady(base: string): Promise<void> {
