@@ -69,3 +69,15 @@ export function result(
 ): BenchResult {
   return { name, value, unit, baselineName, baselineValue, ratio: value / baselineValue, higherIsBetter, ...(note === undefined ? {} : { note }) };
 }
+
+/** The line prefix a standalone benchmark script prints its results after, for `npm run bench` to collect. */
+export const RESULTS_PREFIX = 'BENCH_RESULTS ';
+
+/**
+ * Prints `results` as the script's last stdout line (`BENCH_RESULTS [...]`), so
+ * that `npm run bench` can run every benchmark script as its own process (no
+ * benchmark shares a heap or an event loop with another) and collect them.
+ */
+export function emitResults(results: readonly BenchResult[]): void {
+  process.stdout.write(`${RESULTS_PREFIX}${JSON.stringify(results)}\n`);
+}
