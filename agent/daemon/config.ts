@@ -86,6 +86,28 @@ export async function readAgentConfig(path: string): Promise<AgentConfig> {
   return config;
 }
 
+/**
+ * What the technician commands (`bootfleet agent apply`) take from the agent's
+ * configuration file besides its `deploy` section: registry access and the
+ * builder keys (when set, `apply` refuses an unsigned image as the daemon
+ * does). Other sections are the daemon's and are not checked here.
+ */
+export const TechnicianSettingsSchema = Type.Object(
+  {
+    registry: Type.Optional(RegistryAccessSchema),
+    builderKeyFiles: Type.Optional(Type.Array(Path, { minItems: 1, maxItems: 16 })),
+    healthRetryIntervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
+  },
+  { additionalProperties: true },
+);
+export type TechnicianSettings = Static<typeof TechnicianSettingsSchema>;
+
+const technicianParser = compileParser('agent configuration', TechnicianSettingsSchema, 'BOOTFLEET_CONFIG_INVALID');
+
+export async function readTechnicianSettings(path: string): Promise<TechnicianSettings> {
+  return technicianParser.parse(parseJson(await readFileOrThrow(path), CONFIG_MAX_BYTES, path));
+}
+
 export function agentMode(config: AgentConfig): 'managed' | 'autonomous' {
   return config.mode ?? (config.server === undefined ? 'autonomous' : 'managed');
 }

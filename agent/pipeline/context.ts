@@ -2,7 +2,7 @@
  * What every step of the update pipeline works with: the content store, the
  * deployer, how to reach the registry, the health checks, and where events go.
  */
-import type { LayerEntry, TrustedKeys, UpdatePolicy } from '../../protocol/index.js';
+import type { Descriptor, LayerEntry, TrustedKeys, UpdatePolicy } from '../../protocol/index.js';
 import type { ContentStore } from '../content/store.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { PullOptions } from '../fetch/pull-image.js';
@@ -39,6 +39,12 @@ export interface UpdateTarget {
   readonly policy: UpdatePolicy;
   /** The builder's signature bundle carried by the desired state, if any. */
   readonly imageSignature?: object;
+  /**
+   * Content already in the store, verified (an archive, agent/archive): the
+   * fetch step is skipped and the registry is never contacted; the signature
+   * step tries only these bundles.
+   */
+  readonly prepared?: { readonly manifest: Descriptor; readonly signatures: readonly Uint8Array[] };
 }
 
 export function targetReference(target: UpdateTarget): string {

@@ -48,10 +48,14 @@ export async function runUpdate(ctx: PipelineContext, target: UpdateTarget, dela
 
 /** Fetches, verifies and stages; then activates, or returns when to try again. */
 async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, readySinceMs: number, delayMs: number): Promise<UpdateOutcome | number> {
-  ctx.emit({ event: 'phase', phase: 'downloading' });
-  const pulled = await withContextAsync('Fetching', () => fetchStep(ctx, target));
+  let manifest = target.prepared?.manifest;
+  if (manifest === undefined) {
+    ctx.emit({ event: 'phase', phase: 'downloading' });
+    manifest = (await withContextAsync('Fetching', () => fetchStep(ctx, target))).manifest;
+  }
   ctx.emit({ event: 'phase', phase: 'verifying' });
-  const image = await withContextAsync('Verifying', () => verifyStep(ctx, target, pulled.manifest));
+  const verified = manifest;
+  const image = await withContextAsync('Verifying', () => verifyStep(ctx, target, verified));
   ctx.emit({ event: 'phase', phase: 'staging' });
   const staged = await withContextAsync('Unpacking and staging', () => stageStep(ctx, image));
   ctx.emit({ event: 'phase', phase: 'staged' });

@@ -20,18 +20,18 @@ import {
 } from '../../agent/deploy/index.js';
 import type { CliIo } from '../io.js';
 
-interface LocalOptions {
+export interface LocalOptions {
   config?: string;
   dataDir?: string;
   json?: boolean;
 }
 
-async function loadDeployer(opts: LocalOptions): Promise<Deployer> {
+export async function loadDeployer(opts: LocalOptions): Promise<Deployer> {
   const config: DeployConfig = opts.config === undefined ? {} : await readDeployConfig(opts.config);
   return deployerFor({ ...config, ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }) });
 }
 
-function withCommonOptions(command: Command): Command {
+export function withCommonOptions(command: Command): Command {
   return command
     .option('-c, --config <file>', 'agent configuration file (JSON; its "deploy" section)')
     .option('-d, --data-dir <dir>', 'agent data directory (default /var/lib/bootfleet-agent)');
@@ -57,7 +57,7 @@ export async function agentStatus(deployer: Deployer): Promise<Record<string, un
   };
 }
 
-function readable(status: Record<string, unknown>): string {
+export function readable(status: Record<string, unknown>): string {
   const line = (name: string, ref: unknown) => {
     const r = ref as DeploymentRef | null;
     return `${`${name}:`.padEnd(10)}${r === null ? '-' : `${r.version}  ${r.id}  ${r.manifestDigest}`}\n`;
@@ -76,7 +76,7 @@ function technician(): string | undefined {
 }
 
 /** Runs a local action with recovery first and an audit line either way. */
-async function audited(deployer: Deployer, action: string, run: () => Promise<AgentState>): Promise<AgentState> {
+export async function audited(deployer: Deployer, action: string, run: () => Promise<AgentState>): Promise<AgentState> {
   await recover(deployer);
   const before = await deployer.status();
   const user = technician();
