@@ -54,6 +54,8 @@ export const AutonomousSchema = Type.Object(
     randomDelaySeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 604_800 })),
     allowDowngrade: Type.Optional(Type.Boolean()),
     maintenanceWindows: Type.Optional(Type.Array(MaintenanceWindowSchema, { maxItems: 16 })),
+    /** Rollbacks of one image before it is not tried again until the tag moves on (default 3; agent/pipeline/attempts.ts). */
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   },
   { additionalProperties: false },
 );

@@ -14,6 +14,7 @@ import type { Credentials } from '../registry/auth.js';
 import { startUp, type StartUpResult } from '../health/start-up.js';
 import type { ActivationBackend } from '../deploy/backend.js';
 import type { PipelineSink } from '../pipeline/events.js';
+import { clearAttempts, recordFailedAttempt } from '../pipeline/attempts.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { readFileOrThrow, type AgentConfig } from './config.js';
 import type { DeviceCredentials } from './credentials.js';
@@ -95,9 +96,15 @@ export class PipelineFactory {
     };
   }
 
-  startUp(): Promise<StartUpResult> {
+  /** Recovery and the probation left open by the last run; a rollback there is a failed attempt at that image. */
+  async startUp(): Promise<StartUpResult> {
     const ctx = this.contextFor();
-    return startUp({ deployer: ctx.deployer, checks: ctx.checks, ...(ctx.healthRetryIntervalMs === undefined ? {} : { retryIntervalMs: ctx.healthRetryIntervalMs }) });
+    const before = await ctx.deployer.status();
+    const started = await startUp({ deployer: ctx.deployer, checks: ctx.checks, ...(ctx.healthRetryIntervalMs === undefined ? {} : { retryIntervalMs: ctx.healthRetryIntervalMs }) });
+    const tried = before.probation?.cause === 'activate' ? before.booted?.manifestDigest : undefined;
+    if (tried !== undefined && started.probation.outcome === 'rolled-back') await recordFailedAttempt(this.dataDir, tried, started.probation.error?.code, Date.now());
+    if (tried !== undefined && started.probation.outcome === 'committed') await clearAttempts(this.dataDir);
+    return started;
   }
 }
 
@@ -118,6 +125,7 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
       allowDowngrade: autonomous.allowDowngrade ?? true,
       healthTimeoutSeconds: config.deploy?.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS,
       ...(autonomous.maintenanceWindows === undefined ? {} : { maintenanceWindows: autonomous.maintenanceWindows }),
+      ...(autonomous.maxAttempts === undefined ? {} : { maxAttempts: autonomous.maxAttempts }),
     },
     ...(autonomous.randomDelaySeconds === undefined ? {} : { maxRandomDelayMs: autonomous.randomDelaySeconds * 1000 }),
     ctx: factory.contextFor(),

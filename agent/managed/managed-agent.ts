@@ -7,6 +7,7 @@
 import { isBootfleetError, type DesiredState, type TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
 import type { DaemonLog } from '../daemon/log.js';
 import type { Reporter } from '../daemon/reporter.js';
+import { clearAttempts } from '../pipeline/attempts.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { asBootfleetError, runUpdate } from '../pipeline/run-update.js';
 import type { StartUpResult } from '../health/start-up.js';
@@ -142,8 +143,9 @@ export class ManagedAgent {
     else await this.checkNow();
   }
 
-  /** check-now: finish an unfinished desired state, or report where the device stands. */
+  /** check-now: the operator asks to try again (the attempt counter is cleared); finish an unfinished desired state, or report where the device stands. */
   private async checkNow(): Promise<void> {
+    await clearAttempts(this.options.contextFor().deployer.dataDir);
     if ((await unfinishedDesiredState(this.options.contextFor().deployer)) === undefined) await this.options.reporter.report(this.options.reporter.lastPhase);
     else await this.resumeUnfinished();
   }

@@ -1,5 +1,6 @@
 /** agent/pipeline: the update pipeline as named steps (fetch, verify, unpack, stage, activate, health-check, commit or roll back). */
 export * from './activate-step.js';
+export * from './attempts.js';
 export * from './content-source.js';
 export * from './context.js';
 export * from './events.js';

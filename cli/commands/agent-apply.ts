@@ -15,7 +15,7 @@ import { importArchive } from '../../agent/archive/index.js';
 import { ContentStore } from '../../agent/content/store.js';
 import { readTechnicianSettings, readFileOrThrow, type TechnicianSettings } from '../../agent/daemon/config.js';
 import { readDeployConfig, type DeployConfig, type Deployer } from '../../agent/deploy/index.js';
-import { runUpdate, type PipelineContext, type PipelineEvent, type UpdateTarget } from '../../agent/pipeline/index.js';
+import { clearAttempts, runUpdate, type PipelineContext, type PipelineEvent, type UpdateTarget } from '../../agent/pipeline/index.js';
 import type { Credentials } from '../../agent/registry/auth.js';
 import { RegistryClient } from '../../agent/registry/client.js';
 import { parseReference } from '../../agent/registry/reference.js';
@@ -112,6 +112,8 @@ async function archiveTarget(ctx: PipelineContext, archive: string, flags: Apply
 /** Runs the pipeline; a failed or rolled-back update is thrown, so that the audit line and the exit code carry its code. */
 async function applyOnce(ctx: PipelineContext, ref: string | undefined, flags: ApplyFlags, policy: UpdatePolicy): Promise<AgentState> {
   const target = flags.archive === undefined ? await resolveTarget(ctx, ref ?? '', policy) : await archiveTarget(ctx, flags.archive, flags, policy);
+  // A technician applying an image is the operator asking to try it again.
+  await clearAttempts(ctx.deployer.dataDir);
   const outcome = await runUpdate(ctx, target);
   if (outcome.phase === 'failed' || outcome.phase === 'rolled-back') {
     throw outcome.error ?? new BootfleetError('BOOTFLEET_HEALTH_CHECK_FAILED', `the update ended ${outcome.phase}`);
