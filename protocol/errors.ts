@@ -122,6 +122,7 @@ export const ERROR_CODES = {
   BOOTFLEET_ARCHIVE_BLOB_MISSING: { status: 422, summary: 'A blob the selected image needs is not in the archive.' },
   BOOTFLEET_ARCHIVE_IMAGE_NOT_FOUND: { status: 404, summary: 'The archive holds no image of the requested name.' },
   BOOTFLEET_ARCHIVE_IMAGE_AMBIGUOUS: { status: 409, summary: 'The archive holds several images and no --name chose one.' },
+  BOOTFLEET_INTEGRITY_MISMATCH: { status: 500, summary: "The booted deployment's tree differs from the digest recorded at staging (runtime integrity)." },
   BOOTFLEET_UPDATE_ATTEMPTS_EXHAUSTED: { status: 409, summary: 'The target image already failed the maximum number of attempts; it is not tried again until a newer one or an operator command.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { Type, type Static } from 'typebox';
 import { BootfleetError, compileParser, ID_SCHEMA_PATTERN, MaintenanceWindowSchema, parseJson } from '../../protocol/index.js';
 import { DeployConfigSchema } from '../deploy/config.js';
+import { INTEGRITY_ACTIONS } from '../health/integrity.js';
 
 const CONFIG_MAX_BYTES = 256 * 1024;
 const Path = Type.String({ minLength: 1, maxLength: 4096 });
@@ -60,6 +61,17 @@ export const AutonomousSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Runtime integrity (docs/agent-daemon.md, "Runtime integrity"). */
+export const IntegritySchema = Type.Object(
+  {
+    /** Between two recomputations of the booted tree's digest (default 3600 s). */
+    intervalSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 604_800 })),
+    /** alert (default): report only; refuse-commit: a changed deployment on probation is rolled back; rollback: any change rolls back. */
+    onMismatch: Type.Optional(Type.Enum(INTEGRITY_ACTIONS)),
+  },
+  { additionalProperties: false },
+);
+
 export const AgentConfigSchema = Type.Object(
   {
     deviceId: Type.String({ pattern: ID_SCHEMA_PATTERN }),
@@ -73,6 +85,7 @@ export const AgentConfigSchema = Type.Object(
     builderKeyFiles: Type.Optional(Type.Array(Path, { minItems: 1, maxItems: 16 })),
     /** Pause between two rounds of failing health checks during probation (default 2_000 ms). */
     healthRetryIntervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
+    integrity: Type.Optional(IntegritySchema),
   },
   { additionalProperties: false },
 );

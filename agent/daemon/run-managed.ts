@@ -56,9 +56,17 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
   agentRef.current = agent;
   session.start();
   void agent.begin();
+  const integrity = factory.integrityMonitor(options.log, {
+    onAlert: (error) => reporter.report(reporter.lastPhase, { error }),
+    onRolledBack: (error) => reporter.report('rolled-back', { error }),
+  });
+  const timer = setInterval(() => {
+    agent.checkIntegrity(() => integrity.monitor.tick());
+  }, integrity.intervalMs);
   await new Promise<void>((resolve) => {
     if (options.signal.aborted) resolve();
     else options.signal.addEventListener('abort', () => resolve(), { once: true });
   });
+  clearInterval(timer);
   await session.stop();
 }

@@ -30,6 +30,7 @@ export class ManagedAgent {
   private queue: Promise<void> = Promise.resolve();
   /** The desired state being worked on: a different one arriving supersedes it while it waits. */
   private running: { readonly envelopeSha256: string; readonly controller: AbortController } | undefined;
+  private integrityQueued = false;
 
   constructor(private readonly options: ManagedAgentOptions) {}
 
@@ -46,6 +47,20 @@ export class ManagedAgent {
       this.running.controller.abort();
     }
     void this.enqueue(() => (kind === 'desired' ? this.onDesired(payload) : this.onCommand(payload)));
+  }
+
+  /**
+   * Queues a runtime-integrity check behind the messages in progress, so that
+   * its rollback never races an update; one at a time (a long maintenance-window
+   * wait does not pile them up).
+   */
+  checkIntegrity(tick: () => Promise<void>): void {
+    if (this.integrityQueued) return;
+    this.integrityQueued = true;
+    void this.enqueue(async () => {
+      this.integrityQueued = false;
+      await tick();
+    });
   }
 
   /** Resolves when everything queued so far is done. */

@@ -21,6 +21,8 @@ export interface PipelineContext {
   readonly healthRetryIntervalMs?: number;
   /** Builder keys: when set, every image must carry a signature by one of them (signature-step.ts). */
   readonly builderKeys?: TrustedKeys;
+  /** Recompute the booted tree before committing a probation; a change rolls back (integrity `refuse-commit` and `rollback`). */
+  readonly integrityBeforeCommit?: boolean;
   /** Stops waiting for a maintenance window (daemon shutdown). */
   readonly signal?: AbortSignal;
 }
