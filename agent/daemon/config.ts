@@ -26,6 +26,8 @@ export const ServerConnectionSchema = Type.Object(
     reconnectMaxMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
     /** At most one progress report per this many milliseconds (default 1_000 ms). */
     progressIntervalMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    /** How often the daemon looks for audit entries not yet sent (default 30_000 ms); docs/agent-daemon.md. */
+    auditSyncIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
   },
   { additionalProperties: false },
 );

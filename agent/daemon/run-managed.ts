@@ -5,11 +5,15 @@
 import { TrustedKeys } from '../../protocol/index.js';
 import { ManagedAgent } from '../managed/managed-agent.js';
 import { MqttSession } from '../managed/mqtt-session.js';
+import { AuditSync } from './audit-sync.js';
 import type { AgentConfig } from './config.js';
 import { readDeviceCredentials } from './credentials.js';
 import { Reporter } from './reporter.js';
 import { ReportSequence } from './report-seq.js';
 import { PipelineFactory, type RunOptions } from './run.js';
+
+/** How often unsent audit entries are looked for (30_000 ms); they also ride on every phase report. */
+const DEFAULT_AUDIT_SYNC_INTERVAL_MS = 30_000;
 
 export async function runManagedAgent(config: AgentConfig, options: RunOptions): Promise<void> {
   const server = config.server;
@@ -31,19 +35,28 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
       agentRef.current?.onMessage(kind, payload);
     },
   });
+  const audit = new AuditSync(factory.dataDir);
   const reporter = new Reporter({
     device: config.deviceId,
     store: factory.store,
     deployer: factory.contextFor().deployer,
     seq: await ReportSequence.open(factory.dataDir),
     send: async (report) => {
-      options.log('report', { seq: report.seq, phase: report.phase, ...(report.error === undefined ? {} : { code: report.error.code }) });
-      await session.publish('reports', JSON.stringify(report));
+      options.log('report', { seq: report.seq, phase: report.phase, ...(report.error === undefined ? {} : { code: report.error.code }), ...(report.audit === undefined ? {} : { audit: report.audit.length }) });
+      return session.publish('reports', JSON.stringify(report));
     },
+    audit,
     log: options.log,
     now: Date.now,
     ...(server.progressIntervalMs === undefined ? {} : { progressIntervalMs: server.progressIntervalMs }),
   });
+  // Technician actions happen in other processes (the CLI) and while the server is unreachable: look for
+  // unsent entries periodically, and send them with a report of the current phase.
+  const auditTimer = setInterval(() => {
+    void (async () => {
+      if (session.connected && (await audit.pending()).length > 0) await reporter.report(reporter.lastPhase);
+    })();
+  }, server.auditSyncIntervalMs ?? DEFAULT_AUDIT_SYNC_INTERVAL_MS);
   factory.sink = reporter.sink();
   const agent = new ManagedAgent({
     deviceId: config.deviceId,
@@ -68,5 +81,6 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     else options.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   clearInterval(timer);
+  clearInterval(auditTimer);
   await session.stop();
 }
