@@ -6,6 +6,7 @@ export * from './context.js';
 export * from './events.js';
 export * from './fetch-step.js';
 export * from './health-step.js';
+export * from './layout-source.js';
 export * from './run-update.js';
 export * from './signature-step.js';
 export * from './stage-step.js';
