@@ -8,11 +8,12 @@
  * to disk, never held in memory.
  */
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { BootfleetError, createDigester, digestPath } from '../../protocol/index.js';
+import { isCompressedAgain, openArchiveStream } from './archive-stream.js';
 import { classifyLayoutPath, type LayoutPath } from './layout-paths.js';
 
 export interface ArchiveLimits {
@@ -136,23 +137,39 @@ export async function extractOciArchive(archivePath: string, dest: string, limit
   const ended = once(parser, 'end').catch((error: unknown) => {
     fail(invalid(`not a valid tar archive: ${error instanceof Error ? error.message : String(error)}`, 'parse'));
   });
-  await feed(archivePath, parser, () => failure !== undefined);
+  try {
+    await feed(archivePath, parser, limits, () => failure !== undefined);
+  } catch (error) {
+    fail(error);
+  }
   await ended;
   await chain;
   if (failure !== undefined) throw failure;
 }
 
-async function feed(archivePath: string, parser: Parser, failed: () => boolean): Promise<void> {
-  let stream;
+/** Feeds the (decompressed) tar to the parser with backpressure, counting bytes against the archive limit. */
+async function feed(archivePath: string, parser: Parser, limits: ArchiveLimits, failed: () => boolean): Promise<void> {
+  // Tar headers and padding add to the entries' sizes: the stream may exceed maxTotalBytes by a little.
+  const maxStreamBytes = limits.maxTotalBytes + limits.maxEntries * 1024 + 1024 * 1024;
+  let bytes = 0;
+  let stream: Readable | undefined;
   try {
-    stream = createReadStream(archivePath, { highWaterMark: 1024 * 1024 });
+    const opened = await openArchiveStream(archivePath);
+    stream = opened.stream;
+    const compressed = opened.compressed;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (failed()) break;
+      if (bytes === 0 && compressed && isCompressedAgain(chunk)) throw invalid('the archive is compressed twice', 'nested-compression');
+      bytes += chunk.length;
+      if (bytes > maxStreamBytes) throw tooLarge('bytes', limits.maxTotalBytes);
       if (!parser.write(chunk)) await once(parser, 'drain');
     }
   } catch (error) {
-    throw new BootfleetError('BOOTFLEET_FILE_UNREADABLE', `cannot read ${archivePath}`, { cause: error, details: { path: archivePath } });
+    if (error instanceof BootfleetError) throw error;
+    // Not a read error of ours: zlib refusing a damaged gzip stream.
+    throw invalid(`the archive cannot be decompressed: ${error instanceof Error ? error.message : String(error)}`, 'gzip');
   } finally {
+    // Ending the parser even when nothing was written lets the caller's wait for its 'end' finish.
     stream?.destroy();
     parser.end();
   }
