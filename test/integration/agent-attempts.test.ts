@@ -16,6 +16,7 @@ import { Deployer, rootfsBackend } from '../../agent/deploy/index.js';
 import type { HealthCheck } from '../../agent/health/checks.js';
 import { attemptsFor, runUpdate, type PipelineContext, type PipelineEvent, type UpdateTarget } from '../../agent/pipeline/index.js';
 import { runCli } from '../../cli/program.js';
+import { runCliProcess } from '../helpers/cli-process.js';
 import type { UpdatePolicy } from '../../protocol/index.js';
 import { currentVersion } from '../helpers/agent-daemon.js';
 import { writeArchiveLayout } from '../helpers/archive-layout.js';
@@ -89,6 +90,19 @@ describe('the attempt counter', () => {
     expect((await runUpdate(healthy, v3)).phase).toBe('succeeded');
     expect(await currentVersion(data)).toBe('3.0');
     await expect(stat(join(data, 'attempts.json'))).rejects.toThrow();
+  });
+
+  it('counts a rollback at the daemon\'s next start (the probation it left open failed) as a failed attempt', async () => {
+    const deployer = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }), healthTimeoutMs: 300 });
+    await deployer.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
+    const onProbation = await deployer.activate();
+    const digest = onProbation.booted?.manifestDigest ?? expect.fail('nothing booted');
+    const config = join(dir, 'daemon.json');
+    // The tag cannot be resolved (nothing listens on port 1): the run is only its start-up.
+    await writeFile(config, JSON.stringify({ deviceId: 'd1', deploy: { dataDir: data, healthChecks: [BROKEN] }, healthRetryIntervalMs: 50, autonomous: { image: '127.0.0.1:1/none:tag' } }));
+    const run = await runCliProcess(['agent', 'run', '--once', '--config', config]);
+    expect(run.stdout).toContain('"outcome":"rolled-back"');
+    expect(await attemptsFor(data, digest)).toBe(1);
   });
 
   it('is cleared by bootfleet agent apply, which tries the image again', async () => {
