@@ -3,7 +3,7 @@
  * at most once per `progressIntervalMs`. Reports are built and sent one at a
  * time, in sequence order (the seq is persisted before each one is sent).
  */
-import type { BootfleetError, HealthResult, Phase, Report } from '../../protocol/index.js';
+import type { AuditRecord, BootfleetError, HealthResult, Phase, Report } from '../../protocol/index.js';
 import type { ContentStore } from '../content/store.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { PipelineSink } from '../pipeline/events.js';
@@ -72,10 +72,20 @@ export class Reporter {
     };
   }
 
+  /** An unreadable audit log must not cost the report itself: it goes without the entries. */
+  private async pendingAudit(): Promise<AuditRecord[] | undefined> {
+    try {
+      return await this.options.audit?.pending();
+    } catch (error) {
+      this.options.log('audit-sync-failed', { message: error instanceof Error ? error.message : String(error) });
+      return undefined;
+    }
+  }
+
   private async send(phase: Phase, subject: ReportSubject, extras: PhaseExtras): Promise<void> {
     try {
       // Progress reports stay small: the audit rides on the others.
-      const audit = extras.progress === undefined ? await this.options.audit?.pending() : undefined;
+      const audit = extras.progress === undefined ? await this.pendingAudit() : undefined;
       const report = await buildReport({
         device: this.options.device,
         seq: await this.options.seq.next(),

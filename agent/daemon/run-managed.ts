@@ -7,6 +7,7 @@ import { ManagedAgent } from '../managed/managed-agent.js';
 import { MqttSession } from '../managed/mqtt-session.js';
 import { AuditSync } from './audit-sync.js';
 import type { AgentConfig } from './config.js';
+import type { DaemonLog } from './log.js';
 import { readDeviceCredentials } from './credentials.js';
 import { Reporter } from './reporter.js';
 import { ReportSequence } from './report-seq.js';
@@ -50,13 +51,6 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     now: Date.now,
     ...(server.progressIntervalMs === undefined ? {} : { progressIntervalMs: server.progressIntervalMs }),
   });
-  // Technician actions happen in other processes (the CLI) and while the server is unreachable: look for
-  // unsent entries periodically, and send them with a report of the current phase.
-  const auditTimer = setInterval(() => {
-    void (async () => {
-      if (session.connected && (await audit.pending()).length > 0) await reporter.report(reporter.lastPhase);
-    })();
-  }, server.auditSyncIntervalMs ?? DEFAULT_AUDIT_SYNC_INTERVAL_MS);
   factory.sink = reporter.sink();
   const agent = new ManagedAgent({
     deviceId: config.deviceId,
@@ -69,18 +63,52 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
   agentRef.current = agent;
   session.start();
   void agent.begin();
-  const integrity = factory.integrityMonitor(options.log, {
+  const stopIntegrity = scheduleIntegrity(factory, agent, reporter, options.log);
+  const stopAudit = scheduleAuditFlush(session, audit, reporter, server.auditSyncIntervalMs ?? DEFAULT_AUDIT_SYNC_INTERVAL_MS, options.log);
+  await new Promise<void>((resolve) => {
+    if (options.signal.aborted) resolve();
+    else options.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  stopIntegrity();
+  stopAudit();
+  await session.stop();
+}
+
+/** The periodic runtime-integrity check, queued behind the agent's messages (integrity-monitor.ts). Returns the stop function. */
+function scheduleIntegrity(factory: PipelineFactory, agent: ManagedAgent, reporter: Reporter, log: DaemonLog): () => void {
+  const integrity = factory.integrityMonitor(log, {
     onAlert: (error) => reporter.report(reporter.lastPhase, { error }),
     onRolledBack: (error) => reporter.report('rolled-back', { error }),
   });
   const timer = setInterval(() => {
     agent.checkIntegrity(() => integrity.monitor.tick());
   }, integrity.intervalMs);
-  await new Promise<void>((resolve) => {
-    if (options.signal.aborted) resolve();
-    else options.signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-  clearInterval(timer);
-  clearInterval(auditTimer);
-  await session.stop();
+  return () => {
+    clearInterval(timer);
+  };
+}
+
+/**
+ * Technician actions happen in other processes (the CLI), also while the server is unreachable: unsent
+ * audit entries are looked for periodically and sent with a report of the current phase, one flush at a time.
+ */
+function scheduleAuditFlush(session: MqttSession, audit: AuditSync, reporter: Reporter, intervalMs: number, log: DaemonLog): () => void {
+  let flushing = false;
+  const flush = async (): Promise<void> => {
+    if (flushing || !session.connected) return;
+    flushing = true;
+    try {
+      if ((await audit.pending()).length > 0) await reporter.report(reporter.lastPhase);
+    } catch (error) {
+      log('audit-sync-failed', { message: error instanceof Error ? error.message : String(error) });
+    } finally {
+      flushing = false;
+    }
+  };
+  const timer = setInterval(() => {
+    void flush();
+  }, intervalMs);
+  return () => {
+    clearInterval(timer);
+  };
 }
