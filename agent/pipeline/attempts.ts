@@ -34,7 +34,8 @@ export type AttemptRecord = Static<typeof AttemptRecordSchema>;
 
 const parser = compileParser('attempt record', AttemptRecordSchema, 'BOOTFLEET_STATE_CORRUPT');
 
-async function readRecord(dataDir: string): Promise<AttemptRecord | undefined> {
+/** The failing target remembered, if any (`bootfleet agent status` shows it). */
+export async function readAttemptRecord(dataDir: string): Promise<AttemptRecord | undefined> {
   try {
     return parser.parse(parseJson(await readFile(join(dataDir, ATTEMPTS_FILE)), 4096, ATTEMPTS_FILE));
   } catch {
@@ -44,7 +45,7 @@ async function readRecord(dataDir: string): Promise<AttemptRecord | undefined> {
 
 /** Failures recorded for `digest` (0 for any other target). */
 export async function attemptsFor(dataDir: string, digest: string): Promise<number> {
-  const record = await readRecord(dataDir);
+  const record = await readAttemptRecord(dataDir);
   return record?.digest === digest ? record.failures : 0;
 }
 

@@ -18,6 +18,7 @@ import {
   type DeployConfig,
   type Deployer,
 } from '../../agent/deploy/index.js';
+import { readAttemptRecord, type AttemptRecord } from '../../agent/pipeline/attempts.js';
 import type { CliIo } from '../io.js';
 
 export interface LocalOptions {
@@ -52,6 +53,7 @@ export async function agentStatus(deployer: Deployer): Promise<Record<string, un
     factory: slot(state.factory),
     probation: state.probation ?? null,
     pending: state.pending ?? null,
+    attempts: (await readAttemptRecord(deployer.dataDir)) ?? null,
     lastDesiredSeq: state.lastDesiredSeq ?? null,
     lastCommandSeq: state.lastCommandSeq ?? null,
   };
@@ -64,7 +66,9 @@ export function readable(status: Record<string, unknown>): string {
   };
   const probation = status.probation as Probation | null;
   const onProbation = probation === null ? '' : `probation: ${probation.cause}, until ${new Date(probation.deadlineMs).toISOString()}, start ${probation.boots} of ${probation.maxBoots}\n`;
-  return ['booted', 'staged', 'rollback', 'factory'].map((s) => line(s, status[s])).join('') + onProbation + `backend:  ${String(status.backend)}\n`;
+  const attempts = status.attempts as AttemptRecord | null;
+  const failed = attempts === null ? '' : `failed:   ${attempts.digest} ${attempts.failures} time(s), last ${attempts.lastCode ?? '-'}\n`;
+  return ['booted', 'staged', 'rollback', 'factory'].map((s) => line(s, status[s])).join('') + onProbation + failed + `backend:  ${String(status.backend)}\n`;
 }
 
 function technician(): string | undefined {

@@ -84,6 +84,9 @@ describe('the attempt counter', () => {
     // Not tried again: nothing verified, staged or activated; the failure is reported as a phase.
     expect(phases(events)).toEqual(['failed']);
     expect(await ctx.deployer.status()).toMatchObject({ booted: { version: '1.0' } });
+    let out = '';
+    expect(await runCli(['agent', 'status', '--json', '--data-dir', data], { out: (s) => (out += s), err: () => undefined })).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ attempts: { digest: v2.digest, failures: 2 } });
 
     const healthy = await context([], []);
     const v3 = await target(healthy, 'v3');
