@@ -18,7 +18,7 @@ export const ExitCode = {
   transitionRefused: 5,
 } as const;
 
-const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BOOTFLEET_DIGEST_INVALID', 'BOOTFLEET_FETCH_DIGEST_MISMATCH', 'BOOTFLEET_UNPACK_DIFF_ID_MISMATCH']);
+const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BOOTFLEET_DIGEST_INVALID', 'BOOTFLEET_FETCH_DIGEST_MISMATCH', 'BOOTFLEET_UNPACK_DIFF_ID_MISMATCH', 'BOOTFLEET_ARCHIVE_DIGEST_MISMATCH']);
 
 export function exitCodeFor(code: ErrorCode): number {
   if (code === 'BOOTFLEET_CLI_USAGE') return ExitCode.usage;

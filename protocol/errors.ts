@@ -114,6 +114,16 @@ export const ERROR_CODES = {
   BOOTFLEET_CAMPAIGN_CONFLICT: { status: 409, summary: 'A targeted device is already in another running or paused campaign.' },
   // Agent daemon: the update pipeline, managed and autonomous modes (agent/pipeline, agent/managed, agent/autonomous; issue #5)
   BOOTFLEET_UPDATE_LAYERS_MISMATCH: { status: 422, summary: "The image manifest's layers differ from the layer list of the signed desired state." },
+  // Field technician: `agent apply --archive` (agent/archive), the attempt counter, runtime integrity (issue #5, agent-field)
+  BOOTFLEET_ARCHIVE_INVALID: { status: 422, summary: 'The archive is not a well-formed tar of an OCI image layout (or an entry type, duplicate entry or index is refused).' },
+  BOOTFLEET_ARCHIVE_PATH_UNSAFE: { status: 422, summary: 'An archive entry path is not oci-layout, index.json or blobs/sha256/<hex>, or the layout holds a link.' },
+  BOOTFLEET_ARCHIVE_TOO_LARGE: { status: 413, summary: 'The archive, one of its blobs, or its entry count exceeds the limit.' },
+  BOOTFLEET_ARCHIVE_DIGEST_MISMATCH: { status: 422, summary: 'An archive blob does not hash to its name, or its size differs from its descriptor.' },
+  BOOTFLEET_ARCHIVE_BLOB_MISSING: { status: 422, summary: 'A blob the selected image needs is not in the archive.' },
+  BOOTFLEET_ARCHIVE_IMAGE_NOT_FOUND: { status: 404, summary: 'The archive holds no image of the requested name.' },
+  BOOTFLEET_ARCHIVE_IMAGE_AMBIGUOUS: { status: 409, summary: 'The archive holds several images and no --name chose one.' },
+  BOOTFLEET_INTEGRITY_MISMATCH: { status: 500, summary: "The booted deployment's tree differs from the digest recorded at staging (runtime integrity)." },
+  BOOTFLEET_UPDATE_ATTEMPTS_EXHAUSTED: { status: 409, summary: 'The target image already failed the maximum number of attempts; it is not tried again until a newer one or an operator command.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

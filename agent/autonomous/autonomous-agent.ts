@@ -30,6 +30,8 @@ export interface AutonomousOptions {
   readonly random?: () => number;
   /** Poll once and return (`agent run --once`, for a systemd timer). */
   readonly once?: boolean;
+  /** The periodic runtime-integrity check, run between polls (never during an update). */
+  readonly integrity?: { readonly monitor: { tick(): Promise<void> }; readonly intervalMs: number };
 }
 
 async function resolveTag(ctx: PipelineContext, ref: ImageReference): Promise<string> {
@@ -59,29 +61,44 @@ export async function pollOnce(options: AutonomousOptions, skip: string | undefi
   return outcome.phase === 'failed' || outcome.phase === 'rolled-back' ? digest : undefined;
 }
 
-/** Polls until the signal aborts (or once); resolves false when the last poll failed. */
+/** Polls until the signal aborts (or once), checking integrity between polls; resolves false when the last poll failed. */
 export async function runAutonomous(options: AutonomousOptions): Promise<boolean> {
   const random = options.random ?? Math.random;
+  const integrity = options.integrity;
   let skip: string | undefined;
   let ok = true;
+  let nextPollMs = Date.now();
+  let nextCheckMs = integrity === undefined ? Number.POSITIVE_INFINITY : Date.now() + integrity.intervalMs;
   while (!options.signal.aborted) {
-    try {
-      skip = await pollOnce(options, skip);
-      ok = true;
-    } catch (error) {
-      if (stopped(options.signal)) return ok;
-      ok = false;
-      options.log('poll-failed', { message: error instanceof Error ? error.message : String(error), ...(isBootfleetError(error) ? { code: error.code } : {}) });
+    if (Date.now() >= nextPollMs) {
+      try {
+        skip = await pollOnce(options, skip);
+        ok = true;
+      } catch (error) {
+        if (stopped(options.signal)) return ok;
+        ok = false;
+        logFailure(options, 'poll-failed', error);
+      }
+      if (options.once === true) return ok;
+      nextPollMs = Date.now() + options.pollIntervalMs + Math.floor(random() * options.jitterMs);
     }
-    if (options.once === true) return ok;
-    const delay = options.pollIntervalMs + Math.floor(random() * options.jitterMs);
+    if (integrity !== undefined && Date.now() >= nextCheckMs) {
+      await integrity.monitor.tick().catch((error: unknown) => {
+        logFailure(options, 'integrity-check-failed', error);
+      });
+      nextCheckMs = Date.now() + integrity.intervalMs;
+    }
     try {
-      await sleep(delay, undefined, { signal: options.signal });
+      await sleep(Math.max(0, Math.min(nextPollMs, nextCheckMs) - Date.now()), undefined, { signal: options.signal });
     } catch {
       return ok;
     }
   }
   return ok;
+}
+
+function logFailure(options: AutonomousOptions, event: string, error: unknown): void {
+  options.log(event, { message: error instanceof Error ? error.message : String(error), ...(isBootfleetError(error) ? { code: error.code } : {}) });
 }
 
 /** Read through a call: the signal changes while the loop awaits, which flow analysis cannot see. */

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { Type, type Static } from 'typebox';
 import { BootfleetError, compileParser, ID_SCHEMA_PATTERN, MaintenanceWindowSchema, parseJson } from '../../protocol/index.js';
 import { DeployConfigSchema } from '../deploy/config.js';
+import { INTEGRITY_ACTIONS } from '../health/integrity.js';
 
 const CONFIG_MAX_BYTES = 256 * 1024;
 const Path = Type.String({ minLength: 1, maxLength: 4096 });
@@ -25,6 +26,8 @@ export const ServerConnectionSchema = Type.Object(
     reconnectMaxMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 3_600_000 })),
     /** At most one progress report per this many milliseconds (default 1_000 ms). */
     progressIntervalMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+    /** How often the daemon looks for audit entries not yet sent (default 30_000 ms); docs/agent-daemon.md. */
+    auditSyncIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
   },
   { additionalProperties: false },
 );
@@ -54,6 +57,19 @@ export const AutonomousSchema = Type.Object(
     randomDelaySeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 604_800 })),
     allowDowngrade: Type.Optional(Type.Boolean()),
     maintenanceWindows: Type.Optional(Type.Array(MaintenanceWindowSchema, { maxItems: 16 })),
+    /** Rollbacks of one image before it is not tried again until the tag moves on (default 3; agent/pipeline/attempts.ts). */
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+/** Runtime integrity (docs/agent-daemon.md, "Runtime integrity"). */
+export const IntegritySchema = Type.Object(
+  {
+    /** Between two recomputations of the booted tree's digest (default 3600 s). */
+    intervalSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 604_800 })),
+    /** alert (default): report only; refuse-commit: a changed deployment on probation is rolled back; rollback: any change rolls back. */
+    onMismatch: Type.Optional(Type.Enum(INTEGRITY_ACTIONS)),
   },
   { additionalProperties: false },
 );
@@ -71,6 +87,7 @@ export const AgentConfigSchema = Type.Object(
     builderKeyFiles: Type.Optional(Type.Array(Path, { minItems: 1, maxItems: 16 })),
     /** Pause between two rounds of failing health checks during probation (default 2_000 ms). */
     healthRetryIntervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
+    integrity: Type.Optional(IntegritySchema),
   },
   { additionalProperties: false },
 );
@@ -84,6 +101,28 @@ export async function readAgentConfig(path: string): Promise<AgentConfig> {
   if (mode === 'managed' && config.server === undefined) throw new BootfleetError('BOOTFLEET_CONFIG_INVALID', 'managed mode needs a "server" section');
   if (mode === 'autonomous' && config.autonomous === undefined) throw new BootfleetError('BOOTFLEET_CONFIG_INVALID', 'autonomous mode needs an "autonomous" section');
   return config;
+}
+
+/**
+ * What the technician commands (`bootfleet agent apply`) take from the agent's
+ * configuration file besides its `deploy` section: registry access and the
+ * builder keys (when set, `apply` refuses an unsigned image as the daemon
+ * does). Other sections are the daemon's and are not checked here.
+ */
+export const TechnicianSettingsSchema = Type.Object(
+  {
+    registry: Type.Optional(RegistryAccessSchema),
+    builderKeyFiles: Type.Optional(Type.Array(Path, { minItems: 1, maxItems: 16 })),
+    healthRetryIntervalMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
+  },
+  { additionalProperties: true },
+);
+export type TechnicianSettings = Static<typeof TechnicianSettingsSchema>;
+
+const technicianParser = compileParser('agent configuration', TechnicianSettingsSchema, 'BOOTFLEET_CONFIG_INVALID');
+
+export async function readTechnicianSettings(path: string): Promise<TechnicianSettings> {
+  return technicianParser.parse(parseJson(await readFileOrThrow(path), CONFIG_MAX_BYTES, path));
 }
 
 export function agentMode(config: AgentConfig): 'managed' | 'autonomous' {

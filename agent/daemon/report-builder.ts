@@ -6,6 +6,7 @@
 import {
   reportParser,
   type AgentState,
+  type AuditRecord,
   type BootfleetError,
   type DeploymentRef,
   type HealthResult,
@@ -34,6 +35,8 @@ export interface ReportInput {
   readonly error?: BootfleetError;
   /** Include the store's inventory (phase changes do; progress reports, sent every second, do not). */
   readonly inventory?: boolean;
+  /** Audit entries not acknowledged yet (audit-sync.ts). */
+  readonly audit?: readonly AuditRecord[];
 }
 
 function slot(ref: DeploymentRef | undefined): Slot | undefined {
@@ -65,6 +68,7 @@ export async function buildReport(input: ReportInput): Promise<Report> {
     ...(input.progress === undefined ? {} : { progress: { doneBytes: input.progress.doneBytes, totalBytes: input.progress.totalBytes } }),
     ...(input.health === undefined ? {} : { health: input.health.slice(0, 64).map((h) => ({ ...h })) }),
     ...(input.error === undefined ? {} : { error: { code: input.error.code, message: input.error.message.slice(0, 2048) } }),
+    ...(input.audit === undefined ? {} : { audit: input.audit.map((entry) => ({ ...entry })) }),
   };
   return reportParser.parse(report);
 }

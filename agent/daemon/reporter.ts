@@ -3,10 +3,11 @@
  * at most once per `progressIntervalMs`. Reports are built and sent one at a
  * time, in sequence order (the seq is persisted before each one is sent).
  */
-import type { BootfleetError, HealthResult, Phase, Report } from '../../protocol/index.js';
+import type { AuditRecord, BootfleetError, HealthResult, Phase, Report } from '../../protocol/index.js';
 import type { ContentStore } from '../content/store.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { PipelineSink } from '../pipeline/events.js';
+import type { AuditSync } from './audit-sync.js';
 import type { DaemonLog } from './log.js';
 import { buildReport } from './report-builder.js';
 import type { ReportSequence } from './report-seq.js';
@@ -16,8 +17,10 @@ export interface ReporterOptions {
   readonly store: ContentStore;
   readonly deployer: Deployer;
   readonly seq: ReportSequence;
-  /** Sends one report; managed mode publishes it, autonomous mode only logs it. */
-  readonly send: (report: Report) => Promise<void>;
+  /** Sends one report; managed mode publishes it, autonomous mode only logs it. Resolves `true` when the broker acknowledged it (PUBACK). */
+  readonly send: (report: Report) => Promise<unknown>;
+  /** Managed mode: the audit entries to carry until acknowledged (audit-sync.ts). */
+  readonly audit?: AuditSync;
   readonly log: DaemonLog;
   readonly now: () => number;
   readonly progressIntervalMs?: number;
@@ -69,8 +72,20 @@ export class Reporter {
     };
   }
 
+  /** An unreadable audit log must not cost the report itself: it goes without the entries. */
+  private async pendingAudit(): Promise<AuditRecord[] | undefined> {
+    try {
+      return await this.options.audit?.pending();
+    } catch (error) {
+      this.options.log('audit-sync-failed', { message: error instanceof Error ? error.message : String(error) });
+      return undefined;
+    }
+  }
+
   private async send(phase: Phase, subject: ReportSubject, extras: PhaseExtras): Promise<void> {
     try {
+      // Progress reports stay small: the audit rides on the others.
+      const audit = extras.progress === undefined ? await this.pendingAudit() : undefined;
       const report = await buildReport({
         device: this.options.device,
         seq: await this.options.seq.next(),
@@ -81,8 +96,11 @@ export class Reporter {
         ...subject,
         ...extras,
         inventory: extras.progress === undefined,
+        ...(audit === undefined || audit.length === 0 ? {} : { audit }),
       });
-      await this.options.send(report);
+      const acknowledged = await this.options.send(report);
+      const last = audit?.at(-1);
+      if (acknowledged === true && last !== undefined) await this.options.audit?.acknowledge(last.seq);
     } catch (error) {
       this.options.log('report-failed', { phase, message: error instanceof Error ? error.message : String(error) });
     }

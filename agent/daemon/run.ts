@@ -11,12 +11,15 @@ import { ContentStore } from '../content/store.js';
 import { backendFor, DEFAULT_AGENT_DATA_DIR } from '../deploy/config.js';
 import { Deployer } from '../deploy/deployer.js';
 import type { Credentials } from '../registry/auth.js';
+import { assertBootedIntact, type IntegrityAction } from '../health/integrity.js';
 import { startUp, type StartUpResult } from '../health/start-up.js';
 import type { ActivationBackend } from '../deploy/backend.js';
 import type { PipelineSink } from '../pipeline/events.js';
+import { clearAttempts, recordFailedAttempt } from '../pipeline/attempts.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { readFileOrThrow, type AgentConfig } from './config.js';
 import type { DeviceCredentials } from './credentials.js';
+import { DEFAULT_INTEGRITY_INTERVAL_SECONDS, IntegrityMonitor, type IntegrityMonitorOptions } from './integrity-monitor.js';
 import type { DaemonLog } from './log.js';
 
 export interface RunOptions {
@@ -92,12 +95,34 @@ export class PipelineFactory {
       signal: signal === undefined ? this.signal : AbortSignal.any([this.signal, signal]),
       ...(this.builderKeys === undefined ? {} : { builderKeys: this.builderKeys }),
       ...(retry === undefined ? {} : { healthRetryIntervalMs: retry }),
+      ...(this.integrityAction() === 'alert' ? {} : { integrityBeforeCommit: true }),
     };
   }
 
-  startUp(): Promise<StartUpResult> {
+  integrityAction(): IntegrityAction {
+    return this.config.integrity?.onMismatch ?? 'alert';
+  }
+
+  /** The periodic integrity check over the booted deployment, and its interval in milliseconds. */
+  integrityMonitor(log: DaemonLog, hooks: Pick<IntegrityMonitorOptions, 'onAlert' | 'onRolledBack'> = {}): { monitor: IntegrityMonitor; intervalMs: number } {
+    const monitor = new IntegrityMonitor({ deployer: this.contextFor().deployer, action: this.integrityAction(), log, now: Date.now, ...hooks });
+    return { monitor, intervalMs: (this.config.integrity?.intervalSeconds ?? DEFAULT_INTEGRITY_INTERVAL_SECONDS) * 1000 };
+  }
+
+  /** Recovery and the probation left open by the last run; a rollback there is a failed attempt at that image. */
+  async startUp(): Promise<StartUpResult> {
     const ctx = this.contextFor();
-    return startUp({ deployer: ctx.deployer, checks: ctx.checks, ...(ctx.healthRetryIntervalMs === undefined ? {} : { retryIntervalMs: ctx.healthRetryIntervalMs }) });
+    const before = await ctx.deployer.status();
+    const started = await startUp({
+      deployer: ctx.deployer,
+      checks: ctx.checks,
+      ...(ctx.healthRetryIntervalMs === undefined ? {} : { retryIntervalMs: ctx.healthRetryIntervalMs }),
+      ...(ctx.integrityBeforeCommit === true ? { beforeCommit: () => assertBootedIntact(ctx.deployer) } : {}),
+    });
+    const tried = before.probation?.cause === 'activate' ? before.booted?.manifestDigest : undefined;
+    if (tried !== undefined && started.probation.outcome === 'rolled-back') await recordFailedAttempt(this.dataDir, tried, started.probation.error?.code, Date.now());
+    if (tried !== undefined && started.probation.outcome === 'committed') await clearAttempts(this.dataDir);
+    return started;
   }
 }
 
@@ -118,11 +143,13 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
       allowDowngrade: autonomous.allowDowngrade ?? true,
       healthTimeoutSeconds: config.deploy?.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS,
       ...(autonomous.maintenanceWindows === undefined ? {} : { maintenanceWindows: autonomous.maintenanceWindows }),
+      ...(autonomous.maxAttempts === undefined ? {} : { maxAttempts: autonomous.maxAttempts }),
     },
     ...(autonomous.randomDelaySeconds === undefined ? {} : { maxRandomDelayMs: autonomous.randomDelaySeconds * 1000 }),
     ctx: factory.contextFor(),
     log: options.log,
     signal: options.signal,
+    integrity: factory.integrityMonitor(options.log),
     ...(options.once === undefined ? {} : { once: options.once }),
   });
 }

@@ -5,7 +5,7 @@
  */
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { auditEntryParser, type AuditEntry } from '../../protocol/index.js';
+import { auditEntryParser, type AuditEntry, type AuditRecord } from '../../protocol/index.js';
 
 export const AUDIT_FILE = 'audit.jsonl';
 
@@ -27,22 +27,35 @@ export interface AuditLog {
 }
 
 export async function readAudit(dataDir: string): Promise<AuditLog> {
+  const records = await readAuditRecords(dataDir, 0, Number.MAX_SAFE_INTEGER);
+  return { entries: records.records.map(({ seq: _seq, ...entry }) => entry), unreadable: records.unreadable };
+}
+
+/**
+ * The entries after line `afterSeq`, at most `limit`, each with its `seq`:
+ * its line number (1-based; every non-empty line counts, an unreadable one
+ * too), stable because the file is only ever appended to.
+ */
+export async function readAuditRecords(dataDir: string, afterSeq: number, limit: number): Promise<{ records: AuditRecord[]; unreadable: number }> {
   let text: string;
   try {
     text = await readFile(join(dataDir, AUDIT_FILE), 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], unreadable: 0 };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], unreadable: 0 };
     throw error;
   }
-  const entries: AuditEntry[] = [];
+  const records: AuditRecord[] = [];
   let unreadable = 0;
+  let seq = 0;
   for (const line of text.split('\n')) {
     if (line === '') continue;
+    seq += 1;
+    if (seq <= afterSeq || records.length >= limit) continue;
     try {
-      entries.push(auditEntryParser.parse(JSON.parse(line)));
+      records.push({ seq, ...auditEntryParser.parse(JSON.parse(line)) });
     } catch {
       unreadable += 1;
     }
   }
-  return { entries, unreadable };
+  return { records, unreadable };
 }

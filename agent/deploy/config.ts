@@ -20,6 +20,8 @@ export const DeployConfigSchema = Type.Object(
   {
     dataDir: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     backend: Type.Optional(Type.Enum(['rootfs', 'bootc'] as const)),
+    /** bootc: the bootc executable (`bootc` on PATH by default). */
+    bootcPath: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** rootfs: where the `current` link lives; `<dataDir>/current` by default. */
     currentLink: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
     /** Run after each switch: e.g. ["systemctl","restart","app.service"], ["systemctl","soft-reboot"], ["systemctl","reboot"]. */
@@ -55,7 +57,7 @@ export async function readDeployConfig(path: string): Promise<DeployConfig> {
 
 export function backendFor(config: DeployConfig, dataDir: string): ActivationBackend {
   const activation = config.activation === undefined ? {} : { activation: config.activation };
-  if (config.backend === 'bootc') return bootcBackend({ dataDir, ...activation });
+  if (config.backend === 'bootc') return bootcBackend({ dataDir, ...activation, ...(config.bootcPath === undefined ? {} : { bootc: config.bootcPath }) });
   return rootfsBackend({ dataDir, ...activation, ...(config.currentLink === undefined ? {} : { currentLink: config.currentLink }) });
 }
 

@@ -25,6 +25,8 @@ export interface DownloadOptions {
   /** fsync the partial file and record its durable length every this many bytes. */
   readonly checkpointBytes: number;
   readonly random?: () => number;
+  /** Stops the download at once (the partial file stays, for a later resume): a daemon stopping, a superseded update. */
+  readonly signal?: AbortSignal;
 }
 
 export const DEFAULT_DOWNLOAD_OPTIONS: DownloadOptions = {
@@ -152,10 +154,13 @@ async function runAttempts(store: ContentStore, state: TransferState, ctx: Trans
     if (state.hashedUpTo !== offset) await rehash(state, offset);
     const end = cap === undefined || cap <= 0 ? state.size : Math.min(state.size, offset + Math.max(64 * 1024, Math.floor(cap)));
     try {
-      await limiter.take(end - offset);
+      options.signal?.throwIfAborted();
+      await limiter.take(end - offset, options.signal);
       await transferOnce(state, offset, ctx, end);
       consecutive = 0;
     } catch (error) {
+      // An abort cuts the request too, which would otherwise look like a transient cut and be retried.
+      options.signal?.throwIfAborted();
       if (!(error instanceof TransientFailure)) throw error;
       const now = await partialLength(state.paths);
       if (error.restart && now > 0) await truncatePartial(state.paths, 0);
@@ -169,7 +174,7 @@ async function runAttempts(store: ContentStore, state: TransferState, ctx: Trans
       }
       const delayMs = backoffDelay(consecutive, options.retry, options.random);
       progress({ event: 'blob-retry', digest: state.digest.value, attempt: total, reason: error.message, delayMs });
-      await sleep(delayMs);
+      await sleep(delayMs, options.signal);
     }
   }
 }

@@ -72,8 +72,9 @@ async function resolveWithRetries(client: RegistryClient, ref: ImageReference, o
     } catch (error) {
       const status = error instanceof BootfleetError ? error.details.status : undefined;
       const transient = isTransientNetworkError(error) || (typeof status === 'number' && status >= 500);
+      options.signal?.throwIfAborted();
       if (!transient || attempt > policy.maxConsecutiveFailures) throw error;
-      await sleep(backoffDelay(attempt, policy, options.random));
+      await sleep(backoffDelay(attempt, policy, options.random), options.signal);
     }
   }
 }
@@ -86,6 +87,7 @@ export async function pullImage(store: ContentStore, reference: string, options:
     ...(options.plainHttp === undefined ? {} : { plainHttp: options.plainHttp }),
     ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
     ...(options.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: options.stallTimeoutMs }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
   const source: BlobSource = { client, repository: ref.repository };
   try {
@@ -98,6 +100,7 @@ export async function pullImage(store: ContentStore, reference: string, options:
     const overall: OverallProgress = { done: 0, total: missingBytes };
     let wireBytes = 0;
     for (const blob of missing) {
+      options.signal?.throwIfAborted();
       const what = blob.digest === resolved.manifest.config.digest ? 'the image config' : `layer ${blob.digest}`;
       const result = await withContextAsync(`Fetching ${what}`, () => downloadBlob(source, store, blob, options, progress, overall));
       wireBytes += result.wireBytes;

@@ -6,7 +6,7 @@
 import { sleep } from './backoff.js';
 
 export interface RateLimiter {
-  take(bytes: number): Promise<void>;
+  take(bytes: number, signal?: AbortSignal): Promise<void>;
 }
 
 export const unlimited: RateLimiter = { take: () => Promise.resolve() };
@@ -16,12 +16,12 @@ export function createRateLimiter(bytesPerSecond: number | undefined, now: () =>
   let tokens = bytesPerSecond;
   let last = now();
   return {
-    async take(bytes: number): Promise<void> {
+    async take(bytes: number, signal?: AbortSignal): Promise<void> {
       const t = now();
       tokens = Math.min(bytesPerSecond, tokens + ((t - last) / 1000) * bytesPerSecond);
       last = t;
       tokens -= bytes;
-      if (tokens < 0) await sleep((-tokens / bytesPerSecond) * 1000);
+      if (tokens < 0) await sleep((-tokens / bytesPerSecond) * 1000, signal);
     },
   };
 }

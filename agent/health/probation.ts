@@ -20,6 +20,8 @@ export interface ProbationOptions {
   readonly runner?: CommandRunner;
   /** Pause between two rounds of checks while they fail (default 2_000 ms). */
   readonly retryIntervalMs?: number;
+  /** Runs when the checks passed, before the commit; a BootfleetError it throws rolls back instead (integrity `refuse-commit`). */
+  readonly beforeCommit?: () => Promise<void>;
   readonly now?: () => number;
 }
 
@@ -64,6 +66,8 @@ export async function runProbation(options: ProbationOptions): Promise<Probation
     last = verdict.results;
     failed = verdict.failed;
     if (verdict.passed) {
+      const refused = await refusal(options);
+      if (refused !== undefined) return rollBack(options, refused, last);
       const committed = await options.deployer.commit();
       await audit(options, 'commit', 'ok', probation.previous?.id, probation.deployment);
       return { outcome: 'committed', state: committed, health: last };
@@ -72,6 +76,16 @@ export async function runProbation(options: ProbationOptions): Promise<Probation
     if (pause > 0) await sleep(pause);
   }
   return rollBack(options, deadlineError(probation.deployment, failed), last);
+}
+
+async function refusal(options: ProbationOptions): Promise<BootfleetError | undefined> {
+  try {
+    await options.beforeCommit?.();
+    return undefined;
+  } catch (error) {
+    if (error instanceof BootfleetError) return error;
+    throw error;
+  }
 }
 
 function deadlineError(deployment: string, failed: HealthResult | undefined): BootfleetError {

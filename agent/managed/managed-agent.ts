@@ -7,6 +7,7 @@
 import { isBootfleetError, type DesiredState, type TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
 import type { DaemonLog } from '../daemon/log.js';
 import type { Reporter } from '../daemon/reporter.js';
+import { clearAttempts } from '../pipeline/attempts.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { asBootfleetError, runUpdate } from '../pipeline/run-update.js';
 import type { StartUpResult } from '../health/start-up.js';
@@ -29,6 +30,7 @@ export class ManagedAgent {
   private queue: Promise<void> = Promise.resolve();
   /** The desired state being worked on: a different one arriving supersedes it while it waits. */
   private running: { readonly envelopeSha256: string; readonly controller: AbortController } | undefined;
+  private integrityQueued = false;
 
   constructor(private readonly options: ManagedAgentOptions) {}
 
@@ -45,6 +47,20 @@ export class ManagedAgent {
       this.running.controller.abort();
     }
     void this.enqueue(() => (kind === 'desired' ? this.onDesired(payload) : this.onCommand(payload)));
+  }
+
+  /**
+   * Queues a runtime-integrity check behind the messages in progress, so that
+   * its rollback never races an update; one at a time (a long maintenance-window
+   * wait does not pile them up).
+   */
+  checkIntegrity(tick: () => Promise<void>): void {
+    if (this.integrityQueued) return;
+    this.integrityQueued = true;
+    void this.enqueue(async () => {
+      this.integrityQueued = false;
+      await tick();
+    });
   }
 
   /** Resolves when everything queued so far is done. */
@@ -142,8 +158,9 @@ export class ManagedAgent {
     else await this.checkNow();
   }
 
-  /** check-now: finish an unfinished desired state, or report where the device stands. */
+  /** check-now: the operator asks to try again (the attempt counter is cleared); finish an unfinished desired state, or report where the device stands. */
   private async checkNow(): Promise<void> {
+    await clearAttempts(this.options.contextFor().deployer.dataDir);
     if ((await unfinishedDesiredState(this.options.contextFor().deployer)) === undefined) await this.options.reporter.report(this.options.reporter.lastPhase);
     else await this.resumeUnfinished();
   }

@@ -63,17 +63,25 @@ export class MqttSession {
     });
   }
 
-  /** Publishes at the topic's QoS and retain flag; resolves on PUBACK, or when queued while offline. */
-  publish(kind: 'reports' | 'presence', payload: string): Promise<void> {
+  /** True while connected to the broker. */
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  /**
+   * Publishes at the topic's QoS and retain flag. Resolves true on PUBACK when
+   * connected; false when it was only queued while offline (mqtt.js sends it
+   * after the next CONNACK, if the process lives that long).
+   */
+  publish(kind: 'reports' | 'presence', payload: string): Promise<boolean> {
     const client = this.client;
-    if (client === undefined) return Promise.resolve();
+    if (client === undefined) return Promise.resolve(false);
     const retain = kind === 'presence';
     if (!client.connected) {
-      // mqtt.js keeps it in its offline queue and sends it after the next CONNACK.
       client.publish(this.topic(kind), payload, { qos: 1, retain });
-      return Promise.resolve();
+      return Promise.resolve(false);
     }
-    return client.publishAsync(this.topic(kind), payload, { qos: 1, retain }).then(() => undefined);
+    return client.publishAsync(this.topic(kind), payload, { qos: 1, retain }).then(() => true);
   }
 
   /** Bounded: a broker that does not answer cannot hold the agent's shutdown (2_000 ms per step). */

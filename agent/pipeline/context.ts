@@ -2,7 +2,7 @@
  * What every step of the update pipeline works with: the content store, the
  * deployer, how to reach the registry, the health checks, and where events go.
  */
-import type { LayerEntry, TrustedKeys, UpdatePolicy } from '../../protocol/index.js';
+import type { Descriptor, LayerEntry, TrustedKeys, UpdatePolicy } from '../../protocol/index.js';
 import type { ContentStore } from '../content/store.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { PullOptions } from '../fetch/pull-image.js';
@@ -21,6 +21,8 @@ export interface PipelineContext {
   readonly healthRetryIntervalMs?: number;
   /** Builder keys: when set, every image must carry a signature by one of them (signature-step.ts). */
   readonly builderKeys?: TrustedKeys;
+  /** Recompute the booted tree before committing a probation; a change rolls back (integrity `refuse-commit` and `rollback`). */
+  readonly integrityBeforeCommit?: boolean;
   /** Stops waiting for a maintenance window (daemon shutdown). */
   readonly signal?: AbortSignal;
 }
@@ -39,6 +41,12 @@ export interface UpdateTarget {
   readonly policy: UpdatePolicy;
   /** The builder's signature bundle carried by the desired state, if any. */
   readonly imageSignature?: object;
+  /**
+   * Content already in the store, verified (an archive, agent/archive): the
+   * fetch step is skipped and the registry is never contacted; the signature
+   * step tries only these bundles.
+   */
+  readonly prepared?: { readonly manifest: Descriptor; readonly signatures: readonly Uint8Array[] };
 }
 
 export function targetReference(target: UpdateTarget): string {

@@ -41,6 +41,8 @@ export async function fetchStep(ctx: PipelineContext, target: UpdateTarget): Pro
   let last = 0;
   return pullImage(ctx.store, targetReference(target), {
     ...ctx.pull,
+    // A newer desired state or the daemon stopping cuts the download; its partial file resumes next time.
+    ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     progress: (detail) => {
       ctx.emit({ event: 'content', detail });
       if (detail.event === 'blob-progress' && detail.overallDone !== last) {

@@ -3,6 +3,7 @@
  * agent/health runs rounds of checks until they pass (commit) or the deadline
  * passes (automatic rollback naming the failing check and its output).
  */
+import { assertBootedIntact } from '../health/integrity.js';
 import { runProbation, type ProbationOutcome } from '../health/probation.js';
 import type { PipelineContext } from './context.js';
 
@@ -12,5 +13,6 @@ export function healthStep(ctx: PipelineContext): Promise<ProbationOutcome> {
     checks: ctx.checks,
     now: ctx.now,
     ...(ctx.healthRetryIntervalMs === undefined ? {} : { retryIntervalMs: ctx.healthRetryIntervalMs }),
+    ...(ctx.integrityBeforeCommit === true ? { beforeCommit: () => assertBootedIntact(ctx.deployer) } : {}),
   });
 }

@@ -12,6 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BootfleetError, withContextAsync, type HealthResult, type Phase } from '../../protocol/index.js';
 import { activateStep, decideStep } from './activate-step.js';
+import { attemptsFor, clearAttempts, DEFAULT_MAX_ATTEMPTS, recordFailedAttempt } from './attempts.js';
 import type { PipelineContext, UpdateTarget } from './context.js';
 import { fetchStep } from './fetch-step.js';
 import { healthStep } from './health-step.js';
@@ -31,10 +32,27 @@ const MAX_WAITS = 1_000;
 export async function runUpdate(ctx: PipelineContext, target: UpdateTarget, delayMs = 0): Promise<UpdateOutcome> {
   const before = await ctx.deployer.status();
   if (before.booted?.manifestDigest === target.digest && before.probation === undefined) return finish(ctx, { phase: 'succeeded' });
+  const attempts = await attemptsFor(ctx.deployer.dataDir, target.digest);
+  const maxAttempts = target.policy.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  // Checked before anything is fetched: an image that keeps failing costs no bandwidth (agent/pipeline/attempts.ts).
+  if (attempts >= maxAttempts) return failed(ctx, attemptsExhausted(target, attempts, maxAttempts));
+  const outcome = await runAttempt(ctx, target, delayMs, attempts);
+  if (outcome.phase === 'rolled-back') await recordFailedAttempt(ctx.deployer.dataDir, target.digest, outcome.error?.code, ctx.now());
+  if (outcome.phase === 'succeeded') await clearAttempts(ctx.deployer.dataDir);
+  return outcome;
+}
+
+export function attemptsExhausted(target: Pick<UpdateTarget, 'digest'>, attempts: number, maxAttempts: number): BootfleetError {
+  return new BootfleetError('BOOTFLEET_UPDATE_ATTEMPTS_EXHAUSTED', `${target.digest} already failed ${attempts} times (at most ${maxAttempts}); waiting for a newer image or an operator`, {
+    details: { digest: target.digest, attempts, maxAttempts },
+  });
+}
+
+async function runAttempt(ctx: PipelineContext, target: UpdateTarget, delayMs: number, attempts: number): Promise<UpdateOutcome> {
   const readySinceMs = ctx.now();
   for (let wait = 0; wait < MAX_WAITS; wait += 1) {
     try {
-      const untilMs = await prepareAndDecide(ctx, target, readySinceMs, delayMs);
+      const untilMs = await prepareAndDecide(ctx, target, readySinceMs, delayMs, attempts);
       if (typeof untilMs !== 'number') return untilMs;
       ctx.emit({ event: 'phase', phase: 'waiting' });
       await sleep(Math.max(0, untilMs - ctx.now()), undefined, ctx.signal === undefined ? {} : { signal: ctx.signal });
@@ -47,11 +65,15 @@ export async function runUpdate(ctx: PipelineContext, target: UpdateTarget, dela
 }
 
 /** Fetches, verifies and stages; then activates, or returns when to try again. */
-async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, readySinceMs: number, delayMs: number): Promise<UpdateOutcome | number> {
-  ctx.emit({ event: 'phase', phase: 'downloading' });
-  const pulled = await withContextAsync('Fetching', () => fetchStep(ctx, target));
+async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, readySinceMs: number, delayMs: number, attempts: number): Promise<UpdateOutcome | number> {
+  let manifest = target.prepared?.manifest;
+  if (manifest === undefined) {
+    ctx.emit({ event: 'phase', phase: 'downloading' });
+    manifest = (await withContextAsync('Fetching', () => fetchStep(ctx, target))).manifest;
+  }
   ctx.emit({ event: 'phase', phase: 'verifying' });
-  const image = await withContextAsync('Verifying', () => verifyStep(ctx, target, pulled.manifest));
+  const verified = manifest;
+  const image = await withContextAsync('Verifying', () => verifyStep(ctx, target, verified));
   ctx.emit({ event: 'phase', phase: 'staging' });
   const staged = await withContextAsync('Unpacking and staging', () => stageStep(ctx, image));
   ctx.emit({ event: 'phase', phase: 'staged' });
@@ -61,9 +83,9 @@ async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, read
     ctx.emit({ event: 'phase', phase: 'probation' });
     return finish(ctx, { phase: 'succeeded' });
   }
-  const decision = decideStep(ctx, target.policy, readySinceMs, delayMs);
+  const decision = decideStep(ctx, target.policy, readySinceMs, delayMs, attempts);
   if (decision.action === 'stage-only') return { phase: 'staged' };
-  if (decision.action === 'give-up') return failed(ctx, new BootfleetError('BOOTFLEET_TRANSITION_INVALID', `gave up after ${decision.attempts} attempts`));
+  if (decision.action === 'give-up') return failed(ctx, attemptsExhausted(target, decision.attempts, target.policy.maxAttempts ?? DEFAULT_MAX_ATTEMPTS));
   if (decision.action === 'wait') return decision.untilMs;
   return activateAndCheck(ctx);
 }

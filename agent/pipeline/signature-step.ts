@@ -47,6 +47,16 @@ export async function verifyBuilderSignature(ctx: PipelineContext, target: Updat
       refused.push(`inline: ${error.code}`);
     }
   }
+  for (const [i, bundle] of (target.prepared?.signatures ?? []).entries()) {
+    try {
+      return verifyImageSignatureBundle(bundle, target.digest, keys);
+    } catch (error) {
+      if (!isBootfleetError(error)) throw error;
+      refused.push(`archive ${i}: ${error.code}`);
+    }
+  }
+  // Offline content (an archive) carries its signatures with it: no registry to ask.
+  if (target.prepared !== undefined) throw missingSignature(target, refused);
   const client = new RegistryClient(target.registry, {
     ...(ctx.pull.credentials === undefined ? {} : { credentials: ctx.pull.credentials }),
     ...(ctx.pull.plainHttp === undefined ? {} : { plainHttp: ctx.pull.plainHttp }),
@@ -57,7 +67,11 @@ export async function verifyBuilderSignature(ctx: PipelineContext, target: Updat
   } finally {
     await client.close();
   }
-  throw new BootfleetError('BOOTFLEET_SIG_MISSING', `no signature by a trusted builder key for ${target.digest}${refused.length > 0 ? ` (${refused.join(', ')})` : ''}`, {
+  throw missingSignature(target, refused);
+}
+
+function missingSignature(target: UpdateTarget, refused: readonly string[]): BootfleetError {
+  return new BootfleetError('BOOTFLEET_SIG_MISSING', `no signature by a trusted builder key for ${target.digest}${refused.length > 0 ? ` (${refused.join(', ')})` : ''}`, {
     details: { image: target.digest, refused },
   });
 }

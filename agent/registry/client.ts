@@ -26,6 +26,8 @@ export interface RegistryClientOptions {
   readonly plainHttp?: boolean;
   readonly dispatcher?: Dispatcher;
   readonly stallTimeoutMs?: number;
+  /** Aborts every request of this client (and the body being read). */
+  readonly signal?: AbortSignal;
 }
 
 export interface FetchedManifest {
@@ -68,6 +70,7 @@ export class RegistryClient {
         url,
         headers: authorization === undefined ? headers : { ...headers, authorization },
         ...(timeout === undefined ? {} : { stallTimeoutMs: timeout }),
+        ...(this.options.signal === undefined ? {} : { signal: this.options.signal }),
       });
     let response = await send(this.auth.get(repository));
     if (response.statusCode !== 401) return response;

@@ -25,7 +25,7 @@ function usage(message: string): BootfleetError {
   return new BootfleetError('BOOTFLEET_CLI_USAGE', message);
 }
 
-function positiveInt(name: string): (value: string) => number {
+export function positiveInt(name: string): (value: string) => number {
   return (value) => {
     const n = Number(value);
     if (!Number.isSafeInteger(n) || n <= 0) throw usage(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
@@ -33,13 +33,13 @@ function positiveInt(name: string): (value: string) => number {
   };
 }
 
-function parsePlatform(value: string): Platform {
+export function parsePlatform(value: string): Platform {
   const [os, architecture, variant] = value.split('/');
   if (os === undefined || os === '' || architecture === undefined || architecture === '') throw usage(`--platform must be os/arch[/variant], got ${JSON.stringify(value)}`);
   return { os, architecture, ...(variant === undefined ? {} : { variant }) };
 }
 
-function credentialsFromEnv(username: string | undefined): Credentials | undefined {
+export function credentialsFromEnv(username: string | undefined): Credentials | undefined {
   const user = username ?? process.env.BOOTFLEET_REGISTRY_USERNAME;
   if (user === undefined) return undefined;
   const password = process.env.BOOTFLEET_REGISTRY_PASSWORD;
@@ -66,7 +66,7 @@ function pullCommand(io: CliIo): Command {
   return new Command('pull')
     .description('fetch the blobs of an image the store lacks, resumably, and verify them (JSON-lines progress, or a bar on a terminal)')
     .argument('<ref>', 'image reference host[:port]/name[:tag][@sha256:...]')
-    .requiredOption('--data-dir <dir>', 'agent data directory (content store under <dir>/content)')
+    .requiredOption('-d, --data-dir <dir>', 'agent data directory (content store under <dir>/content)')
     .option('--username <user>', 'registry user (or BOOTFLEET_REGISTRY_USERNAME); password from BOOTFLEET_REGISTRY_PASSWORD')
     .option('--platform <os/arch[/variant]>', 'platform to pick from an image index (default: this machine)', parsePlatform)
     .option('--plain-http', 'use http:// even for a non-loopback registry')
@@ -99,7 +99,7 @@ function unpackCommand(io: CliIo): Command {
   return new Command('unpack')
     .description('unpack a pulled image into a new directory with the safe layer applier')
     .argument('<ref>', 'the reference it was pulled by, or its manifest digest')
-    .requiredOption('--data-dir <dir>', 'agent data directory')
+    .requiredOption('-d, --data-dir <dir>', 'agent data directory')
     .requiredOption('--dest <dir>', 'directory to create (must not exist)')
     .option('--allow-devices', 'create device nodes and FIFOs (needs root)')
     .option('--json', 'JSON-lines progress')
@@ -120,14 +120,14 @@ export function addContentAgentCommands(agent: Command, io: CliIo): void {
   agent
     .command('inventory')
     .description('list the verified blobs in the content store as JSON (digest, size)')
-    .requiredOption('--data-dir <dir>', 'agent data directory')
+    .requiredOption('-d, --data-dir <dir>', 'agent data directory')
     .action(async (flags: { dataDir: string }) => {
       io.out(`${JSON.stringify(await listInventory(await ContentStore.open(flags.dataDir)))}\n`);
     });
   agent
     .command('gc')
     .description('remove blobs no image named in the store refers to')
-    .requiredOption('--data-dir <dir>', 'agent data directory')
+    .requiredOption('-d, --data-dir <dir>', 'agent data directory')
     .action(async (flags: { dataDir: string }) => {
       io.out(`${JSON.stringify(await collectGarbage(await ContentStore.open(flags.dataDir)))}\n`);
     });

@@ -18,20 +18,21 @@ import {
   type DeployConfig,
   type Deployer,
 } from '../../agent/deploy/index.js';
+import { readAttemptRecord, type AttemptRecord } from '../../agent/pipeline/attempts.js';
 import type { CliIo } from '../io.js';
 
-interface LocalOptions {
+export interface LocalOptions {
   config?: string;
   dataDir?: string;
   json?: boolean;
 }
 
-async function loadDeployer(opts: LocalOptions): Promise<Deployer> {
+export async function loadDeployer(opts: LocalOptions): Promise<Deployer> {
   const config: DeployConfig = opts.config === undefined ? {} : await readDeployConfig(opts.config);
   return deployerFor({ ...config, ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }) });
 }
 
-function withCommonOptions(command: Command): Command {
+export function withCommonOptions(command: Command): Command {
   return command
     .option('-c, --config <file>', 'agent configuration file (JSON; its "deploy" section)')
     .option('-d, --data-dir <dir>', 'agent data directory (default /var/lib/bootfleet-agent)');
@@ -52,19 +53,22 @@ export async function agentStatus(deployer: Deployer): Promise<Record<string, un
     factory: slot(state.factory),
     probation: state.probation ?? null,
     pending: state.pending ?? null,
+    attempts: (await readAttemptRecord(deployer.dataDir)) ?? null,
     lastDesiredSeq: state.lastDesiredSeq ?? null,
     lastCommandSeq: state.lastCommandSeq ?? null,
   };
 }
 
-function readable(status: Record<string, unknown>): string {
+export function readable(status: Record<string, unknown>): string {
   const line = (name: string, ref: unknown) => {
     const r = ref as DeploymentRef | null;
     return `${`${name}:`.padEnd(10)}${r === null ? '-' : `${r.version}  ${r.id}  ${r.manifestDigest}`}\n`;
   };
   const probation = status.probation as Probation | null;
   const onProbation = probation === null ? '' : `probation: ${probation.cause}, until ${new Date(probation.deadlineMs).toISOString()}, start ${probation.boots} of ${probation.maxBoots}\n`;
-  return ['booted', 'staged', 'rollback', 'factory'].map((s) => line(s, status[s])).join('') + onProbation + `backend:  ${String(status.backend)}\n`;
+  const attempts = status.attempts as AttemptRecord | null;
+  const failed = attempts === null ? '' : `failed:   ${attempts.digest} ${attempts.failures} time(s), last ${attempts.lastCode ?? '-'}\n`;
+  return ['booted', 'staged', 'rollback', 'factory'].map((s) => line(s, status[s])).join('') + onProbation + failed + `backend:  ${String(status.backend)}\n`;
 }
 
 function technician(): string | undefined {
@@ -76,7 +80,7 @@ function technician(): string | undefined {
 }
 
 /** Runs a local action with recovery first and an audit line either way. */
-async function audited(deployer: Deployer, action: string, run: () => Promise<AgentState>): Promise<AgentState> {
+export async function audited(deployer: Deployer, action: string, run: () => Promise<AgentState>): Promise<AgentState> {
   await recover(deployer);
   const before = await deployer.status();
   const user = technician();

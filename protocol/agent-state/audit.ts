@@ -4,7 +4,7 @@
  * kept until it is reported to the server (docs/agent-deployment.md, "Audit log").
  */
 import { Type, type Static } from 'typebox';
-import { ErrorCodeSchema } from '../messages/common.js';
+import { ErrorCodeSchema, SequenceSchema } from '../messages/common.js';
 import { compileParser } from '../validate.js';
 import { DeploymentIdSchema, UnixMillisSchema } from './schema.js';
 
@@ -29,3 +29,14 @@ export const AuditEntrySchema = Type.Object(
 export type AuditEntry = Static<typeof AuditEntrySchema>;
 
 export const auditEntryParser = compileParser('audit entry', AuditEntrySchema);
+
+/** Audit entries one report carries at most (docs/protocol.md 6.3): 64 lines of at most 8 KiB stay far below REPORT_MAX_BYTES. */
+export const AUDIT_BATCH_MAX = 64;
+
+/**
+ * An audit entry as a report carries it to the server: the entry and its
+ * `seq`, its line number in `audit.jsonl` (1-based, every line counted, that
+ * file is append-only). The server stores each seq once (idempotence).
+ */
+export const AuditRecordSchema = Type.Object({ seq: SequenceSchema, ...AuditEntrySchema.properties }, { additionalProperties: false });
+export type AuditRecord = Static<typeof AuditRecordSchema>;

@@ -73,6 +73,8 @@ export const UpdatePolicySchema = Type.Object(
     /** Activate no later than this time, even outside a maintenance window. */
     deadline: Type.Optional(UnixSecondsSchema),
     maintenanceWindows: Type.Optional(Type.Array(MaintenanceWindowSchema, { maxItems: 16 })),
+    /** Failed attempts (rollbacks) at this image before the device stops trying it (default 3; docs/protocol.md 6.1). */
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   },
   { additionalProperties: false },
 );

@@ -7,6 +7,7 @@ import { Type, type Static } from 'typebox';
 import { CampaignIdSchema, DeviceIdSchema, ErrorCodeSchema, SequenceSchema, SlotSchema, UnixSecondsSchema } from './common.js';
 import { DigestSchema, SizeSchema } from '../oci/schemas.js';
 import { ID_SCHEMA_PATTERN } from '../ids.js';
+import { AUDIT_BATCH_MAX, AuditRecordSchema } from '../agent-state/audit.js';
 
 export const REPORT_MEDIA_TYPE = 'application/vnd.bootfleet.report.v1+json';
 export const REPORT_MAX_BYTES = 512 * 1024;
@@ -68,6 +69,8 @@ export const ReportSchema = Type.Object(
     health: Type.Optional(Type.Array(HealthResultSchema, { maxItems: 64 })),
     error: Type.Optional(Type.Object({ code: ErrorCodeSchema, message: Type.String({ maxLength: 2048 }) }, { additionalProperties: false })),
     agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    /** Local audit entries the broker has not acknowledged yet, in seq order (docs/protocol.md 6.3, "Audit entries"). */
+    audit: Type.Optional(Type.Array(AuditRecordSchema, { maxItems: AUDIT_BATCH_MAX })),
   },
   { additionalProperties: false },
 );

@@ -4,7 +4,7 @@
  * `update`, serialised per device.
  */
 import type { Level } from 'level';
-import { BootfleetError, type DeviceId, type Presence, type Report } from '../../protocol/index.js';
+import { BootfleetError, type AuditRecord, type DeviceId, type Presence, type Report } from '../../protocol/index.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Device, DeviceEvent } from './schemas.js';
 
@@ -98,7 +98,9 @@ export class DeviceRegistry {
           : phaseChanged
             ? { kind: 'phase', details: { phase: report.phase, seq: report.seq, ...(report.campaign === undefined ? {} : { campaign: report.campaign }) } }
             : undefined;
-      return { device: next, event };
+      const audit = newAuditEntries(device, report);
+      const last = audit.at(-1);
+      return { device: last === undefined ? next : { ...next, auditSeq: last.seq }, events: [...(event === undefined ? [] : [event]), ...audit.map(auditEvent)] };
     });
     return outcome;
   }
@@ -162,24 +164,42 @@ export class DeviceRegistry {
 
   private update(
     id: string,
-    change: (existing: Device | undefined) => { device: Device; event?: Omit<DeviceEvent, 'at'> | undefined } | undefined,
+    change: (existing: Device | undefined) => { device: Device; event?: Omit<DeviceEvent, 'at'> | undefined; events?: readonly Omit<DeviceEvent, 'at'>[] } | undefined,
   ): Promise<Device> {
     return this.mutex.run(id, async () => {
       const stored = await this.read(id);
       const result = change(stored?.device);
       if (result === undefined) return requireExisting(stored?.device, id);
-      const counter = (stored?.eventCounter ?? 0) + (result.event === undefined ? 0 : 1);
+      const events = [...(result.event === undefined ? [] : [result.event]), ...(result.events ?? [])];
+      let counter = stored?.eventCounter ?? 0;
       const batch = this.devices.db.batch();
-      batch.put(id, JSON.stringify({ device: result.device, eventCounter: counter } satisfies StoredDevice), { sublevel: this.devices });
-      if (result.event !== undefined) {
-        const event: DeviceEvent = { at: this.now(), ...result.event };
+      for (const item of events) {
+        counter += 1;
+        const event: DeviceEvent = { at: this.now(), ...item };
         batch.put(eventKey(id, counter), JSON.stringify(event), { sublevel: this.events });
         if (counter > MAX_EVENTS_PER_DEVICE) batch.del(eventKey(id, counter - MAX_EVENTS_PER_DEVICE), { sublevel: this.events });
       }
+      batch.put(id, JSON.stringify({ device: result.device, eventCounter: counter } satisfies StoredDevice), { sublevel: this.devices });
       await batch.write();
       return result.device;
     });
   }
+}
+
+/** The report's audit entries the registry has not stored yet, in seq order (a resent entry is skipped: idempotence). */
+function newAuditEntries(device: Device, report: Report): AuditRecord[] {
+  let stored = device.auditSeq ?? 0;
+  const fresh: AuditRecord[] = [];
+  for (const entry of [...(report.audit ?? [])].sort((a, b) => a.seq - b.seq)) {
+    if (entry.seq <= stored) continue;
+    fresh.push(entry);
+    stored = entry.seq;
+  }
+  return fresh;
+}
+
+function auditEvent(entry: AuditRecord): Omit<DeviceEvent, 'at'> {
+  return { kind: 'audit', details: { ...entry } };
 }
 
 /** `!` sorts before every id character, `"` right after it: the range of one device's events. */

@@ -52,12 +52,14 @@ export const DeviceSchema = Type.Object(
     ),
     /** Blobs the device holds, from its last report carrying an inventory. */
     inventory: Type.Array(DigestSchema),
+    /** Highest audit entry seq stored as an `audit` event (docs/protocol.md 6.3): each entry is stored once. */
+    auditSeq: Type.Optional(SequenceSchema),
   },
   { additionalProperties: false },
 );
 export type Device = Static<typeof DeviceSchema>;
 
-export const EVENT_KINDS = ['enrolled', 'online', 'offline', 'phase', 'error', 'labels', 'credentials-revoked'] as const;
+export const EVENT_KINDS = ['enrolled', 'online', 'offline', 'phase', 'error', 'labels', 'credentials-revoked', 'audit'] as const;
 
 export const DeviceEventSchema = Type.Object(
   {

@@ -52,6 +52,20 @@ describe('DeviceRegistry', () => {
     expect(events[0]?.details).toMatchObject({ seq: MAX_EVENTS_PER_DEVICE + 20 });
   });
 
+  it('stores each audit entry a report carries once, in seq order, whatever resends and duplicates arrive', async () => {
+    const entry = (seq: number, action: string) => ({ seq, atMs: 1_795_000_000_000 + seq, actor: 'local-cli' as const, action, result: 'ok' as const });
+    await registry.applyReport({ ...report(1), audit: [entry(2, 'rollback'), entry(1, 'apply'), entry(2, 'rollback')] });
+    await registry.applyReport({ ...report(2), audit: [entry(1, 'apply'), entry(2, 'rollback'), entry(3, 'verify')] });
+    await registry.applyReport({ ...report(3), audit: [entry(3, 'verify')] });
+    const audit = (await registry.history('d1', 100)).filter((e) => e.kind === 'audit').reverse();
+    expect(audit.map((e) => [e.details.seq, e.details.action])).toEqual([
+      [1, 'apply'],
+      [2, 'rollback'],
+      [3, 'verify'],
+    ]);
+    expect((await registry.get('d1'))?.auditSeq).toBe(3);
+  });
+
   it('drops hostile messages at ingest and stores nothing', async () => {
     const ingest = new DeviceIngest(registry, pino({ level: 'silent' }));
     await ingest.handle('bootfleet/v1/devices/d1/reports', Buffer.from('[]'));
