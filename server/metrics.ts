@@ -1,0 +1,206 @@
+/**
+ * Prometheus metrics (docs/control-plane.md, "Metrics"), served at `/metrics`
+ * in the text exposition format. Hot paths pay one pre-bound counter
+ * increment (`mqttMessage`, `blobBytes`, the HTTP histogram); everything that
+ * is state (devices online, campaign progress, broker and ingest counters) is
+ * read from the existing services at scrape time in `collect()`, so nothing
+ * is counted twice and nothing drifts from the state it reports.
+ * Each server has its own prom-client registry, so several servers in one
+ * process (tests) never share or clash over metrics.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
+import type { TopicKind } from '../protocol/index.js';
+import type { ControlPlane } from './broker/control-plane.js';
+
+/** Metric label of each topic kind: the message, in the singular (`report`, not `reports`). */
+const KIND_LABEL: Readonly<Record<TopicKind, string>> = { desired: 'desired', commands: 'command', reports: 'report', presence: 'presence' };
+const KINDS = Object.keys(KIND_LABEL) as TopicKind[];
+
+export type MqttDirection = 'in' | 'out';
+export type BlobDirection = 'served' | 'received';
+
+/** One running or paused campaign, as the metrics show it. */
+export interface CampaignMetrics {
+  readonly id: string;
+  /** Devices per campaign state (pending, issued, in-progress, succeeded, failed, reverted). */
+  readonly states: Readonly<Record<string, number>>;
+  /** Devices per last reported phase. */
+  readonly phases: Readonly<Record<string, number>>;
+}
+
+/** Where the scrape-time gauges read their values; every source is optional (unit tests). */
+export interface MetricSources {
+  readonly devices?: () => Promise<{ enrolled: number; online: number }>;
+  readonly campaigns?: () => readonly CampaignMetrics[];
+  /** Clients connected to the embedded broker (0 for an external broker). */
+  readonly connectedClients?: () => number;
+  /** Counters kept elsewhere (broker refusals, ingest drops), each exported as a counter. */
+  readonly broker?: () => { authFailures: number; publishDenied: number; subscribeDenied: number };
+  readonly ingestDropped?: () => Readonly<Record<string, number>>;
+}
+
+/**
+ * The server's publishing side of the control plane, counting each message
+ * by kind. The kind is the topic's last level (protocol/topics.ts); the
+ * server publishes only on its own well-formed topics.
+ */
+export function countPublishes(plane: Pick<ControlPlane, 'publish'>, metrics: ServerMetrics): Pick<ControlPlane, 'publish'> {
+  return {
+    publish(topic, payload, options) {
+      const kind = topic.slice(topic.lastIndexOf('/') + 1);
+      if (kind in KIND_LABEL) metrics.mqttMessage('out', kind as TopicKind);
+      return plane.publish(topic, payload, options);
+    },
+  };
+}
+
+/** Seconds: from 1 ms (a cached GET) to 30 s (a large blob or a slow client). */
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  private readonly mqtt: Readonly<Record<MqttDirection, Readonly<Record<TopicKind, { inc(value?: number): void }>>>>;
+  private readonly blob: Readonly<Record<BlobDirection, { inc(value?: number): void }>>;
+  private readonly http: Histogram<'method' | 'route' | 'status'>;
+  private sources: MetricSources = {};
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    const messages = new Counter({
+      name: 'bootfleet_mqtt_messages_total',
+      help: 'MQTT messages of the bootfleet protocol: in = published by devices and received by the server, out = published by the server.',
+      labelNames: ['direction', 'kind'] as const,
+      registers,
+    });
+    // Children bound once: an increment on the hot path does no label hashing.
+    const bind = (direction: MqttDirection): Record<TopicKind, { inc(value?: number): void }> =>
+      Object.fromEntries(KINDS.map((kind) => [kind, messages.labels(direction, KIND_LABEL[kind])])) as Record<TopicKind, { inc(value?: number): void }>;
+    this.mqtt = { in: bind('in'), out: bind('out') };
+    const bytes = new Counter({
+      name: 'bootfleet_registry_blob_bytes_total',
+      help: 'Blob bytes of the embedded OCI registry: served = written to pulling clients, received = read from pushing clients.',
+      labelNames: ['direction'] as const,
+      registers,
+    });
+    this.blob = { served: bytes.labels('served'), received: bytes.labels('received') };
+    this.http = new Histogram({
+      name: 'bootfleet_http_request_duration_seconds',
+      help: 'HTTP requests by method, route pattern (not the raw URL) and status, from arrival to the response being closed.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.registerStateGauges();
+  }
+
+  /** Connects the scrape-time gauges to the running services. */
+  observe(sources: MetricSources): void {
+    this.sources = sources;
+  }
+
+  mqttMessage(direction: MqttDirection, kind: TopicKind): void {
+    this.mqtt[direction][kind].inc();
+  }
+
+  blobBytes(direction: BlobDirection, bytes: number): void {
+    if (bytes > 0) this.blob[direction].inc(bytes);
+  }
+
+  httpRequest(labels: LabelValues<'method' | 'route' | 'status'>, seconds: number): void {
+    this.http.observe(labels, seconds);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private registerStateGauges(): void {
+    const registers = [this.registry];
+    const sources = (): MetricSources => this.sources;
+    new Gauge({
+      name: 'bootfleet_devices',
+      help: 'Enrolled devices, and those online by their presence (last will included).',
+      labelNames: ['state'] as const,
+      registers,
+      async collect() {
+        const read = sources().devices;
+        if (read === undefined) return;
+        const { enrolled, online } = await read();
+        this.set({ state: 'enrolled' }, enrolled);
+        this.set({ state: 'online' }, online);
+      },
+    });
+    new Gauge({
+      name: 'bootfleet_mqtt_connected_clients',
+      help: 'Clients connected to the embedded broker (0 with an external broker: ask the broker).',
+      registers,
+      collect() {
+        this.set(sources().connectedClients?.() ?? 0);
+      },
+    });
+    this.registerCampaignGauges();
+    this.registerCopiedCounters();
+  }
+
+  /** Only running and paused campaigns: finished ones would grow the label set without bound. */
+  private registerCampaignGauges(): void {
+    const sources = (): MetricSources => this.sources;
+    const registers = [this.registry];
+    const campaigns = (): readonly CampaignMetrics[] => sources().campaigns?.() ?? [];
+    new Gauge({
+      name: 'bootfleet_campaign_devices',
+      help: 'Devices of each running or paused campaign per campaign state.',
+      labelNames: ['campaign', 'state'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of campaigns()) for (const [state, n] of Object.entries(c.states)) this.set({ campaign: c.id, state }, n);
+      },
+    });
+    new Gauge({
+      name: 'bootfleet_campaign_device_phases',
+      help: 'Devices of each running or paused campaign per last reported phase.',
+      labelNames: ['campaign', 'phase'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of campaigns()) for (const [phase, n] of Object.entries(c.phases)) this.set({ campaign: c.id, phase }, n);
+      },
+    });
+  }
+
+  /** Counters the broker and the ingest already keep, copied at scrape time (they only grow). */
+  private registerCopiedCounters(): void {
+    const sources = (): MetricSources => this.sources;
+    const registers = [this.registry];
+    new Counter({
+      name: 'bootfleet_mqtt_refusals_total',
+      help: 'Embedded broker refusals: failed logins, denied publishes, denied subscriptions.',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        const counts = sources().broker?.();
+        if (counts === undefined) return;
+        this.reset();
+        this.inc({ reason: 'auth' }, counts.authFailures);
+        this.inc({ reason: 'publish' }, counts.publishDenied);
+        this.inc({ reason: 'subscribe' }, counts.subscribeDenied);
+      },
+    });
+    new Counter({
+      name: 'bootfleet_mqtt_dropped_messages_total',
+      help: 'Device messages the server dropped at its edge (unparsable, wrong device, unknown), by error code.',
+      labelNames: ['code'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [code, n] of Object.entries(sources().ingestDropped?.() ?? {})) this.inc({ code }, n);
+      },
+    });
+  }
+}
