@@ -19,7 +19,7 @@ const BrokerStateSchema = Type.Object({
 });
 
 export const brokerRoutes: FastifyPluginAsync<{ control: ControlServices }> = (app, { control }) => {
-  app.get('/api/v1/broker', { schema: { response: { 200: BrokerStateSchema, ...AUTH_ERRORS } } }, () => ({
+  app.get('/api/v1/broker', { schema: { tags: ['broker'], summary: 'Broker mode, endpoints, refusals and ingest counts', response: { 200: BrokerStateSchema, ...AUTH_ERRORS } } }, () => ({
     mode: control.plane.mode,
     endpoints: control.plane.endpoints,
     connectedClients: control.plane.connectedClients(),
