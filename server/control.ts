@@ -15,6 +15,7 @@ import { DeviceRegistry } from './devices/registry.js';
 import { AuditLog } from './identity/audit-log.js';
 import { DeviceCredentials } from './identity/device-credentials.js';
 import type { EnrollDeps } from './identity/enroll.js';
+import { CertificateRevocations } from './identity/revocations.js';
 import { TokenVerifier } from './identity/tokens.js';
 import type { ServerConfig } from './config.js';
 import type { ServerMetrics } from './metrics.js';
@@ -31,6 +32,8 @@ export async function startControl(config: ServerConfig, db: Level, logger: Logg
   // Before the broker starts: no device message can change a record during the count.
   await registry.trackCounts();
   const audit = new AuditLog(db);
+  const revocations = new CertificateRevocations(db);
+  await revocations.load();
   const tokens = new TokenVerifier(config.auth ?? { apiTokens: [], enrollmentTokens: [] });
   const brokerLogger = logger.child({ component: 'broker' });
   const plane: ControlPlane =
@@ -40,6 +43,7 @@ export async function startControl(config: ServerConfig, db: Level, logger: Logg
           db,
           credentials,
           logger: brokerLogger,
+          isCertificateRevoked: (id) => revocations.isRevoked(id),
           onCertificateLogin: async (id) => {
             await registry.enroll(id, 'mtls');
           },
@@ -54,5 +58,5 @@ export async function startControl(config: ServerConfig, db: Level, logger: Logg
     });
   }
   logger.info({ mode: plane.mode, endpoints: plane.endpoints }, 'mqtt control plane ready');
-  return { plane, credentials, registry, audit, tokens, ingest, close: () => plane.close() };
+  return { plane, credentials, registry, audit, tokens, revocations, ingest, close: () => plane.close() };
 }
