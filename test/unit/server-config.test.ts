@@ -50,20 +50,3 @@ describe('HTTP app', () => {
     }
   });
 });
-
-describe('OpenAPI guard', () => {
-  it('refuses a route without tags or a response schema, and documents one with both', async () => {
-    const app = await buildApp({ signingKey: generateSigningKey('ed25519'), isReady: () => true });
-    try {
-      expect(() => app.get('/api/v1/untagged', { schema: { response: { 200: { type: 'string' } } } }, () => 'x')).toThrow(
-        expect.objectContaining({ code: 'BOOTFLEET_INTERNAL' }) as Error,
-      );
-      expect(() => app.get('/api/v1/no-response', { schema: { tags: ['devices'] } }, () => 'x')).toThrow(expect.objectContaining({ code: 'BOOTFLEET_INTERNAL' }) as Error);
-      app.get('/api/v1/documented', { schema: { tags: ['devices'], summary: 'x', response: { 200: { type: 'string' } } } }, () => 'x');
-      const doc = (await app.inject('/docs/openapi.json')).json<{ paths: Record<string, unknown> }>();
-      expect(Object.keys(doc.paths)).toContain('/api/v1/documented');
-    } finally {
-      await app.close();
-    }
-  });
-});
