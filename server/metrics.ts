@@ -6,7 +6,10 @@
  * read from the existing services at scrape time in `collect()`, so nothing
  * is counted twice and nothing drifts from the state it reports.
  * Each server has its own prom-client registry, so several servers in one
- * process (tests) never share or clash over metrics.
+ * process (tests) never share or clash over their metrics; prom-client's
+ * process metrics are per process, so they are collected once per process
+ * (their event-loop monitor and GC observer cannot be stopped) and merged
+ * into each server's registry.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 import type { TopicKind } from '../protocol/index.js';
@@ -54,19 +57,31 @@ export function countPublishes(plane: Pick<ControlPlane, 'publish'>, metrics: Se
   };
 }
 
+let processMetrics: Registry | undefined;
+
+/** prom-client's default process metrics (CPU, memory, heap, event-loop lag, GC), started once per process. */
+function processRegistry(): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 /** Seconds: from 1 ms (a cached GET) to 30 s (a large blob or a slow client). */
 const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class ServerMetrics {
-  readonly registry = new Registry();
+  /** What `/metrics` serves: this server's metrics, plus the process metrics unless switched off. */
+  readonly registry: Registry;
+  private readonly own = new Registry();
   private readonly mqtt: Readonly<Record<MqttDirection, Readonly<Record<TopicKind, { inc(value?: number): void }>>>>;
   private readonly blob: Readonly<Record<BlobDirection, { inc(value?: number): void }>>;
   private readonly http: Histogram<'method' | 'route' | 'status'>;
   private sources: MetricSources = {};
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    const registers = [this.registry];
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    const registers = [this.own];
     const messages = new Counter({
       name: 'bootfleet_mqtt_messages_total',
       help: 'MQTT messages of the bootfleet protocol: in = published by devices and received by the server, out = published by the server.',
@@ -92,6 +107,7 @@ export class ServerMetrics {
       registers,
     });
     this.registerStateGauges();
+    this.registry = options.defaultMetrics ?? true ? Registry.merge([this.own, processRegistry()]) : this.own;
   }
 
   /** Connects the scrape-time gauges to the running services. */
@@ -120,7 +136,7 @@ export class ServerMetrics {
   }
 
   private registerStateGauges(): void {
-    const registers = [this.registry];
+    const registers = [this.own];
     const sources = (): MetricSources => this.sources;
     new Gauge({
       name: 'bootfleet_devices',
@@ -150,7 +166,7 @@ export class ServerMetrics {
   /** Only running and paused campaigns: finished ones would grow the label set without bound. */
   private registerCampaignGauges(): void {
     const sources = (): MetricSources => this.sources;
-    const registers = [this.registry];
+    const registers = [this.own];
     const campaigns = (): readonly CampaignMetrics[] => sources().campaigns?.() ?? [];
     new Gauge({
       name: 'bootfleet_campaign_devices',
@@ -177,7 +193,7 @@ export class ServerMetrics {
   /** Counters the broker and the ingest already keep, copied at scrape time (they only grow). */
   private registerCopiedCounters(): void {
     const sources = (): MetricSources => this.sources;
-    const registers = [this.registry];
+    const registers = [this.own];
     new Counter({
       name: 'bootfleet_mqtt_refusals_total',
       help: 'Embedded broker refusals: failed logins, denied publishes, denied subscriptions.',

@@ -63,6 +63,19 @@ describe('Prometheus metrics at /metrics', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     return parseExposition(await response.text());
   };
+  /**
+   * Scrapes until `check` holds (bounded): a response is counted when the server
+   * has finished it, which may be just after the client has read its last byte.
+   */
+  const scrapeUntil = async (check: (samples: Sample[]) => boolean, what: string): Promise<Sample[]> => {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const samples = await scrape();
+      if (check(samples)) return samples;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
 
   it('needs a viewer token, and shows the process metrics of prom-client', async () => {
     expect(await t.api('GET', '/metrics', { token: null })).toMatchObject({ status: 401, body: { code: 'BOOTFLEET_AUTH_MISSING' } });
@@ -120,11 +133,13 @@ describe('Prometheus metrics at /metrics', () => {
     const part = await fetch(`${t.url}/v2/fleet/metrics/blobs/${big.digest}`, { headers: { ...auth, range: 'bytes=100-199' } });
     expect(part.status).toBe(206);
     expect((await part.arrayBuffer()).byteLength).toBe(100);
-    const pulled = await scrape();
-    const served = valueOf(pulled, 'bootfleet_registry_blob_bytes_total', { direction: 'served' }) - valueOf(pushed, 'bootfleet_registry_blob_bytes_total', { direction: 'served' });
-    expect(served).toBe(big.size + 100);
+    const served = (s: Sample[]): number =>
+      valueOf(s, 'bootfleet_registry_blob_bytes_total', { direction: 'served' }) - valueOf(pushed, 'bootfleet_registry_blob_bytes_total', { direction: 'served' });
     // The download is timed under its route pattern, not its URL.
-    expect(valueOf(pulled, 'bootfleet_http_request_duration_seconds_count', { method: 'GET', route: '/v2/*', status: '206' })).toBe(1);
+    const ranged = (s: Sample[]): number => valueOf(s, 'bootfleet_http_request_duration_seconds_count', { method: 'GET', route: '/v2/*', status: '206' });
+    const pulled = await scrapeUntil((s) => served(s) >= big.size + 100 && ranged(s) >= 1, 'both downloads counted');
+    expect(served(pulled)).toBe(big.size + 100);
+    expect(ranged(pulled)).toBe(1);
   });
 
   it('shows devices per state and phase of a running campaign, desired states out, and request durations by route and status', async () => {
@@ -141,7 +156,8 @@ describe('Prometheus metrics at /metrics', () => {
     await first.report('downloading');
     await waitFor(() => t.server.campaigns.activeCounts()[0]?.phases.downloading === 1, 5_000, 'the downloading report');
 
-    const after = await scrape();
+    const started = (s: Sample[]): number => valueOf(s, 'bootfleet_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/campaigns/:id/start', status: '200' });
+    const after = await scrapeUntil((s) => started(s) >= 1, 'the start request counted');
     const out = (s: Sample[]): number => valueOf(s, 'bootfleet_mqtt_messages_total', { direction: 'out', kind: 'desired' });
     expect(out(after) - out(before)).toBe(2);
     expect(valueOf(after, 'bootfleet_campaign_devices', { campaign: 'metered', state: 'issued' }) + valueOf(after, 'bootfleet_campaign_devices', { campaign: 'metered', state: 'in-progress' })).toBe(2);
