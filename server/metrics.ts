@@ -39,7 +39,7 @@ export interface MetricSources {
   /** Clients connected to the embedded broker (0 for an external broker). */
   readonly connectedClients?: () => number;
   /** Counters kept elsewhere (broker refusals, ingest drops), each exported as a counter. */
-  readonly broker?: () => { authFailures: number; publishDenied: number; subscribeDenied: number };
+  readonly broker?: () => { authFailures: number; publishDenied: number; subscribeDenied: number; rejected: Readonly<Partial<Record<string, number>>> };
   readonly ingestDropped?: () => Readonly<Record<string, number>>;
 }
 
@@ -219,7 +219,7 @@ export class ServerMetrics {
     const registers = [this.own];
     new Counter({
       name: 'bootfleet_mqtt_refusals_total',
-      help: 'Embedded broker refusals: failed logins, denied publishes, denied subscriptions.',
+      help: 'Embedded broker refusals: failed logins, denied publishes and subscriptions, and connections the packet guard cut (by its reason).',
       labelNames: ['reason'] as const,
       registers,
       collect() {
@@ -229,6 +229,7 @@ export class ServerMetrics {
         this.inc({ reason: 'auth' }, counts.authFailures);
         this.inc({ reason: 'publish' }, counts.publishDenied);
         this.inc({ reason: 'subscribe' }, counts.subscribeDenied);
+        for (const [reason, n] of Object.entries(counts.rejected)) if (n !== undefined) this.inc({ reason }, n);
       },
     });
     new Counter({

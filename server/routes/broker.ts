@@ -1,7 +1,8 @@
 /**
- * `GET /api/v1/broker`: the control plane's state for operators and for the
- * metrics to come: broker mode and endpoints, connected clients, connections
- * cut by the packet guard, refused logins and ACL denials, and ingest counts.
+ * `GET /api/v1/broker`: the control plane's state for operators (the same
+ * counters are in `/metrics`): broker mode and endpoints, connected clients,
+ * connections cut by the packet guard, refused logins and ACL denials, and
+ * ingest counts.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';

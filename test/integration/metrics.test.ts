@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { deviceTopic, type TrustedKeys } from '../../protocol/index.js';
 import { sha256Hex } from '../../server/registry/index.js';
-import { connectDevice, waitFor } from '../helpers/mqtt.js';
+import { connectDevice, openRawSocket, socketClosed, waitFor } from '../helpers/mqtt.js';
 import { blobOf, OPERATOR_TOKEN } from '../helpers/registry.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
 import { enrollSimDevice, pushVersionedImage, serverKeys, type SimDevice } from '../helpers/sim-device.js';
@@ -114,6 +114,20 @@ describe('Prometheus metrics at /metrics', () => {
     client.stream.destroy();
     await waitFor(() => ingest.presenceApplied >= 2, 5_000, 'the last will');
     expect(valueOf(await scrape(), 'bootfleet_devices', { state: 'online' })).toBe(valueOf(before, 'bootfleet_devices', { state: 'online' }));
+  });
+
+  it('counts broker refusals: a wrong password, and a connection the packet guard cuts', async () => {
+    const before = await scrape();
+    await expect(connectDevice({ url: t.mqttUrl, clientId: 'm1', username: 'm1', password: 'not-the-password' })).rejects.toBeDefined();
+    const socket = await openRawSocket(Number(new URL(t.mqttUrl).port));
+    const closed = socketClosed(socket);
+    // A PUBLISH before any CONNECT [MQTT-3.1.0-1].
+    socket.write(Buffer.from([0x30, 0x02, 0x00, 0x00]));
+    await closed;
+    const after = await scrape();
+    const delta = (reason: string): number => valueOf(after, 'bootfleet_mqtt_refusals_total', { reason }) - valueOf(before, 'bootfleet_mqtt_refusals_total', { reason });
+    expect(delta('auth')).toBe(1);
+    expect(delta('first-packet-not-connect')).toBe(1);
   });
 
   it('counts registry blob bytes received on push and served on pull, a Range included', async () => {
