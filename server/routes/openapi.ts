@@ -65,13 +65,41 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   });
 }
 
-/** Hides the registry routes and marks the operations that need no token (routes/auth.ts decides the same way). */
+/** What each status means on this API; error bodies are `{ code, message, details }` (docs/errors.md). */
+const STATUS_MEANING: Readonly<Record<string, string>> = {
+  '200': 'OK',
+  '201': 'Created',
+  '204': 'Done; no body',
+  '400': 'The request is invalid (`BOOTFLEET_MESSAGE_INVALID` or a more precise code)',
+  '401': 'No token, or an unknown one (`BOOTFLEET_AUTH_MISSING`, `BOOTFLEET_AUTH_INVALID`); for enrolment, an unknown enrolment token',
+  '403': "The token's role is too low (`BOOTFLEET_AUTH_FORBIDDEN`)",
+  '404': 'No such resource (`BOOTFLEET_DEVICE_NOT_FOUND`, `BOOTFLEET_CAMPAIGN_NOT_FOUND`, ...)',
+  '409': 'Conflicts with the current state (exists already, or an impossible transition)',
+  '502': 'The external broker refused (`BOOTFLEET_BROKER_PROVISION_FAILED`)',
+  '503': 'Not ready, or the broker cannot be reached',
+};
+
+/**
+ * Hides the registry routes, marks the operations that need no token
+ * (routes/auth.ts decides the same way), and says what each status means
+ * (a success keeps its schema's own description when it has one).
+ */
 function describeRoute(schema: FastifySchema | undefined, url: string, route: RouteOptions): FastifySchema {
   const base: FastifySchema = schema ?? {};
   if (isUndocumented(url)) return { ...base, hide: true };
   const auth = route.config?.auth;
   const open = auth === 'none' || (!url.startsWith('/api/') && auth !== 'token');
-  return open ? { ...base, security: [] } : base;
+  const described: FastifySchema = { ...base, response: describeResponses(base.response) };
+  return open ? { ...described, security: [] } : described;
+}
+
+function describeResponses(response: unknown): unknown {
+  if (typeof response !== 'object' || response === null) return response;
+  const entries = Object.entries(response as Record<string, Record<string, unknown>>).map(([status, body]) => {
+    const own = status.startsWith('2') && typeof body.description === 'string' ? body.description : undefined;
+    return [status, { ...body, description: own ?? STATUS_MEANING[status] ?? `HTTP ${status}` }] as const;
+  });
+  return Object.fromEntries(entries);
 }
 
 /** `/docs` and `/docs/openapi.json`: the document as JSON; `/docs/openapi.yaml` as YAML. */

@@ -84,6 +84,7 @@ describe('OpenAPI document under /docs', () => {
       expect(op.tags?.length, key).toBeGreaterThan(0);
       expect(op.summary, key).toBeTruthy();
       expect(Object.keys(op.responses).length, key).toBeGreaterThan(0);
+      for (const [status, response] of Object.entries(op.responses)) expect((response as { description?: string }).description, `${key} ${status}`).not.toMatch(/^(Default Response)?$/);
       const [method = '', path = ''] = key.split(' ');
       // The server has the route: the not-found handler's code never answers (an unknown id may).
       const response = await fetch(`${t.url}${path.replaceAll('{id}', 'nope')}`, { method, headers: { authorization: `Bearer ${TOKENS.admin}` } });
