@@ -50,10 +50,11 @@ export interface MetricSources {
  */
 export function countPublishes(plane: Pick<ControlPlane, 'publish'>, metrics: ServerMetrics): Pick<ControlPlane, 'publish'> {
   return {
-    publish(topic, payload, options) {
+    async publish(topic, payload, options) {
+      await plane.publish(topic, payload, options);
+      // Counted once the broker took it: a refused publish was not sent.
       const kind = topic.slice(topic.lastIndexOf('/') + 1);
       if (kind in KIND_LABEL) metrics.mqttMessage('out', kind as TopicKind);
-      return plane.publish(topic, payload, options);
     },
   };
 }
