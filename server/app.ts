@@ -17,6 +17,9 @@ import { enrollRoutes } from './routes/enroll.js';
 import { TokenVerifier } from './identity/tokens.js';
 import type { CampaignManager } from './campaigns/index.js';
 import { campaignRoutes } from './routes/campaigns.js';
+import type { ServerMetrics } from './metrics.js';
+import { installHttpMetrics, metricsRoutes } from './routes/metrics.js';
+import { openApiRoutes, registerOpenApi } from './routes/openapi.js';
 
 export interface AppDeps {
   readonly signingKey: SigningKey;
@@ -29,6 +32,8 @@ export interface AppDeps {
   readonly control?: ControlServices;
   /** Campaigns (issue #6); needs `control` for the audit log. */
   readonly campaigns?: CampaignManager;
+  /** Prometheus metrics (issue #6): absent, no `/metrics` and no request timing. */
+  readonly metrics?: { readonly metrics: ServerMetrics; readonly public: boolean };
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -50,6 +55,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(new BootfleetError('BOOTFLEET_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`).toJSON()),
   );
+  // --- Operations (issue #6): request timing first, so that refused requests are timed too;
+  // the OpenAPI generator before any route, so that it sees them all.
+  if (deps.metrics !== undefined) installHttpMetrics(app, deps.metrics.metrics);
+  await registerOpenApi(app);
   // --- Control plane (issue #6): every /api/ call is authenticated (routes/auth.ts). ---
   installApiAuth(app, deps.control?.tokens ?? new TokenVerifier({ apiTokens: [], enrollmentTokens: [] }));
   if (deps.control !== undefined) {
@@ -62,7 +71,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // --- end control plane ---
   await app.register(healthRoutes, { isReady: deps.isReady });
   await app.register(keysRoutes, { signingKey: deps.signingKey });
+  if (deps.metrics !== undefined) await app.register(metricsRoutes, deps.metrics);
+  await app.register(openApiRoutes);
   // --- embedded OCI registry (issue #3): its own body handling and error format, in its own scope.
-  if (deps.registry !== undefined) await app.register(registryPlugin, { registry: deps.registry });
+  if (deps.registry !== undefined) await app.register(registryPlugin, { registry: deps.registry, metrics: deps.metrics?.metrics });
   return app;
 }

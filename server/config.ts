@@ -41,6 +41,16 @@ export function defaultRegistryConfig(): RegistryConfig {
   };
 }
 
+export const MetricsConfigSchema = Type.Object(
+  {
+    /** `/metrics` without a token, for a scraper on a trusted network; default false (a viewer token is needed). */
+    public: Type.Optional(Type.Boolean()),
+    /** prom-client's process metrics (CPU, memory, event loop lag, GC); default true. */
+    processMetrics: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const HttpSchema = Type.Object(
@@ -66,6 +76,8 @@ export const ServerConfigSchema = Type.Object(
     // 127.0.0.1:1883, and no tokens (every /api/ call is refused until tokens are configured).
     broker: Type.Optional(BrokerConfigSchema),
     auth: Type.Optional(AuthConfigSchema),
+    // --- Operations (issue #6): Prometheus metrics at /metrics (docs/control-plane.md, "Metrics").
+    metrics: Type.Optional(MetricsConfigSchema),
   },
   { additionalProperties: false },
 );

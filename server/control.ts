@@ -15,19 +15,25 @@ import { DeviceRegistry } from './devices/registry.js';
 import { AuditLog } from './identity/audit-log.js';
 import { DeviceCredentials } from './identity/device-credentials.js';
 import type { EnrollDeps } from './identity/enroll.js';
+import { CertificateRevocations } from './identity/revocations.js';
 import { TokenVerifier } from './identity/tokens.js';
 import type { ServerConfig } from './config.js';
+import type { ServerMetrics } from './metrics.js';
 
 export interface ControlServices extends EnrollDeps {
   readonly ingest: DeviceIngest;
   close(): Promise<void>;
 }
 
-export async function startControl(config: ServerConfig, db: Level, logger: Logger): Promise<ControlServices> {
+export async function startControl(config: ServerConfig, db: Level, logger: Logger, metrics?: ServerMetrics): Promise<ControlServices> {
   const brokerConfig = config.broker ?? defaultBrokerConfig();
   const credentials = new DeviceCredentials(db);
   const registry = new DeviceRegistry(db);
+  // Before the broker starts: no device message can change a record during the count.
+  await registry.trackCounts();
   const audit = new AuditLog(db);
+  const revocations = new CertificateRevocations(db);
+  await revocations.load();
   const tokens = new TokenVerifier(config.auth ?? { apiTokens: [], enrollmentTokens: [] });
   const brokerLogger = logger.child({ component: 'broker' });
   const plane: ControlPlane =
@@ -37,6 +43,7 @@ export async function startControl(config: ServerConfig, db: Level, logger: Logg
           db,
           credentials,
           logger: brokerLogger,
+          isCertificateRevoked: (id) => revocations.isRevoked(id),
           onCertificateLogin: async (id) => {
             await registry.enroll(id, 'mtls');
           },
@@ -44,8 +51,12 @@ export async function startControl(config: ServerConfig, db: Level, logger: Logg
       : await startExternalBroker({ config: brokerConfig, logger: brokerLogger });
   const ingest = new DeviceIngest(registry, logger.child({ component: 'ingest' }));
   for (const kind of ['reports', 'presence'] as const) {
-    await plane.onDeviceMessage(allDevicesFilter(kind), (topic, payload) => ingest.handle(topic, payload));
+    await plane.onDeviceMessage(allDevicesFilter(kind), (topic, payload) => {
+      // Counted as received before parsing: a message the ingest drops still crossed the wire.
+      metrics?.mqttMessage('in', kind);
+      return ingest.handle(topic, payload);
+    });
   }
   logger.info({ mode: plane.mode, endpoints: plane.endpoints }, 'mqtt control plane ready');
-  return { plane, credentials, registry, audit, tokens, ingest, close: () => plane.close() };
+  return { plane, credentials, registry, audit, tokens, revocations, ingest, close: () => plane.close() };
 }

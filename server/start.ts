@@ -13,6 +13,7 @@ import { loadOrCreateSigningKey } from './signing-key.js';
 import { openRegistry } from './registry/index.js';
 import { startControl, type ControlServices } from './control.js';
 import { CampaignManager } from './campaigns/index.js';
+import { countPublishes, ServerMetrics } from './metrics.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -27,6 +28,7 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel });
+  const metrics = new ServerMetrics({ defaultMetrics: config.metrics?.processMetrics ?? true });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const db = new Level<string, string>(join(config.dataDir, 'state'), { valueEncoding: 'utf8' });
   await withContextAsync('opening the state database', () => db.open());
@@ -35,18 +37,34 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // --- embedded OCI registry (issue #3)
   const registry = await withContextAsync('opening the registry', () => openRegistry(config, db));
   // --- Control plane (issue #6): broker, device registry, enrolment, audit. ---
-  const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger));
+  const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger, metrics));
   // One set of credentials for the whole fleet: API tokens and enrolled devices work in the registry too.
   registry.auth.useFleetCredentials({
     apiTokenRole: (token) => control.tokens.roleOf(token),
     isDeviceLogin: (deviceId, password) => control.credentials.verify(deviceId, Buffer.from(password, 'utf8')),
   });
   // --- Campaigns (issue #6): follow reports from the ingest; resume running campaigns from level.
-  const campaigns = new CampaignManager({ db, registry, devices: control.registry, plane: control.plane, key, logger: logger.child({ component: 'campaigns' }) });
+  const plane = countPublishes(control.plane, metrics);
+  const campaigns = new CampaignManager({ db, registry, devices: control.registry, plane, key, logger: logger.child({ component: 'campaigns' }) });
   control.ingest.onReport((report) => campaigns.onReport(report));
   await withContextAsync('resuming campaigns', () => campaigns.open());
   let ready = false;
-  const app = await buildApp({ signingKey: key, isReady: () => ready, logger, registry, control, campaigns });
+  metrics.observe({
+    devices: () => control.registry.countOnline(),
+    campaigns: () => campaigns.activeCounts(),
+    connectedClients: () => control.plane.connectedClients(),
+    broker: () => control.plane.counters,
+    ingestDropped: () => control.ingest.counters.dropped,
+  });
+  const app = await buildApp({
+    signingKey: key,
+    isReady: () => ready,
+    logger,
+    registry,
+    control,
+    campaigns,
+    metrics: { metrics, public: config.metrics?.public ?? false },
+  });
   await app.listen({ host: config.http.host, port: config.http.port });
   ready = true;
   const address = app.server.address() as AddressInfo;

@@ -20,7 +20,7 @@ function collectValues(value: string, previous: string[]): string[] {
 }
 
 export function deviceCommand(io: CliIo): Command {
-  const device = new Command('device').description('list, inspect and label devices; print their protocol topics');
+  const device = new Command('device').description('list, inspect, label and revoke devices; print their protocol topics');
   device
     .command('topics')
     .description('print the MQTT topics of a device with their QoS, retain flag and direction, as JSON lines')
@@ -80,6 +80,16 @@ export function deviceCommand(io: CliIo): Command {
     const body = { labels: parseLabelChanges(changes), addGroups: opts.addGroup, removeGroups: opts.removeGroup };
     const answer = (await callApi(apiTarget(opts), 'PATCH', `/api/v1/devices/${encodeURIComponent(id)}`, body)) as { device: unknown };
     io.out(`${JSON.stringify(answer.device)}\n`);
+  });
+  withApiOptions(
+    device
+      .command('revoke')
+      .description('revoke a device (admin token): delete its credentials and broker account, refuse its client certificate from now on, disconnect it')
+      .argument('<device-id>', 'device id'),
+  ).action(async (id: string, opts: ApiOpts) => {
+    await callApi(apiTarget(opts), 'DELETE', `/api/v1/devices/${encodeURIComponent(id)}/credentials`);
+    io.out(`${JSON.stringify({ device: id, revoked: true })}
+`);
   });
   return device;
 }

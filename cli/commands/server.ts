@@ -33,6 +33,7 @@ export function serverCommand(io: CliIo): Command {
       io.err(`bootfleet server listening on ${running.url} (data ${config.dataDir}, signing key ${running.keyId})\n`);
       const mqtt = Object.values(running.control.plane.endpoints).join(', ');
       io.err(`bootfleet mqtt (${running.control.plane.mode}): ${mqtt}\n`);
+      io.err(`bootfleet metrics at ${running.url}/metrics (${config.metrics?.public === true ? 'no token' : 'viewer token'}), API document at ${running.url}/docs\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

@@ -16,7 +16,14 @@ type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'author
 /** Called when a device proved its identity with a client certificate (it has no enrolment record otherwise). */
 export type CertificateLogin = (deviceId: DeviceId) => Promise<void>;
 
-export function deviceAccessHooks(credentials: DeviceCredentials, counters: BrokerCounters, logger: Logger, onCertificateLogin?: CertificateLogin): Hooks {
+/** What certificate logins need beyond the TLS handshake. */
+export interface CertificatePolicy {
+  readonly onCertificateLogin?: CertificateLogin | undefined;
+  /** A revoked device's certificate still chains to the CA: this list refuses it. */
+  readonly isCertificateRevoked?: ((deviceId: string) => boolean) | undefined;
+}
+
+export function deviceAccessHooks(credentials: DeviceCredentials, counters: BrokerCounters, logger: Logger, certificates: CertificatePolicy = {}): Hooks {
   return {
     preConnect: (_client, packet, callback) => {
       // A will is published later without a new check when it comes from the persisted state of a
@@ -32,7 +39,7 @@ export function deviceAccessHooks(credentials: DeviceCredentials, counters: Brok
       callback(new Error('last will on a topic the device may not publish'), false);
     },
     authenticate: (client, username, password, done) => {
-      authenticateDevice(credentials, client, username, password, onCertificateLogin).then(
+      authenticateDevice(credentials, client, username, password, certificates).then(
         (ok) => {
           if (!ok) counters.authFailures += 1;
           done(null, ok);
@@ -70,7 +77,7 @@ async function authenticateDevice(
   client: Client,
   username: string | undefined,
   password: Buffer | undefined,
-  onCertificateLogin: CertificateLogin | undefined,
+  certificates: CertificatePolicy,
 ): Promise<boolean> {
   let id: DeviceId;
   try {
@@ -81,10 +88,10 @@ async function authenticateDevice(
   const connection = client.conn;
   if (!(connection instanceof GuardedConnection)) return false;
   // [MQTT-3.1.3-8] identity: the client id is the device id, and the proof is a certificate for it or its password.
-  const byCertificate = connection.identity === id;
+  const byCertificate = connection.identity === id && certificates.isCertificateRevoked?.(id) !== true;
   const proven = byCertificate || (username === id && (await credentials.verify(id, password)));
   if (!proven) return false;
-  if (byCertificate) await onCertificateLogin?.(id);
+  if (byCertificate) await certificates.onCertificateLogin?.(id);
   connection.scanner.markAuthenticated();
   return true;
 }

@@ -26,6 +26,21 @@ const TlsListenSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const EmqxConfigSchema = Type.Object(
+  {
+    /** Base URL of the management API, e.g. http://emqx.example:18083. */
+    apiUrl: Type.String({ minLength: 1, pattern: '^https?://' }),
+    /** API key made in EMQX (Dashboard, System, API Keys); its secret is read from `apiSecretFile`. */
+    apiKey: Type.String({ minLength: 1, maxLength: 256 }),
+    apiSecretFile: Type.String({ minLength: 1 }),
+    /** Authenticator id; default `password_based:built_in_database`. */
+    authenticator: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    /** `clientid` (default): the device id is the client id EMQX authenticates and authorizes; `username`: the user name. */
+    userIdType: Type.Optional(Type.Union([Type.Literal('clientid'), Type.Literal('username')])),
+  },
+  { additionalProperties: false },
+);
+
 export const BrokerConfigSchema = Type.Object(
   {
     mode: Type.Union([Type.Literal('embedded'), Type.Literal('external')]),
@@ -50,7 +65,9 @@ export const BrokerConfigSchema = Type.Object(
     /** External: file holding the server's MQTT password (not the password itself, to keep it out of the config). */
     passwordFile: Type.Optional(Type.String({ minLength: 1 })),
     /** External: how enrolment provisions device accounts in the broker. */
-    provisioning: Type.Optional(Type.Union([Type.Literal('mosquitto-dynsec'), Type.Literal('none')])),
+    provisioning: Type.Optional(Type.Union([Type.Literal('mosquitto-dynsec'), Type.Literal('emqx-http'), Type.Literal('none')])),
+    /** External with `provisioning: emqx-http`: EMQX 5's management API (deploy/emqx/README.md). */
+    emqx: Type.Optional(EmqxConfigSchema),
   },
   { additionalProperties: false },
 );

@@ -26,6 +26,8 @@ export interface EmbeddedBrokerDeps {
   readonly logger: Logger;
   /** Registers a device that logged in with a client certificate (mTLS) and was never enrolled. */
   readonly onCertificateLogin?: CertificateLogin;
+  /** Whether a device's client certificate was revoked (identity/revocations.ts); absent, none is. */
+  readonly isCertificateRevoked?: (deviceId: string) => boolean;
 }
 
 export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<ControlPlane> {
@@ -36,7 +38,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     persistence,
     connectTimeout: config.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs,
     maxClientsIdLength: ID_MAX_LENGTH,
-    ...deviceAccessHooks(deps.credentials, counters, logger, deps.onCertificateLogin),
+    ...deviceAccessHooks(deps.credentials, counters, logger, { onCertificateLogin: deps.onCertificateLogin, isCertificateRevoked: deps.isCertificateRevoked }),
   });
   const connected = new Map<string, Client>();
   aedes.on('client', (client) => connected.set(client.id, client));

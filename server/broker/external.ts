@@ -3,8 +3,8 @@
  * EMQX, HiveMQ) as one MQTT client with a persistent session (client id
  * `bootfleet:server`, which no device id can take: `:` is not an id
  * character), so reports published while the server is down wait in the
- * broker. With `provisioning: mosquitto-dynsec`, enrolment creates each
- * device's account and ACL through Mosquitto's dynamic-security plugin.
+ * broker. With `provisioning: mosquitto-dynsec` or `emqx-http`, enrolment
+ * creates each device's account and ACL in the broker (provisioning.ts).
  */
 import { readFile } from 'node:fs/promises';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { BootfleetError } from '../../protocol/index.js';
 import type { BrokerConfig } from './config.js';
 import { newBrokerCounters, type ControlPlane, type DeviceMessageHandler } from './control-plane.js';
-import { alreadyExists, deviceRoleAcls, deviceRoleName, DynsecClient } from './dynsec.js';
+import { startProvisioner, type BrokerProvisioner } from './provisioning.js';
 import { topicMatches } from './topic-filter.js';
 
 export const SERVER_CLIENT_ID = 'bootfleet:server';
@@ -48,8 +48,13 @@ export async function startExternalBroker({ config, logger }: ExternalBrokerDeps
   client.on('error', (error) => {
     logger.warn({ err: error }, 'mqtt client error');
   });
-  const dynsec = config.provisioning === 'mosquitto-dynsec' ? new DynsecClient(client) : undefined;
-  if (dynsec !== undefined) await prepareMosquitto(dynsec);
+  let provisioner: BrokerProvisioner | undefined;
+  try {
+    provisioner = await startProvisioner(config, client);
+  } catch (error) {
+    await client.endAsync(true);
+    throw error;
+  }
   return {
     mode: 'external',
     endpoints: { [config.url.startsWith('mqtts:') ? 'tls' : config.url.startsWith('ws') ? 'ws' : 'tcp']: config.url },
@@ -63,19 +68,14 @@ export async function startExternalBroker({ config, logger }: ExternalBrokerDeps
       await client.subscribeAsync(filter, { qos: 1 });
     },
     async provisionDevice(deviceId, devicePassword) {
-      if (dynsec === undefined) return;
-      const rolename = deviceRoleName(deviceId);
-      await dynsec.run([{ command: 'createRole', rolename, acls: deviceRoleAcls(deviceId) }], alreadyExists);
-      await dynsec.run([{ command: 'createClient', username: deviceId, password: devicePassword, clientid: deviceId, roles: [{ rolename }] }]);
+      await provisioner?.provision(deviceId, devicePassword);
     },
     async revokeDevice(deviceId) {
-      if (dynsec === undefined) return;
-      await dynsec.run([{ command: 'deleteClient', username: deviceId }], (r) => typeof r.error === 'string' && /not found/i.test(r.error));
-      await dynsec.run([{ command: 'deleteRole', rolename: deviceRoleName(deviceId) }], (r) => typeof r.error === 'string' && /not found/i.test(r.error));
+      await provisioner?.revoke(deviceId);
     },
     connectedClients: () => 0,
     async close() {
-      dynsec?.close();
+      provisioner?.close();
       await client.endAsync();
     },
   } satisfies ControlPlane;
@@ -100,15 +100,4 @@ function firstConnection(client: MqttClient, url: string): Promise<void> {
     client.once('error', fail);
     client.once('offline', fail);
   });
-}
-
-/**
- * Checks the dynamic-security link at start. The server's account and its
- * `bootfleet-server` role are made beforehand (deploy/mosquitto/provision-server.sh):
- * Mosquitto 2.0.11 kicks a client whose roles change and the answer is lost,
- * so the server never edits its own account.
- */
-async function prepareMosquitto(dynsec: DynsecClient): Promise<void> {
-  await dynsec.start();
-  await dynsec.run([{ command: 'getDefaultACLAccess' }]);
 }

@@ -25,7 +25,8 @@ import { checkSelector, selectDevices } from './selector.js';
 import { sameDefinition, settingsOf } from './settings.js';
 import { campaignStatus, type CampaignStatus } from './status.js';
 import { CampaignStore } from './store.js';
-import { assignWaves } from './waves.js';
+import { assignWaves, countStates } from './waves.js';
+import type { CampaignMetrics } from '../metrics.js';
 
 export interface CampaignManagerDeps {
   readonly db: Level;
@@ -145,6 +146,15 @@ export class CampaignManager {
     const campaign = await this.get(id);
     const devices = this.active.get(id)?.devices.values() ?? (await this.store.devices(id));
     return campaignStatus(campaign, [...devices]);
+  }
+
+  /** Device counts of the running and paused campaigns, from memory (the metrics read them at every scrape). */
+  activeCounts(): CampaignMetrics[] {
+    return [...this.active.values()].map(({ campaign, devices }) => {
+      const phases: Record<string, number> = {};
+      for (const device of devices.values()) if (device.phase !== undefined) phases[device.phase] = (phases[device.phase] ?? 0) + 1;
+      return { id: campaign.id, states: countStates(devices.values()), phases };
+    });
   }
 
   /** Delta cost from the devices' current inventories: the selector's devices for a draft, the frozen ones after start. */

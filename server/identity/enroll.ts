@@ -10,6 +10,7 @@ import type { ControlPlane } from '../broker/control-plane.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { AuditLog } from './audit-log.js';
 import type { DeviceCredentials } from './device-credentials.js';
+import type { CertificateRevocations } from './revocations.js';
 import type { TokenVerifier } from './tokens.js';
 
 export interface EnrollDeps {
@@ -18,6 +19,8 @@ export interface EnrollDeps {
   readonly registry: DeviceRegistry;
   readonly plane: ControlPlane;
   readonly audit: AuditLog;
+  /** Certificates refused at CONNECT (embedded broker, mTLS). */
+  readonly revocations: CertificateRevocations;
 }
 
 export interface Enrollment {
@@ -44,10 +47,16 @@ export async function enrollDevice(deps: EnrollDeps, request: { token: string; d
   return { deviceId: id, clientId: id, username: id, password, broker: deps.plane.endpoints, topics: deviceAcl(id) };
 }
 
-/** Removes a device's credentials (broker account included) so that it must enrol again. */
+/**
+ * Removes a device's credentials (broker account included) so that it must
+ * enrol again, refuses its client certificate from now on, and disconnects it.
+ * The certificate is listed first: the disconnected device cannot log in again
+ * with it in between.
+ */
 export async function revokeDevice(deps: EnrollDeps, id: string, actor: string, requestId?: string): Promise<void> {
   const device = await deps.registry.require(id);
   const deviceId = parseDeviceId(device.id);
+  await deps.revocations.revoke(deviceId, actor);
   await deps.plane.revokeDevice(deviceId);
   await deps.credentials.revoke(deviceId);
   await deps.registry.recordEvent(deviceId, { kind: 'credentials-revoked', details: { by: actor } });

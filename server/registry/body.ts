@@ -1,6 +1,7 @@
 /** Request bodies on registry routes: never parsed by Fastify, read here as streams or bounded buffers. */
 import type { IncomingMessage } from 'node:http';
 import { registryError } from './errors.js';
+import type { BlobByteMeter } from './registry.js';
 
 /** Reads a whole body that must stay under `limit` bytes (manifests); refuses early on Content-Length. */
 export async function readBounded(raw: IncomingMessage, limit: number): Promise<Buffer> {
@@ -16,7 +17,15 @@ export async function readBounded(raw: IncomingMessage, limit: number): Promise<
   return Buffer.concat(chunks);
 }
 
-/** The body as a stream of chunks, for blobs (never buffered). */
-export function bodyStream(raw: IncomingMessage): AsyncIterable<Uint8Array> {
-  return raw as AsyncIterable<Uint8Array>;
+/** The body as a stream of chunks, for blobs (never buffered); each chunk is counted when `meter` is given. */
+export function bodyStream(raw: IncomingMessage, meter?: BlobByteMeter): AsyncIterable<Uint8Array> {
+  const source = raw as AsyncIterable<Uint8Array>;
+  return meter === undefined ? source : counted(source, meter);
+}
+
+async function* counted(source: AsyncIterable<Uint8Array>, meter: BlobByteMeter): AsyncIterable<Uint8Array> {
+  for await (const chunk of source) {
+    meter.blobBytes('received', chunk.byteLength);
+    yield chunk;
+  }
 }

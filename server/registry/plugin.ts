@@ -9,7 +9,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CHALLENGE, type Access } from './auth.js';
 import { registryError, toWireError } from './errors.js';
 import { parseRegistryPath, type RegistryRoute } from './names.js';
-import type { Registry } from './registry.js';
+import type { BlobByteMeter, Registry } from './registry.js';
 import { handleBlob } from './routes/blobs.js';
 import type { RequestContext } from './routes/context.js';
 import { handleManifest } from './routes/manifests.js';
@@ -19,11 +19,12 @@ import { handleUpload, handleUploadStart } from './routes/uploads.js';
 
 export interface RegistryPluginOptions {
   readonly registry: Registry;
+  readonly metrics?: BlobByteMeter;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
-export const registryPlugin: FastifyPluginAsync<RegistryPluginOptions> = (app, { registry }) => {
+export const registryPlugin: FastifyPluginAsync<RegistryPluginOptions> = (app, { registry, metrics }) => {
   app.removeAllContentTypeParsers();
   // Leave every body unread: handlers consume `request.raw` themselves.
   app.addContentTypeParser('*', (_request, _payload, done) => {
@@ -35,13 +36,13 @@ export const registryPlugin: FastifyPluginAsync<RegistryPluginOptions> = (app, {
     if (wire.status === 401) void reply.header('WWW-Authenticate', CHALLENGE);
     return reply.code(wire.status).header('Content-Type', 'application/json').send(wire.body);
   });
-  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => serve(registry, request, reply);
+  const handler = (request: FastifyRequest, reply: FastifyReply): Promise<void> => serve(registry, metrics, request, reply);
   app.route({ method: [...METHODS], url: '/v2/', handler, exposeHeadRoute: false });
   app.route({ method: [...METHODS], url: '/v2/*', handler, exposeHeadRoute: false });
   return Promise.resolve();
 };
 
-async function serve(registry: Registry, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function serve(registry: Registry, metrics: BlobByteMeter | undefined, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   reply.header('Docker-Distribution-API-Version', 'registry/2.0');
   const url = request.raw.url ?? '/';
   const queryAt = url.indexOf('?');
@@ -49,7 +50,7 @@ async function serve(registry: Registry, request: FastifyRequest, reply: Fastify
   const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
   const role = await registry.auth.identify(request.headers.authorization);
   const route = parseRegistryPath(path);
-  const ctx: RequestContext = { registry, request, reply, query, role };
+  const ctx: RequestContext = { registry, request, reply, query, role, metrics };
   if (route.kind === 'base') {
     // Always challenge a caller without credentials here, even with anonymous pull:
     // clients (containers/image, docker) send stored credentials only after a challenge.

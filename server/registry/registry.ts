@@ -7,6 +7,11 @@ import { BlobStore } from './blob-store.js';
 import { RegistryMetadata } from './metadata.js';
 import { UploadSessions } from './upload-sessions.js';
 
+/** Blob byte counters (server/metrics.ts): one call per chunk read or per download. */
+export interface BlobByteMeter {
+  blobBytes(direction: 'served' | 'received', bytes: number): void;
+}
+
 export interface Registry {
   readonly config: RegistryConfig;
   readonly store: BlobStore;

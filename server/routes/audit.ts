@@ -17,7 +17,14 @@ const QuerySchema = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1
 export const auditRoutes: FastifyPluginAsync<{ audit: AuditLog }> = (app, { audit }) => {
   app.get<{ Querystring: Static<typeof QuerySchema> }>(
     '/api/v1/audit',
-    { config: { role: 'admin' }, schema: { querystring: QuerySchema, response: { 200: Type.Object({ entries: Type.Array(AuditEntrySchema) }), ...AUTH_ERRORS } } },
+    {
+      config: { role: 'admin' },
+      schema: {
+        tags: ['audit'],
+        summary: 'The most recent operator actions (admin)',
+        querystring: QuerySchema, response: { 200: Type.Object({ entries: Type.Array(AuditEntrySchema) }), ...AUTH_ERRORS },
+      },
+    },
     async (request) => ({ entries: await audit.recent(request.query.limit ?? 100) }),
   );
   return Promise.resolve();

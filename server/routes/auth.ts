@@ -1,7 +1,8 @@
 /**
  * API authentication: every route under /api/ needs a bearer token, except
  * those marked `config: { auth: 'none' }` (enrolment, which checks its own
- * token). A route's needed role is `config.role`, else viewer for reads and
+ * token); a route elsewhere needs one when marked `config: { auth: 'token' }`
+ * (`/metrics`). A route's needed role is `config.role`, else viewer for reads and
  * operator for writes (docs/control-plane.md, "Roles").
  */
 import type { FastifyInstance } from 'fastify';
@@ -13,8 +14,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Role needed for this route. */
     role?: Role;
-    /** `none`: the route authenticates its caller itself. */
-    auth?: 'none';
+    /**
+     * `none`: the route authenticates its caller itself (or is public);
+     * `token`: a token is needed even outside /api/ (`/metrics`).
+     */
+    auth?: 'none' | 'token';
   }
   interface FastifyRequest {
     /** The operator behind the request's token, once authenticated. */
@@ -27,8 +31,8 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 export function installApiAuth(app: FastifyInstance, tokens: TokenVerifier): void {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/api/')) return;
     const config = request.routeOptions.config;
+    if (!request.url.startsWith('/api/') && config.auth !== 'token') return;
     if (config.auth === 'none') return;
     const principal = tokens.authenticate(request.headers.authorization);
     const needed = config.role ?? (READ_METHODS.has(request.method) ? 'viewer' : 'operator');

@@ -1,7 +1,8 @@
 /**
- * `GET /api/v1/broker`: the control plane's state for operators and for the
- * metrics to come: broker mode and endpoints, connected clients, connections
- * cut by the packet guard, refused logins and ACL denials, and ingest counts.
+ * `GET /api/v1/broker`: the control plane's state for operators (the same
+ * counters are in `/metrics`): broker mode and endpoints, connected clients,
+ * connections cut by the packet guard, refused logins and ACL denials, and
+ * ingest counts.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
@@ -19,7 +20,7 @@ const BrokerStateSchema = Type.Object({
 });
 
 export const brokerRoutes: FastifyPluginAsync<{ control: ControlServices }> = (app, { control }) => {
-  app.get('/api/v1/broker', { schema: { response: { 200: BrokerStateSchema, ...AUTH_ERRORS } } }, () => ({
+  app.get('/api/v1/broker', { schema: { tags: ['broker'], summary: 'Broker mode, endpoints, refusals and ingest counts', response: { 200: BrokerStateSchema, ...AUTH_ERRORS } } }, () => ({
     mode: control.plane.mode,
     endpoints: control.plane.endpoints,
     connectedClients: control.plane.connectedClients(),

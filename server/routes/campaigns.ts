@@ -62,7 +62,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteDeps> = (app, deps)
 
   app.post<{ Body: Static<typeof CreateCampaignSchema> }>(
     '/api/v1/campaigns',
-    { validatorCompiler: strictValidator, schema: { body: CreateCampaignSchema, response: { 201: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { validatorCompiler: strictValidator, schema: { tags: ['campaigns'], summary: 'Create a draft campaign; a tag is resolved to its digest now (operator)', body: CreateCampaignSchema, response: { 201: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request, reply) => {
       const campaign = await campaigns.create(request.body, actorOf(request.principal));
       await audit(request, 'campaign.create', campaign.id, { image: campaign.image, digest: campaign.target.digest });
@@ -72,30 +72,30 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteDeps> = (app, deps)
   // GitOps (`bootfleet apply`): create when absent, 200 unchanged when identical, 409 when it differs.
   app.put<{ Params: IdParams; Body: Static<typeof ApplyBodySchema> }>(
     '/api/v1/campaigns/:id',
-    { validatorCompiler: strictValidator, schema: { params: IdParamsSchema, body: ApplyBodySchema, response: { 200: CampaignAnswer, 201: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { validatorCompiler: strictValidator, schema: { tags: ['campaigns'], summary: 'Create when absent, unchanged when identical (GitOps apply; operator)', params: IdParamsSchema, body: ApplyBodySchema, response: { 200: CampaignAnswer, 201: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request, reply) => {
       const { campaign, created } = await campaigns.apply({ ...request.body, id: request.params.id }, actorOf(request.principal));
       if (created) await audit(request, 'campaign.create', campaign.id, { image: campaign.image, digest: campaign.target.digest, via: 'apply' });
       return reply.code(created ? 201 : 200).send({ campaign });
     },
   );
-  app.get('/api/v1/campaigns', { schema: { response: { 200: Type.Object({ campaigns: Type.Array(CampaignSchema) }), ...AUTH_ERRORS } } }, async () => ({
+  app.get('/api/v1/campaigns', { schema: { tags: ['campaigns'], summary: 'List campaigns', response: { 200: Type.Object({ campaigns: Type.Array(CampaignSchema) }), ...AUTH_ERRORS } } }, async () => ({
     campaigns: await campaigns.list(),
   }));
   app.get<{ Params: IdParams }>(
     '/api/v1/campaigns/:id',
-    { schema: { params: IdParamsSchema, response: { 200: CampaignStatusSchema, 404: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { schema: { tags: ['campaigns'], summary: 'A campaign with counts per state, phase and wave, and each device', params: IdParamsSchema, response: { 200: CampaignStatusSchema, 404: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request) => campaigns.status(request.params.id),
   );
   app.get<{ Params: IdParams }>(
     '/api/v1/campaigns/:id/plan',
-    { schema: { params: IdParamsSchema, response: { 200: PlanSchema, 404: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { schema: { tags: ['campaigns'], summary: 'Layers and bytes each targeted device lacks (delta plan)', params: IdParamsSchema, response: { 200: PlanSchema, 404: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request) => ({ campaign: request.params.id, ...(await campaigns.plan(request.params.id)) }),
   );
   for (const action of ACTIONS) {
     app.post<{ Params: IdParams }>(
       `/api/v1/campaigns/:id/${action}`,
-      { schema: { params: IdParamsSchema, response: { 200: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
+      { schema: { tags: ['campaigns'], summary: `${action[0]?.toUpperCase() ?? ''}${action.slice(1)} the campaign (operator)`, params: IdParamsSchema, response: { 200: CampaignAnswer, 404: ErrorBodySchema, 409: ErrorBodySchema, ...AUTH_ERRORS } } },
       async (request) => {
         const campaign = await act(campaigns, action, request.params.id, actorOf(request.principal));
         await audit(request, `campaign.${action}`, campaign.id, { state: campaign.state });
@@ -105,7 +105,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteDeps> = (app, deps)
   }
   app.get<{ Params: IdParams }>(
     '/api/v1/campaigns/:id/events',
-    { schema: { params: IdParamsSchema, response: { 200: Type.String({ description: 'text/event-stream: one `data:` JSON line per event' }), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { schema: { tags: ['campaigns'], summary: 'Server-sent events of the campaign', params: IdParamsSchema, response: { 200: Type.String({ description: 'text/event-stream: one `data:` JSON line per event' }), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request, reply) => {
       const status = await campaigns.status(request.params.id);
       streamEvents(campaigns, request.params.id, reply, streams, { type: 'status', counts: status.counts, state: status.campaign.state, wave: status.campaign.currentWave });

@@ -43,7 +43,7 @@ export const deviceRoutes: FastifyPluginAsync<EnrollDeps> = (app, deps) => {
   const { registry } = deps;
   app.get<{ Querystring: Static<typeof ListQuerySchema> }>(
     '/api/v1/devices',
-    { schema: { querystring: ListQuerySchema, response: { 200: Type.Object({ devices: Type.Array(DeviceSchema), nextCursor: Type.Optional(Type.String()) }), ...AUTH_ERRORS } } },
+    { schema: { tags: ['devices'], summary: 'List devices, filtered, in id order, a page at a time', querystring: ListQuerySchema, response: { 200: Type.Object({ devices: Type.Array(DeviceSchema), nextCursor: Type.Optional(Type.String()) }), ...AUTH_ERRORS } } },
     async (request) => {
       const { label, group, online, limit, cursor } = request.query;
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
@@ -56,6 +56,8 @@ export const deviceRoutes: FastifyPluginAsync<EnrollDeps> = (app, deps) => {
     '/api/v1/devices/:id',
     {
       schema: {
+        tags: ['devices'],
+        summary: 'One device and its most recent events',
         params: IdParamsSchema,
         querystring: ShowQuerySchema,
         response: { 200: Type.Object({ device: DeviceSchema, events: Type.Array(DeviceEventSchema) }), 404: ErrorBodySchema, ...AUTH_ERRORS },
@@ -68,7 +70,7 @@ export const deviceRoutes: FastifyPluginAsync<EnrollDeps> = (app, deps) => {
   );
   app.patch<{ Params: Static<typeof IdParamsSchema>; Body: Static<typeof PatchBodySchema> }>(
     '/api/v1/devices/:id',
-    { schema: { params: IdParamsSchema, body: PatchBodySchema, response: { 200: Type.Object({ device: DeviceSchema }), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { schema: { tags: ['devices'], summary: 'Set or remove labels and groups (operator)', params: IdParamsSchema, body: PatchBodySchema, response: { 200: Type.Object({ device: DeviceSchema }), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request) => {
       const device = await registry.setLabelsAndGroups(request.params.id, request.body);
       await deps.audit.append({ at: Date.now(), actor: actorOf(request.principal), action: 'device.update', target: device.id, requestId: request.id, details: request.body });
@@ -77,7 +79,7 @@ export const deviceRoutes: FastifyPluginAsync<EnrollDeps> = (app, deps) => {
   );
   app.delete<{ Params: Static<typeof IdParamsSchema> }>(
     '/api/v1/devices/:id/credentials',
-    { config: { role: 'admin' }, schema: { params: IdParamsSchema, response: { 204: Type.Null(), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
+    { config: { role: 'admin' }, schema: { tags: ['devices'], summary: 'Revoke the device credentials and disconnect it (admin)', params: IdParamsSchema, response: { 204: Type.Null(), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
     async (request, reply) => {
       await revokeDevice(deps, request.params.id, actorOf(request.principal), request.id);
       return reply.code(204).send();

@@ -26,6 +26,8 @@ export const enrollRoutes: FastifyPluginAsync<EnrollDeps> = (app, deps) => {
     {
       config: { auth: 'none' },
       schema: {
+        tags: ['enrolment'],
+        summary: 'Enrol a device with the fleet enrolment token; answers its MQTT credentials once',
         body: EnrollBodySchema,
         response: { 201: EnrollmentSchema, 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema, 502: ErrorBodySchema, 503: ErrorBodySchema },
       },

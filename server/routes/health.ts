@@ -10,8 +10,9 @@ export interface HealthOptions {
 }
 
 export const healthRoutes: FastifyPluginAsync<HealthOptions> = (app, options) => {
-  app.get('/healthz', { schema: { response: { 200: StatusSchema } } }, () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { response: { 200: StatusSchema, 503: StatusSchema } } }, async (_request, reply) => {
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness: the process answers', response: { 200: StatusSchema } } }, () => ({ status: 'ok' }));
+  const readySchema = { tags: ['health'], summary: 'Readiness: state database, key and broker are open', response: { 200: StatusSchema, 503: StatusSchema } };
+  app.get('/readyz', { schema: readySchema }, async (_request, reply) => {
     if (options.isReady()) return { status: 'ready' };
     return reply.code(503).send({ status: 'starting' });
   });

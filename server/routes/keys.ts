@@ -15,7 +15,10 @@ export interface KeysOptions {
 
 export const keysRoutes: FastifyPluginAsync<KeysOptions> = (app, { signingKey }) => {
   // A public key is no secret: served without a token so that provisioning scripts can fetch it.
-  app.get('/api/v1/signing-keys', { config: { auth: 'none' }, schema: { response: { 200: Type.Object({ keys: Type.Array(KeySchema) }) } } }, () => ({
+  app.get('/api/v1/signing-keys', {
+      config: { auth: 'none' },
+      schema: { tags: ['keys'], summary: "The server's public desired-state signing keys", response: { 200: Type.Object({ keys: Type.Array(KeySchema) }) } },
+    }, () => ({
     keys: [{ keyId: signingKey.keyId, algorithm: signingKey.algorithm, publicKeyPem: publicKeyPem(signingKey) }],
   }));
   return Promise.resolve();

@@ -46,6 +46,9 @@ describe('bootfleet executable', () => {
     expect(keys.keys[0]?.publicKeyPem).toContain('BEGIN PUBLIC KEY');
     // Under /api/ a token comes first, so an unknown route reveals nothing to a stranger.
     expect((await fetch(`${first.url}/api/v1/nothing-here`)).status).toBe(401);
+    // Metrics need a token like the API; the API document does not.
+    expect((await fetch(`${first.url}/metrics`)).status).toBe(401);
+    expect(await (await fetch(`${first.url}/docs/openapi.json`)).json()).toMatchObject({ openapi: '3.1.0' });
     const notFound = await fetch(`${first.url}/nothing-here`);
     expect(notFound.status).toBe(404);
     expect(await notFound.json()).toMatchObject({ code: 'BOOTFLEET_NOT_FOUND' });

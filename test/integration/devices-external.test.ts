@@ -67,6 +67,10 @@ describe.skipIf(mosquitto.skip)('server with an external Mosquitto', () => {
     await device.publishAsync(deviceTopic('ext1', 'reports'), JSON.stringify(report), { qos: 1 });
     await waitFor(() => server.server.control.ingest.counters.reportsStored > stored, 5_000, 'report stored');
     expect(await server.api('GET', '/api/v1/devices/ext1', { token: TOKENS.viewer })).toMatchObject({ status: 200, body: { device: { lastReport: { seq: 1 } } } });
+    // The metrics count what crosses an external broker too.
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })).text();
+    expect(metrics).toMatch(/^bootfleet_mqtt_messages_total\{direction="in",kind="report"\} [1-9]/m);
+    expect(metrics).toMatch(/^bootfleet_devices\{state="enrolled"\} [1-9]/m);
     device.on('error', () => undefined);
     const closed = new Promise<void>((resolve) => device.once('close', resolve));
     expect((await server.api('DELETE', '/api/v1/devices/ext1/credentials')).status).toBe(204);

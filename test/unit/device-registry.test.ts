@@ -28,6 +28,20 @@ describe('DeviceRegistry', () => {
 
   const report = (seq: number, phase: Report['phase'] = 'idle'): Report => ({ device: 'd1', seq, sentAt: 1, phase, slots: {} });
 
+  it('keeps the enrolled and online counts on every write once tracked, equal to a fresh pass', async () => {
+    await registry.applyPresence({ device: 'd1', online: true, since: 100 });
+    await registry.trackCounts();
+    expect(await registry.countOnline()).toEqual({ enrolled: 1, online: 1 });
+    await Promise.all(['d2', 'd3', 'd4'].map((id) => registry.enroll(parseDeviceId(id), 'fleet')));
+    await registry.enroll(parseDeviceId('d2'), 'again');
+    await registry.applyPresence({ device: 'd2', online: true, since: 100 });
+    await registry.applyPresence({ device: 'd2', online: true, since: 100 });
+    await registry.applyPresence({ device: 'd1', online: false, since: 100 });
+    await registry.applyReport(report(1));
+    expect(await registry.countOnline()).toEqual({ enrolled: 4, online: 1 });
+    expect(await new DeviceRegistry(db).countOnline()).toEqual({ enrolled: 4, online: 1 });
+  });
+
   it('ignores presence from an older connection than the one it knows', async () => {
     await registry.applyPresence({ device: 'd1', online: true, since: 200 });
     await registry.applyPresence({ device: 'd1', online: false, since: 100 });

@@ -83,7 +83,8 @@ async function sendBlob(ctx: RequestContext, name: string, digest: Digest, head:
   // headers set above go out as they are, then the bytes with two reused buffers.
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  await sendFileRange(registry.store.pathOf(digest), start, end, reply.raw);
+  const sent = await sendFileRange(registry.store.pathOf(digest), start, end, reply.raw);
+  ctx.metrics?.blobBytes('served', sent);
 }
 
 async function deleteBlob(ctx: RequestContext, name: string, digest: Digest): Promise<void> {

@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../auth.js';
 import { registryError } from '../errors.js';
-import type { Registry } from '../registry.js';
+import type { BlobByteMeter, Registry } from '../registry.js';
 
 export interface RequestContext {
   readonly registry: Registry;
@@ -10,6 +10,8 @@ export interface RequestContext {
   readonly reply: FastifyReply;
   readonly query: URLSearchParams;
   readonly role: Role;
+  /** Absent: nothing is counted. */
+  readonly metrics: BlobByteMeter | undefined;
 }
 
 export function methodNotAllowed(method: string): never {

@@ -20,7 +20,7 @@ export async function handleUploadStart(ctx: RequestContext, name: string): Prom
   if (mount !== null && from !== null && (await tryMount(ctx, name, mount, from))) return;
   const digest = ctx.query.get('digest');
   if (digest !== null) {
-    const stored = await ctx.registry.uploads.monolithic(bodyStream(ctx.request.raw), digest);
+    const stored = await ctx.registry.uploads.monolithic(bodyStream(ctx.request.raw, ctx.metrics), digest);
     await ctx.registry.meta.linkBlob(name, stored.value);
     await blobCreated(ctx, name, stored.value);
     return;
@@ -48,11 +48,11 @@ export async function handleUpload(ctx: RequestContext, name: string, id: string
       return;
     case 'PATCH': {
       const range = parseContentRange(ctx.request.headers['content-range'], ctx.request.headers['content-length']);
-      await sendProgress(ctx, await uploads.append(name, id, bodyStream(ctx.request.raw), range), 202);
+      await sendProgress(ctx, await uploads.append(name, id, bodyStream(ctx.request.raw, ctx.metrics), range), 202);
       return;
     }
     case 'PUT': {
-      const digest = await uploads.finish(name, id, bodyStream(ctx.request.raw), ctx.query.get('digest') ?? undefined);
+      const digest = await uploads.finish(name, id, bodyStream(ctx.request.raw, ctx.metrics), ctx.query.get('digest') ?? undefined);
       await meta.linkBlob(name, digest.value);
       await blobCreated(ctx, name, digest.value);
       return;
