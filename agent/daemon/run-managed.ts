@@ -19,6 +19,7 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
   const factory = await PipelineFactory.open(config, options.log, options.signal, credentials);
   // The session delivers messages to the agent, which reports through the session: one is made first.
   const agentRef: { current?: ManagedAgent } = {};
+  const reporterRef: { current?: Reporter } = {};
   const session = new MqttSession({
     url: server.mqttUrl,
     deviceId: config.deviceId,
@@ -29,6 +30,12 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     log: options.log,
     onMessage: (kind, payload) => {
       agentRef.current?.onMessage(kind, payload);
+    },
+    // Reports published while the broker was away can be lost (test/integration/e2e-embedded.test.ts found a
+    // success report that never reached a restarted server): say where the device stands again, with a new seq.
+    onReconnected: () => {
+      options.log('report-again', { phase: reporterRef.current?.lastPhase ?? 'idle' });
+      void reporterRef.current?.report(reporterRef.current.lastPhase);
     },
   });
   const reporter = new Reporter({
@@ -44,6 +51,7 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     now: Date.now,
     ...(server.progressIntervalMs === undefined ? {} : { progressIntervalMs: server.progressIntervalMs }),
   });
+  reporterRef.current = reporter;
   factory.sink = reporter.sink();
   const agent = new ManagedAgent({
     deviceId: config.deviceId,

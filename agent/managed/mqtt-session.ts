@@ -23,11 +23,14 @@ export interface SessionOptions {
   readonly reconnectMaxMs?: number;
   readonly log: DaemonLog;
   readonly onMessage: (kind: 'desired' | 'commands', payload: Buffer) => void;
+  /** Called after each reconnect (not the first connect) once subscribed and announced online. */
+  readonly onReconnected?: () => void;
 }
 
 export class MqttSession {
   private client: MqttClient | undefined;
   private attempt = 0;
+  private connections = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -63,14 +66,20 @@ export class MqttSession {
     });
   }
 
-  /** Publishes at the topic's QoS and retain flag; resolves on PUBACK, or when queued while offline. */
+  /**
+   * Publishes at the topic's QoS and retain flag; resolves on PUBACK. While
+   * offline nothing is queued: the end-to-end test of a server restart
+   * (test/integration/e2e-embedded.test.ts) saw reports kept in mqtt.js's
+   * offline store never reach the server after the reconnect, and every later
+   * report stuck behind them. Instead, after each reconnect the session calls
+   * `onReconnected` and the daemon reports where the device stands, once.
+   */
   publish(kind: 'reports' | 'presence', payload: string): Promise<void> {
     const client = this.client;
     if (client === undefined) return Promise.resolve();
     const retain = kind === 'presence';
     if (!client.connected) {
-      // mqtt.js keeps it in its offline queue and sends it after the next CONNACK.
-      client.publish(this.topic(kind), payload, { qos: 1, retain });
+      this.options.log('mqtt-offline', { dropped: kind });
       return Promise.resolve();
     }
     return client.publishAsync(this.topic(kind), payload, { qos: 1, retain }).then(() => undefined);
@@ -93,6 +102,8 @@ export class MqttSession {
     try {
       await client.subscribeAsync({ [this.topic('desired')]: { qos: 1 }, [this.topic('commands')]: { qos: 1 } });
       await client.publishAsync(this.topic('presence'), this.presence(true, nowSeconds()), { qos: 1, retain: true });
+      this.connections += 1;
+      if (this.connections > 1) this.options.onReconnected?.();
     } catch (error) {
       this.options.log('mqtt-error', { message: error instanceof Error ? error.message : String(error) });
     }
