@@ -11,6 +11,9 @@ import { Reporter } from './reporter.js';
 import { ReportSequence } from './report-seq.js';
 import { PipelineFactory, type RunOptions } from './run.js';
 
+/** docs/agent-daemon.md, "Reports while offline": the last report again every 10 minutes. */
+const DEFAULT_REPORT_INTERVAL_MS = 600_000;
+
 export async function runManagedAgent(config: AgentConfig, options: RunOptions): Promise<void> {
   const server = config.server;
   if (server === undefined) return;
@@ -64,9 +67,12 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
   agentRef.current = agent;
   session.start();
   void agent.begin();
+  const reportIntervalMs = server.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+  const heartbeat = reportIntervalMs === 0 ? undefined : setInterval(() => void reporter.report(reporter.lastPhase), reportIntervalMs);
   await new Promise<void>((resolve) => {
     if (options.signal.aborted) resolve();
     else options.signal.addEventListener('abort', () => resolve(), { once: true });
   });
+  clearInterval(heartbeat);
   await session.stop();
 }

@@ -82,7 +82,10 @@ export class MqttSession {
       this.options.log('mqtt-offline', { dropped: kind });
       return Promise.resolve();
     }
-    return client.publishAsync(this.topic(kind), payload, { qos: 1, retain }).then(() => undefined);
+    // Reports go out one at a time: a PUBACK lost with its connection must not hold every later one.
+    return withTimeout(client.publishAsync(this.topic(kind), payload, { qos: 1, retain }), PUBACK_TIMEOUT_MS).then((settled) => {
+      if (!settled) this.options.log('mqtt-puback-timeout', { kind });
+    });
   }
 
   /** Bounded: a broker that does not answer cannot hold the agent's shutdown (2_000 ms per step). */
@@ -134,6 +137,8 @@ export class MqttSession {
 }
 
 const STOP_STEP_MS = 2_000;
+/** A report not acknowledged within this time is given up; the next report or the periodic one says it again. */
+const PUBACK_TIMEOUT_MS = 10_000;
 
 /** True when `promise` settled within `ms`; its failure counts as settled (shutdown goes on regardless). */
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -101,6 +101,8 @@ export interface AgentOptions {
   /** The health check's command (argv), run during each probation. */
   readonly healthArgv: readonly string[];
   readonly builderPub: string;
+  /** The agent's `server.reportIntervalMs` (its default when absent). */
+  readonly reportIntervalMs?: number;
 }
 
 /** Enrols the device with the CLI and writes its agent configuration. */
@@ -113,7 +115,7 @@ export async function prepareAgent(sup: Supervisor, server: DemoServer, o: Agent
     deviceId: o.id,
     mode: 'managed',
     deploy: { dataDir, healthChecks: [{ name: 'demo-app', kind: 'command', required: true, timeoutMs: 5_000, argv: o.healthArgv }] },
-    server: { mqttUrl: server.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(server.dataDir, 'keys', 'server.pub')], reconnectMinMs: 200, progressIntervalMs: 0 },
+    server: { mqttUrl: server.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(server.dataDir, 'keys', 'server.pub')], reconnectMinMs: 200, progressIntervalMs: 0, ...(o.reportIntervalMs === undefined ? {} : { reportIntervalMs: o.reportIntervalMs }) },
     registry: { plainHttp: true },
     builderKeyFiles: [o.builderPub],
     healthRetryIntervalMs: 250,

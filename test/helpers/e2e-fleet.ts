@@ -23,6 +23,8 @@ import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 export const REPO = 'e2e/os';
 /** Each version's app layer carries this much random payload: enough to cut a download in the middle. */
 export const PAYLOAD_BYTES = 3 * 1024 * 1024;
+/** The agents report their state again this often: a report lost while the server was away is repeated soon. */
+const REPORT_INTERVAL_MS = 2_000;
 
 export interface E2eFleet {
   readonly sup: Supervisor;
@@ -72,7 +74,7 @@ export async function startE2eFleet(sup: Supervisor, o: FleetOptions): Promise<E
   for (const id of o.devices) {
     const deviceDir = join(dir, id);
     await mkdir(deviceDir);
-    const agent = await prepareAgent(sup, server, { id, dir: deviceDir, healthArgv: ['true'], builderPub: join(dir, 'builder.pub') });
+    const agent = await prepareAgent(sup, server, { id, dir: deviceDir, healthArgv: ['true'], builderPub: join(dir, 'builder.pub'), reportIntervalMs: REPORT_INTERVAL_MS });
     runAgent(sup, agent, timeline);
     agents.push(agent);
   }
