@@ -45,7 +45,7 @@ export async function linkCutDuringDownload(f: E2eFleet, id: string, version: st
   try {
     await startCampaign(f, id, version);
     const done = await waitCampaign(f, id, completed, `${id} to complete over a link cut every 512 KiB`, 90_000);
-    expect(done.counts.succeeded).toBe(f.agents.length);
+    expect(done.counts.succeeded, JSON.stringify(done.devices)).toBe(f.agents.length);
     expectCountedOnce(f, done);
   } finally {
     f.proxy.setFaults({});
@@ -70,7 +70,7 @@ async function startSlowCampaign(f: E2eFleet, id: string, version: string): Prom
 
 async function expectCompletes(f: E2eFleet, id: string, version: string): Promise<void> {
   const done = await waitCampaign(f, id, completed, `${id} to complete`, 90_000);
-  expect(done.counts.succeeded).toBe(f.agents.length);
+  expect(done.counts.succeeded, `${JSON.stringify(done.devices)}\n${f.log.join('')}`).toBe(f.agents.length);
   expectCountedOnce(f, done);
   await expectAllOn(f, version);
 }
