@@ -12,6 +12,7 @@ import { open, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { emitResults, result, type BenchResult } from './harness.js';
 import { findTool } from './lib/find-tool.js';
 import { downloadRound, median, rssOf, type RoundResult } from './lib/measure.js';
 import { startBootfleet, startDistribution, startNginx, startNodeBaseline, type Running } from './lib/targets.js';
@@ -72,7 +73,7 @@ async function measureAll(running: readonly Running[], clients: number, rounds: 
   });
 }
 
-async function throughput(work: string, cliPath: string): Promise<void> {
+async function throughput(work: string, cliPath: string): Promise<BenchResult[]> {
   const mib = envInt('BENCH_BLOB_MIB', 512);
   const clients = envInt('BENCH_CLIENTS', 4);
   const rounds = envInt('BENCH_ROUNDS', 5);
@@ -87,7 +88,9 @@ async function throughput(work: string, cliPath: string): Promise<void> {
   const running: Running[] = [];
   try {
     for (const start of starters) running.push(await start());
-    report(await measureAll(running, clients, rounds, size), { mib, clients, rounds });
+    const measured = await measureAll(running, clients, rounds, size);
+    report(measured, { mib, clients, rounds });
+    return throughputResults(measured, { mib, clients, rounds });
   } finally {
     for (const r of running) await r.stop();
   }
@@ -107,8 +110,27 @@ function report(measured: readonly Measured[], setup: { mib: number; clients: nu
   }
 }
 
+/**
+ * Targets: at least 0.8 of a bare node:http server and of Distribution (the
+ * registry must not be the bottleneck of a fleet pull); nginx's sendfile skips
+ * user space, so 0.4 of it (ANCHORS: a Fastify Range route made about 0.5).
+ */
+const TARGETS: Record<string, number> = { node: 0.8, 'docker-registry': 0.8, nginx: 0.4 };
+
+function throughputResults(measured: readonly Measured[], setup: { mib: number; clients: number; rounds: number }): BenchResult[] {
+  const ours = measured.find((m) => m.name.startsWith('bootfleet'));
+  if (ours === undefined) return [];
+  return measured
+    .filter((m) => m !== ours)
+    .map((other) => {
+      const target = Object.entries(TARGETS).find(([prefix]) => other.name.startsWith(prefix))?.[1] ?? 0.8;
+      const name = `blob download, ${String(setup.mib)} MiB x ${String(setup.clients)} clients (median of ${String(setup.rounds)})`;
+      return result(name, ours.bytesPerSecond / 1e9, 'GB/s', other.name, other.bytesPerSecond / 1e9, true, `target >= ${String(target)}`);
+    });
+}
+
 /** Many clients downloading a large blob at once: the server's RSS must stay flat (streaming, never buffering). */
-async function memory(work: string, cliPath: string): Promise<void> {
+async function memory(work: string, cliPath: string): Promise<BenchResult[]> {
   const clients = envInt('BENCH_MEMORY_CLIENTS', 20);
   const mib = envInt('BENCH_MEMORY_MIB', 1024);
   const file = join(work, 'big.bin');
@@ -119,6 +141,9 @@ async function memory(work: string, cliPath: string): Promise<void> {
     const round = await downloadRound(running.target, clients, mib * MIB);
     const fmt = (b: number | undefined): string => (b === undefined ? '?' : `${(b / MIB).toFixed(0)} MiB`);
     process.stdout.write(`memory: ${clients} clients x ${mib} MiB: ${(round.bytesPerSecond / 1e9).toFixed(3)} GB/s; server RSS ${fmt(before)} before, peak ${fmt(round.peakRssBytes)}\n`);
+    if (before === undefined || round.peakRssBytes === undefined) throw new Error('the server RSS could not be read');
+    // Streaming: the peak must not grow with the blob (here 20 x 1 GiB), only by buffers per client.
+    return [result(`server peak RSS, ${String(clients)} clients x ${String(mib)} MiB`, round.peakRssBytes / MIB, 'MiB', 'the same server idle', before / MIB, false, 'target <= 2.0')];
   } finally {
     await running.stop();
   }
@@ -128,8 +153,9 @@ async function main(): Promise<void> {
   const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   const work = await mkdtemp(join(tmpdir(), 'bootfleet-bench-'));
   try {
-    await throughput(work, cliPath);
-    if (process.env.BENCH_MEMORY !== '0') await memory(work, cliPath);
+    const results = await throughput(work, cliPath);
+    if (process.env.BENCH_MEMORY !== '0') results.push(...(await memory(work, cliPath)));
+    emitResults(results);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,48 +1,68 @@
 /**
- * `npm run bench`: runs every benchmark, prints each figure next to its
- * baseline, and writes docs/benchmarks.md with the machine it ran on.
- * `npm run bench -- --no-write` prints only.
+ * `npm run bench`: runs every benchmark script of bench/suite.ts as its own
+ * process, collects each one's `BENCH_RESULTS` line and writes
+ * docs/benchmarks.md (bench/report.ts). Exits 1 naming every script that
+ * failed or printed no results, after writing what it has, marked.
+ *
+ *   npm run bench                                   every benchmark, default sizes
+ *   npm run bench -- --only agent-content           a subset (repeat or comma-separate)
+ *   npm run bench -- --quick                        small sizes, a few minutes in all
+ *   npm run bench -- --no-write | --out FILE        print only | write elsewhere
+ *   npm run bench -- --timeout-s 1800               bound per script (default 1800 s, quick 600 s)
  */
 import { writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { envelopeBench } from './envelope.js';
-import type { Bench, BenchResult } from './harness.js';
+import { parseArgs } from 'node:util';
+import { describeMachine, renderReport, resultRow } from './report.js';
+import { runScript, type ScriptRun } from './runner.js';
+import { BENCH_SCRIPTS, type BenchScript } from './suite.js';
 
-const BENCHES: readonly Bench[] = [envelopeBench];
+const DOC = fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url));
 
-function format(value: number): string {
-  return value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2);
+function options(): { only: string[] | undefined; quick: boolean; out: string | undefined; timeoutMs: number } {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string', multiple: true },
+      quick: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'timeout-s': { type: 'string' },
+    },
+  });
+  const only = values.only?.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const unknown = only?.filter((name) => !BENCH_SCRIPTS.some((s) => s.name === name)) ?? [];
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCH_SCRIPTS.map((s) => s.name).join(', ')}`);
+  const timeoutS = Number(values['timeout-s'] ?? (values.quick ? 600 : 1800));
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new Error('--timeout-s must be a positive number of seconds');
+  return { only, quick: values.quick, out: values['no-write'] ? undefined : (values.out ?? DOC), timeoutMs: timeoutS * 1000 };
 }
 
-function row(r: BenchResult): string {
-  const reading = r.higherIsBetter ? 'higher is better' : 'lower is better';
-  return `| ${r.name} | ${format(r.value)} ${r.unit} | ${r.baselineName}: ${format(r.baselineValue)} ${r.unit} | ${r.ratio.toFixed(3)} (${reading}) | ${r.note ?? ''} |`;
-}
-
-const results: { bench: string; result: BenchResult }[] = [];
-for (const bench of BENCHES) {
-  process.stderr.write(`running ${bench.name}...\n`);
-  for (const r of await bench.run()) {
-    results.push({ bench: bench.name, result: r });
-    process.stdout.write(`${row(r)}\n`);
+async function main(): Promise<number> {
+  const o = options();
+  const chosen: readonly BenchScript[] = o.only === undefined ? BENCH_SCRIPTS : BENCH_SCRIPTS.filter((s) => o.only?.includes(s.name));
+  const startedAt = new Date();
+  const machineAtStart = describeMachine();
+  const runs: ScriptRun[] = [];
+  for (const script of chosen) {
+    process.stderr.write(`\n=== ${script.name}: ${script.description}\n`);
+    const path = fileURLToPath(new URL(script.file, import.meta.url));
+    runs.push(await runScript(script.name, path, { env: o.quick ? script.quick : {}, timeoutMs: o.timeoutMs }));
   }
+  const doc = renderReport({ startedAt, machineAtStart, loadAtEnd: loadavg(), runs, only: o.only, quick: o.quick });
+  process.stdout.write(`\n${runs.flatMap((r) => r.results.map(resultRow)).join('\n')}\n`);
+  if (o.out !== undefined) {
+    await writeFile(o.out, doc);
+    process.stderr.write(`wrote ${o.out}\n`);
+  }
+  const failed = runs.filter((r) => r.failure !== undefined);
+  for (const r of failed) process.stderr.write(`FAILED: ${r.name}: ${r.failure ?? ''}\n`);
+  return failed.length === 0 ? 0 : 1;
 }
 
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
-const doc = [
-  '# Benchmarks',
-  '',
-  'Written by `npm run bench`. Every figure is measured next to a baseline in the same run; the ratio is what to compare across machines.',
-  '',
-  `Machine: ${machine}. Run: ${new Date().toISOString()}.`,
-  '',
-  '| benchmark | bootfleet | baseline | ratio | note |',
-  '| --- | --- | --- | --- | --- |',
-  ...results.map(({ result: r }) => row(r)),
-  '',
-].join('\n');
-if (!process.argv.includes('--no-write')) {
-  await writeFile(fileURLToPath(new URL('../../docs/benchmarks.md', import.meta.url)), doc);
-  process.stderr.write('wrote docs/benchmarks.md\n');
+try {
+  process.exitCode = await main();
+} catch (error) {
+  process.stderr.write(`npm run bench: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 2;
 }

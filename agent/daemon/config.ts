@@ -28,6 +28,12 @@ export const ServerConnectionSchema = Type.Object(
     progressIntervalMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
     /** How often the daemon looks for audit entries not yet sent (default 30_000 ms); docs/agent-daemon.md. */
     auditSyncIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+    /**
+     * The last report is sent again (new seq) every this many milliseconds (default 600_000 ms; 0: never):
+     * a report sent while the server was not subscribed (an external broker that restarted and lost its
+     * sessions) is otherwise never seen, and the campaign waits for the device until its timeout.
+     */
+    reportIntervalMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
   },
   { additionalProperties: false },
 );

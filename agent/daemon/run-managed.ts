@@ -15,6 +15,8 @@ import { PipelineFactory, type RunOptions } from './run.js';
 
 /** How often unsent audit entries are looked for (30_000 ms); they also ride on every phase report. */
 const DEFAULT_AUDIT_SYNC_INTERVAL_MS = 30_000;
+/** docs/agent-daemon.md, "Reports while offline": the last report again every 10 minutes. */
+const DEFAULT_REPORT_INTERVAL_MS = 600_000;
 
 export async function runManagedAgent(config: AgentConfig, options: RunOptions): Promise<void> {
   const server = config.server;
@@ -24,6 +26,7 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
   const factory = await PipelineFactory.open(config, options.log, options.signal, credentials);
   // The session delivers messages to the agent, which reports through the session: one is made first.
   const agentRef: { current?: ManagedAgent } = {};
+  const reporterRef: { current?: Reporter } = {};
   const session = new MqttSession({
     url: server.mqttUrl,
     deviceId: config.deviceId,
@@ -34,6 +37,12 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     log: options.log,
     onMessage: (kind, payload) => {
       agentRef.current?.onMessage(kind, payload);
+    },
+    // Reports published while the broker was away can be lost (test/integration/e2e-embedded.test.ts found a
+    // success report that never reached a restarted server): say where the device stands again, with a new seq.
+    onReconnected: () => {
+      options.log('report-again', { phase: reporterRef.current?.lastPhase ?? 'idle' });
+      void reporterRef.current?.report(reporterRef.current.lastPhase);
     },
   });
   const audit = new AuditSync(factory.dataDir);
@@ -51,6 +60,7 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     now: Date.now,
     ...(server.progressIntervalMs === undefined ? {} : { progressIntervalMs: server.progressIntervalMs }),
   });
+  reporterRef.current = reporter;
   factory.sink = reporter.sink();
   const agent = new ManagedAgent({
     deviceId: config.deviceId,
@@ -65,12 +75,15 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
   void agent.begin();
   const stopIntegrity = scheduleIntegrity(factory, agent, reporter, options.log);
   const stopAudit = scheduleAuditFlush(session, audit, reporter, server.auditSyncIntervalMs ?? DEFAULT_AUDIT_SYNC_INTERVAL_MS, options.log);
+  const reportIntervalMs = server.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+  const heartbeat = reportIntervalMs === 0 ? undefined : setInterval(() => void reporter.report(reporter.lastPhase), reportIntervalMs);
   await new Promise<void>((resolve) => {
     if (options.signal.aborted) resolve();
     else options.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   stopIntegrity();
   stopAudit();
+  clearInterval(heartbeat);
   await session.stop();
 }
 

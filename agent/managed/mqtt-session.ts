@@ -23,11 +23,14 @@ export interface SessionOptions {
   readonly reconnectMaxMs?: number;
   readonly log: DaemonLog;
   readonly onMessage: (kind: 'desired' | 'commands', payload: Buffer) => void;
+  /** Called after each reconnect (not the first connect) once subscribed and announced online. */
+  readonly onReconnected?: () => void;
 }
 
 export class MqttSession {
   private client: MqttClient | undefined;
   private attempt = 0;
+  private connections = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -69,19 +72,30 @@ export class MqttSession {
   }
 
   /**
-   * Publishes at the topic's QoS and retain flag. Resolves true on PUBACK when
-   * connected; false when it was only queued while offline (mqtt.js sends it
-   * after the next CONNACK, if the process lives that long).
+   * Publishes at the topic's QoS and retain flag. Resolves true on PUBACK,
+   * false when nothing was acknowledged. While offline nothing is queued: the
+   * end-to-end test of a server restart (test/integration/e2e-embedded.test.ts)
+   * saw reports kept in mqtt.js's offline store never reach the server after
+   * the reconnect, and every later report stuck behind them. Instead, after
+   * each reconnect the session calls `onReconnected` and the daemon reports
+   * where the device stands, once (audit entries ride along until acknowledged).
    */
   publish(kind: 'reports' | 'presence', payload: string): Promise<boolean> {
     const client = this.client;
     if (client === undefined) return Promise.resolve(false);
     const retain = kind === 'presence';
     if (!client.connected) {
-      client.publish(this.topic(kind), payload, { qos: 1, retain });
+      this.options.log('mqtt-offline', { dropped: kind });
       return Promise.resolve(false);
     }
-    return client.publishAsync(this.topic(kind), payload, { qos: 1, retain }).then(() => true);
+    // Reports go out one at a time: a PUBACK lost with its connection must not hold every later one.
+    // A refused publish is not an acknowledgement: the audit mark must not move for it.
+    const acked = client.publishAsync(this.topic(kind), payload, { qos: 1, retain }).then(() => true, () => false);
+    return withTimeout(acked, PUBACK_TIMEOUT_MS).then((settled) => {
+      if (settled) return acked;
+      this.options.log('mqtt-puback-timeout', { kind });
+      return false;
+    });
   }
 
   /** Bounded: a broker that does not answer cannot hold the agent's shutdown (2_000 ms per step). */
@@ -101,6 +115,8 @@ export class MqttSession {
     try {
       await client.subscribeAsync({ [this.topic('desired')]: { qos: 1 }, [this.topic('commands')]: { qos: 1 } });
       await client.publishAsync(this.topic('presence'), this.presence(true, nowSeconds()), { qos: 1, retain: true });
+      this.connections += 1;
+      if (this.connections > 1) this.options.onReconnected?.();
     } catch (error) {
       this.options.log('mqtt-error', { message: error instanceof Error ? error.message : String(error) });
     }
@@ -131,6 +147,8 @@ export class MqttSession {
 }
 
 const STOP_STEP_MS = 2_000;
+/** A report not acknowledged within this time is given up; the next report or the periodic one says it again. */
+const PUBACK_TIMEOUT_MS = 10_000;
 
 /** True when `promise` settled within `ms`; its failure counts as settled (shutdown goes on regardless). */
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {

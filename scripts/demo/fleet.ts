@@ -12,6 +12,7 @@ import { waitFor } from './processes.js';
 import type { Timeline } from './timeline.js';
 
 export interface DemoServer {
+  readonly configPath: string;
   readonly url: string;
   readonly mqttUrl: string;
   readonly host: string;
@@ -33,23 +34,37 @@ async function makeToken(sup: Supervisor, args: readonly string[]): Promise<Made
   return JSON.parse(stdout) as MadeToken;
 }
 
-/** Writes the configuration, starts the server and waits for /readyz. */
-export async function startServer(sup: Supervisor, dir: string, timeline: Timeline): Promise<DemoServer> {
+/** External-broker mode (docs/control-plane.md): the server's `broker` section and the URL agents connect to. */
+export interface ExternalBroker {
+  readonly config: Record<string, unknown>;
+  readonly url: string;
+}
+
+/** Writes the configuration, starts the server and waits for /readyz. Without `external`, the broker is embedded. */
+export async function startServer(sup: Supervisor, dir: string, timeline: Timeline, external?: ExternalBroker): Promise<DemoServer> {
   const admin = await makeToken(sup, ['-n', 'demo-admin', '-r', 'admin']);
   const enrol = await makeToken(sup, ['-n', 'demo-fleet', '--enrollment']);
   const [httpPort, mqttPort] = [await freePort(), await freePort()];
   const dataDir = join(dir, 'server-data');
   const config = join(dir, 'server.json');
   const auth = { apiTokens: admin.auth.apiTokens ?? [], enrollmentTokens: enrol.auth.enrollmentTokens ?? [] };
-  const body = { dataDir, http: { host: '127.0.0.1', port: httpPort }, logLevel: 'warn', broker: { mode: 'embedded', tcp: { host: '127.0.0.1', port: mqttPort } }, auth };
+  const broker = external?.config ?? { mode: 'embedded', tcp: { host: '127.0.0.1', port: mqttPort } };
+  const body = { dataDir, http: { host: '127.0.0.1', port: httpPort }, logLevel: 'warn', broker, auth };
   await writeFile(config, `${JSON.stringify(body, null, 2)}\n`);
   const adminTokenFile = join(dir, 'admin.token');
   const enrollTokenFile = join(dir, 'enroll.token');
   await writeFile(adminTokenFile, admin.token, { mode: 0o600 });
   await writeFile(enrollTokenFile, enrol.token, { mode: 0o600 });
-  timeline.log('server', `starting: HTTP API and registry on 127.0.0.1:${String(httpPort)}, embedded MQTT broker on 127.0.0.1:${String(mqttPort)}`);
-  const child = sup.start('server', ['server', 'start', '--config', config]);
-  const url = `http://127.0.0.1:${String(httpPort)}`;
+  const mqttUrl = external?.url ?? `mqtt://127.0.0.1:${String(mqttPort)}`;
+  timeline.log('server', `starting: HTTP API and registry on 127.0.0.1:${String(httpPort)}, ${external === undefined ? 'embedded ' : ''}MQTT broker at ${mqttUrl}`);
+  const server = { configPath: config, url: `http://127.0.0.1:${String(httpPort)}`, mqttUrl, host: `127.0.0.1:${String(httpPort)}`, dataDir, adminToken: admin.token, adminTokenFile, enrollTokenFile };
+  return runServer(sup, server, timeline);
+}
+
+/** Starts (or starts again, after a kill) the server of `server.configPath`, same ports and data; waits for /readyz. */
+export async function runServer(sup: Supervisor, server: Omit<DemoServer, 'child'>, timeline: Timeline): Promise<DemoServer> {
+  const child = sup.start('server', ['server', 'start', '--config', server.configPath]);
+  const url = server.url;
   await waitFor(async () => {
     if (child.exited) throw new Error(`the server exited: ${child.stderr.trim()}`);
     try {
@@ -59,7 +74,7 @@ export async function startServer(sup: Supervisor, dir: string, timeline: Timeli
     }
   }, 'the server to be ready');
   timeline.log('server', `ready at ${url} (pid ${String(child.process.pid)})`);
-  return { url, mqttUrl: `mqtt://127.0.0.1:${String(mqttPort)}`, host: `127.0.0.1:${String(httpPort)}`, dataDir, adminToken: admin.token, adminTokenFile, enrollTokenFile, child };
+  return { ...server, child };
 }
 
 /** Calls the API with the admin token; throws unless the answer is 2xx. */
@@ -86,6 +101,8 @@ export interface AgentOptions {
   /** The health check's command (argv), run during each probation. */
   readonly healthArgv: readonly string[];
   readonly builderPub: string;
+  /** The agent's `server.reportIntervalMs` (its default when absent). */
+  readonly reportIntervalMs?: number;
 }
 
 /** Enrols the device with the CLI and writes its agent configuration. */
@@ -98,7 +115,7 @@ export async function prepareAgent(sup: Supervisor, server: DemoServer, o: Agent
     deviceId: o.id,
     mode: 'managed',
     deploy: { dataDir, healthChecks: [{ name: 'demo-app', kind: 'command', required: true, timeoutMs: 5_000, argv: o.healthArgv }] },
-    server: { mqttUrl: server.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(server.dataDir, 'keys', 'server.pub')], reconnectMinMs: 200, progressIntervalMs: 0 },
+    server: { mqttUrl: server.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(server.dataDir, 'keys', 'server.pub')], reconnectMinMs: 200, progressIntervalMs: 0, ...(o.reportIntervalMs === undefined ? {} : { reportIntervalMs: o.reportIntervalMs }) },
     registry: { plainHttp: true },
     builderKeyFiles: [o.builderPub],
     healthRetryIntervalMs: 250,
@@ -107,8 +124,8 @@ export async function prepareAgent(sup: Supervisor, server: DemoServer, o: Agent
   return { id: o.id, dir: o.dir, dataDir, configPath };
 }
 
-/** Starts `bootfleet agent run`; its phase lines go to the timeline. */
-export function runAgent(sup: Supervisor, agent: DemoAgent, timeline: Timeline): Child {
+/** Starts `bootfleet agent run`; its phase lines go to the timeline. `env` is for test hooks (BOOTFLEET_CRASH_AT). */
+export function runAgent(sup: Supervisor, agent: DemoAgent, timeline: Timeline, env?: Readonly<Record<string, string>>): Child {
   const onLine = (line: string): void => {
     let parsed: Record<string, unknown>;
     try {
@@ -122,7 +139,7 @@ export function runAgent(sup: Supervisor, agent: DemoAgent, timeline: Timeline):
       if (typeof parsed.message === 'string') timeline.log(agent.id, `  why: ${parsed.message.trim().replace(/\s+/g, ' ').slice(0, 240)}`);
     }
   };
-  agent.child = sup.start(agent.id, ['agent', 'run', '--config', agent.configPath], onLine);
+  agent.child = sup.start(agent.id, ['agent', 'run', '--config', agent.configPath], onLine, env);
   timeline.log(agent.id, `agent running (bootfleet agent run, pid ${String(agent.child.process.pid)})`);
   return agent.child;
 }

@@ -62,6 +62,9 @@ export class Supervisor {
   private readonly dirs: string[] = [];
   private cleaning: Promise<void> | undefined;
 
+  /** `cliPath`: the built CLI (tests run from source and pass dist/cli/main.js). */
+  constructor(private readonly cliPath: string = CLI_PATH) {}
+
   async tempDir(prefix: string): Promise<string> {
     if (this.cleaning !== undefined) throw new Error('the demo is stopping');
     const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -69,11 +72,12 @@ export class Supervisor {
     return dir;
   }
 
-  /** Starts `bootfleet <args>` as a tracked child process. */
-  start(name: string, args: readonly string[], onLine?: (line: string) => void): Child {
+  /** Starts `bootfleet <args>` as a tracked child process; `env` is added to this process's environment. */
+  start(name: string, args: readonly string[], onLine?: (line: string) => void, env?: Readonly<Record<string, string>>): Child {
     // After an interrupt the story may still be running: it must not start a process nobody would stop.
     if (this.cleaning !== undefined) throw new Error('the demo is stopping');
-    const child = new Child(name, spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), onLine);
+    const options = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) };
+    const child = new Child(name, spawn(process.execPath, [this.cliPath, ...args], options), onLine);
     this.children.push(child);
     return child;
   }

@@ -22,7 +22,35 @@ export interface RunningMosquitto {
   readonly serverUser: string;
   /** File holding its password (what the server's `broker.passwordFile` names). */
   readonly serverPasswordFile: string;
+  /** SIGKILL, as a crash would; the configuration and dynamic-security file stay for `restart`. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port with the same accounts (after `kill`). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** One Mosquitto process on `port`, waited for until it accepts connections (bounded). */
+async function launch(mosquittoPath: string, confPath: string, port: number): Promise<{ child: ChildProcess; exited: Promise<void>; stderr: () => string }> {
+  const child: ChildProcess = spawn(mosquittoPath, ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      (await openRawSocket(port)).destroy();
+      return { child, exited, stderr: () => stderr };
+    } catch {
+      if (Date.now() > deadline || child.exitCode !== null) {
+        child.kill('SIGKILL');
+        await exited;
+        throw new Error(`mosquitto did not start on port ${port}: ${stderr}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
 
@@ -48,33 +76,28 @@ export async function startMosquitto(mosquittoPath: string): Promise<RunningMosq
     '',
   ].join('\n');
   await writeFile(join(dir, 'mosquitto.conf'), conf);
-  const child: ChildProcess = spawn(mosquittoPath, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  let running: Awaited<ReturnType<typeof launch>> | undefined;
+  const halt = async (signal: NodeJS.Signals): Promise<void> => {
+    const current = running;
+    if (current === undefined || current.child.exitCode !== null || current.child.signalCode !== null) return;
+    current.child.kill(signal);
+    const timer = setTimeout(() => current.child.kill('SIGKILL'), 5_000);
+    await current.exited;
+    clearTimeout(timer);
+  };
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await halt('SIGTERM');
     await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      (await openRawSocket(port)).destroy();
-      break;
-    } catch {
-      if (Date.now() > deadline || child.exitCode !== null) {
-        await stop();
-        throw new Error(`mosquitto did not start on port ${port}: ${stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  const restart = async (): Promise<void> => {
+    await halt('SIGKILL');
+    running = await launch(mosquittoPath, join(dir, 'mosquitto.conf'), port);
+  };
+  try {
+    running = await launch(mosquittoPath, join(dir, 'mosquitto.conf'), port);
+  } catch (error) {
+    await stop();
+    throw error;
   }
   // The server's own account, made as an operator would: with the deploy script.
   const serverPassword = 'server-test-password';
@@ -85,5 +108,5 @@ export async function startMosquitto(mosquittoPath: string): Promise<RunningMosq
     throw error;
   }
   await writeFile(join(dir, 'server.password'), `${serverPassword}\n`, { mode: 0o600 });
-  return { url: `mqtt://127.0.0.1:${port}`, serverUser: 'bootfleet', serverPasswordFile: join(dir, 'server.password'), stop };
+  return { url: `mqtt://127.0.0.1:${port}`, serverUser: 'bootfleet', serverPasswordFile: join(dir, 'server.password'), kill: () => halt('SIGKILL'), restart, stop };
 }

@@ -1,0 +1,43 @@
+/**
+ * Every benchmark script `npm run bench` runs, in one place. Each is a
+ * standalone script (its own process: no benchmark shares a heap or an event
+ * loop with another) that ends with `emitResults` (bench/harness.ts). `quick`
+ * holds the sizes of a short run (`npm run bench -- --quick`); the defaults are
+ * the sizes each script documents.
+ */
+export interface BenchScript {
+  /** What `--only` names. */
+  readonly name: string;
+  /** The built script, relative to dist/bench/. */
+  readonly file: string;
+  readonly description: string;
+  /** Environment for a quick run (smaller sizes, fewer rounds). */
+  readonly quick: Readonly<Record<string, string>>;
+}
+
+export const BENCH_SCRIPTS: readonly BenchScript[] = [
+  {
+    name: 'envelope',
+    file: 'envelope.js',
+    description: 'verifying a signed desired state against a bare crypto.verify of the same bytes',
+    quick: { BENCH_ROUND_MS: '50' },
+  },
+  {
+    name: 'registry-blobs',
+    file: 'registry-blobs.js',
+    description: 'blob download throughput of the embedded registry against node:http, Distribution and nginx; server RSS under load (docs/registry.md)',
+    quick: { BENCH_BLOB_MIB: '64', BENCH_ROUNDS: '2', BENCH_MEMORY_CLIENTS: '4', BENCH_MEMORY_MIB: '128' },
+  },
+  {
+    name: 'agent-content',
+    file: 'agent-content.js',
+    description: 'agent: bytes on the wire for a 1-of-10-layer update, fetch + unpack against curl | tar -xz, peak RSS (docs/agent-content.md)',
+    quick: { BENCH_LAYER_MB: '32', BENCH_RSS_MB: '128' },
+  },
+  {
+    name: 'campaign-fleet',
+    file: 'campaign-fleet.js',
+    description: 'fleet simulator: campaign start to the last device notified against a bare Mosquitto, report ingestion, server RSS (docs/campaigns.md)',
+    quick: { BENCH_DEVICES: '100' },
+  },
+];
