@@ -40,4 +40,16 @@ export const BENCH_SCRIPTS: readonly BenchScript[] = [
     description: 'fleet simulator: campaign start to the last device notified against a bare Mosquitto, report ingestion, server RSS (docs/campaigns.md)',
     quick: { BENCH_DEVICES: '100' },
   },
+  {
+    name: 'agent-archive',
+    file: 'agent-archive.js',
+    description: 'agent apply --archive (parse, verify every blob, import) against tar -xf + sha256sum of the same archive (docs/agent-deployment.md)',
+    quick: { BENCH_ARCHIVE_MB: '32' },
+  },
+  {
+    name: 'metrics-overhead',
+    file: 'metrics-overhead.js',
+    description: 'CPU per API request with Prometheus metrics against the same app without them (docs/control-plane.md, "Metrics")',
+    quick: { BENCH_REQUESTS: '2000', BENCH_ROUNDS: '3' },
+  },
 ];
