@@ -137,6 +137,16 @@ export class GuardedConnection extends Duplex {
     this.inner.write(chunk, callback);
   }
 
+  /**
+   * What aedes wrote while corked (mqtt-packet writes one PUBLISH as several
+   * chunks, corked until the next tick) goes to the socket as one write: one
+   * syscall per packet instead of one per chunk.
+   */
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
+    const [only] = chunks;
+    this._write(chunks.length === 1 && only !== undefined ? only.chunk : Buffer.concat(chunks.map((c) => c.chunk)), only?.encoding ?? 'utf8', callback);
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.inner.end();
     callback();
