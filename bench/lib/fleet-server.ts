@@ -1,7 +1,7 @@
 /** The bootfleet side of the fleet benchmark: the server as its own process, N enrolled and subscribed devices. */
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deviceTopic, digestOf, MediaType } from '../../protocol/index.js';
@@ -19,6 +19,8 @@ export interface Bootfleet {
   readonly base: string;
   readonly devices: readonly SimDevice[];
   rss(): Promise<number>;
+  /** Peak RSS of the server so far (VmHWM), bytes. */
+  peakRss(): Promise<number>;
   reportsStored(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -50,6 +52,12 @@ async function pushImage(base: string): Promise<void> {
   if (res.status !== 201) throw new Error(`manifest push ${String(res.status)}`);
 }
 
+async function peakRssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${String(pid)}/status`, 'utf8').catch(() => '');
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  return match === null ? 0 : Number(match[1]) * 1024;
+}
+
 /** SIGTERM (so that a --cpu-prof profile is written), SIGKILL after 20 s. */
 async function stopGracefully(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
@@ -73,7 +81,8 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
     registry: { operatorTokenSha256: [createHash('sha256').update(REGISTRY).digest('hex')] },
   }));
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = startProcess(process.execPath, [...nodeArgs, CLI, 'server', 'start', '--config', config]);
+  // The allocator setting deploy/systemd/bootfleet-server.service runs the server with (docs/control-plane.md, "Scale").
+  const child = startProcess(process.execPath, [...nodeArgs, CLI, 'server', 'start', '--config', config], { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' });
   const devices: SimDevice[] = [];
   const stop = async (): Promise<void> => {
     await endAll(devices);
@@ -94,6 +103,7 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
     base,
     devices,
     rss: async () => (await rssOf(child.pid ?? 0)) ?? 0,
+    peakRss: () => peakRssOf(child.pid ?? 0),
     reportsStored: async () => ((await api(base, 'GET', '/api/v1/broker')) as { ingest: { reportsStored: number } }).ingest.reportsStored,
     stop,
   };
