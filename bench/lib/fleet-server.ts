@@ -58,12 +58,12 @@ async function peakRssOf(pid: number): Promise<number> {
   return match === null ? 0 : Number(match[1]) * 1024;
 }
 
-/** SIGTERM (so that a --cpu-prof profile is written), SIGKILL after 20 s. */
+/** SIGTERM (so that a --cpu-prof profile is written, which takes long for a big run), SIGKILL after 120 s. */
 async function stopGracefully(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   await exited;
   clearTimeout(timer);
 }
