@@ -8,13 +8,13 @@
  * network client.
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
-import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { ID_MAX_LENGTH } from '../../protocol/index.js';
 import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
+import { FleetPersistence } from './fleet-persistence.js';
 import type { ControlPlane, DeviceMessageHandler, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
 import { startListeners } from './listeners.js';
@@ -33,7 +33,7 @@ export interface EmbeddedBrokerDeps {
 export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<ControlPlane> {
   const { config, logger } = deps;
   const counters = newBrokerCounters();
-  const persistence = new AsyncLevelPersistence(deps.db.sublevel('mqtt', { valueEncoding: 'buffer' }));
+  const persistence = new FleetPersistence(deps.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }));
   const aedes = await Aedes.createBroker({
     persistence,
     connectTimeout: config.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs,

@@ -137,6 +137,24 @@ export class GuardedConnection extends Duplex {
     this.inner.write(chunk, callback);
   }
 
+  /**
+   * What aedes wrote while corked (mqtt-packet writes one PUBLISH as several
+   * chunks, corked until the next tick) goes to the socket corked too: one
+   * writev syscall per packet instead of one write per chunk, and no copy.
+   */
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
+    if (this.inner.destroyed) {
+      callback();
+      return;
+    }
+    this.inner.cork();
+    chunks.forEach(({ chunk }, i) => {
+      if (i < chunks.length - 1) this.inner.write(chunk);
+      else this.inner.write(chunk, callback);
+    });
+    this.inner.uncork();
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.inner.end();
     callback();

@@ -20,7 +20,7 @@ import {
 import type { ControlPlane } from '../broker/control-plane.js';
 import { layerEntries } from './plan.js';
 import type { Campaign } from './schemas.js';
-import type { CampaignStore } from './store.js';
+import type { CampaignStore, PreparedState } from './store.js';
 
 export interface IssuerDeps {
   readonly plane: Pick<ControlPlane, 'publish'>;
@@ -34,39 +34,81 @@ export interface Issued {
   readonly expiresAt: number;
 }
 
+export interface Target {
+  readonly device: string;
+  readonly inventory: readonly string[];
+}
+
 export class Issuer {
   constructor(private readonly deps: IssuerDeps) {}
 
   /**
-   * Signs and publishes the campaign's desired state for each device; `now`
-   * in Unix seconds. Sequences are allocated for all at once, and the
-   * publications run concurrently: a wave of thousands is one batch write,
-   * then signing (CPU bound, about 55 us each here) and handing to the broker.
+   * Signs ahead (docs/control-plane.md, "Scale"): signs the campaign's
+   * desired state for each device and stores it unpublished, so that
+   * starting the campaign only publishes. Each message still names its
+   * device and its own new sequence; `desiredStates` uses it only while it
+   * is still exactly what would be signed now (see `reusable`).
    */
-  async desiredStates(campaign: Campaign, targets: readonly { device: string; inventory: readonly string[] }[], now: number): Promise<Issued[]> {
+  async prepare(campaign: Campaign, targets: readonly Target[], now: number): Promise<void> {
+    const signed = await this.sign(campaign, targets, now);
+    await this.deps.store.putPrepared(campaign.id, signed);
+  }
+
+  /**
+   * Publishes the campaign's desired state for each device, signed ahead
+   * when still valid or signed now; `now` in Unix seconds. Sequences are
+   * allocated for the whole batch at once, and the publications run
+   * concurrently: a wave of thousands is a few batch writes, then signing
+   * (CPU bound, about 55 us each here) and handing to the broker.
+   */
+  async desiredStates(campaign: Campaign, targets: readonly Target[], now: number): Promise<Issued[]> {
+    const devices = targets.map((t) => t.device);
+    const [prepared, current] = await Promise.all([this.deps.store.prepared(campaign.id, devices), this.deps.store.currentSeqs(devices, 'desired')]);
+    const states: (PreparedState | undefined)[] = targets.map((t, i) => reusable(campaign, t, prepared[i], current[i] ?? 0, now));
+    const fresh = await this.sign(
+      campaign,
+      targets.filter((_, i) => states[i] === undefined),
+      now,
+    );
+    let next = 0;
+    const chosen = states.map((state) => state ?? fresh[next++]);
+    const spec = TOPIC_SPECS.desired;
+    const issued = await Promise.all(
+      chosen.map(async (state) => {
+        if (state === undefined) throw new Error('a desired state was neither signed ahead nor signed now');
+        await this.deps.plane.publish(deviceTopic(state.device, 'desired'), state.bundle, { qos: spec.qos, retain: spec.retain });
+        return { seq: state.seq, issuedAt: state.issuedAt, expiresAt: state.expiresAt };
+      }),
+    );
+    await this.deps.store.dropPrepared(
+      campaign.id,
+      devices.filter((_, i) => states[i] !== undefined),
+    );
+    return issued;
+  }
+
+  private async sign(campaign: Campaign, targets: readonly Target[], now: number): Promise<PreparedState[]> {
+    if (targets.length === 0) return [];
     const seqs = await this.deps.store.nextSeqs(
       targets.map((t) => t.device),
       'desired',
     );
-    const spec = TOPIC_SPECS.desired;
-    return Promise.all(
-      targets.map(async ({ device, inventory }, index) => {
-        const message: DesiredState = {
-          device,
-          seq: seqs[index] ?? 0,
-          issuedAt: now,
-          expiresAt: now + campaign.settings.desiredStateTtlSeconds,
-          campaign: campaign.id,
-          image: campaign.target,
-          layers: layerEntries(campaign.layers, inventory),
-          policy: policyOf(campaign),
-          ...(campaign.imageSignature === undefined ? {} : { imageSignature: campaign.imageSignature }),
-        };
-        const bundle = signDeviceMessage('desired-state', message, this.deps.key);
-        await this.deps.plane.publish(deviceTopic(device, 'desired'), JSON.stringify(bundle), { qos: spec.qos, retain: spec.retain });
-        return { seq: message.seq, issuedAt: message.issuedAt, expiresAt: message.expiresAt };
-      }),
-    );
+    return targets.map(({ device, inventory }, index) => {
+      const layers = layerEntries(campaign.layers, inventory);
+      const message: DesiredState = {
+        device,
+        seq: seqs[index] ?? 0,
+        issuedAt: now,
+        expiresAt: now + campaign.settings.desiredStateTtlSeconds,
+        campaign: campaign.id,
+        image: campaign.target,
+        layers,
+        policy: policyOf(campaign),
+        ...(campaign.imageSignature === undefined ? {} : { imageSignature: campaign.imageSignature }),
+      };
+      const bundle = JSON.stringify(signDeviceMessage('desired-state', message, this.deps.key));
+      return { device, seq: message.seq, issuedAt: message.issuedAt, expiresAt: message.expiresAt, layers: JSON.stringify(layers), bundle };
+    });
   }
 
   /**
@@ -96,6 +138,19 @@ export class Issuer {
   async withdraw(device: string): Promise<void> {
     await this.deps.plane.publish(deviceTopic(device, 'desired'), Buffer.alloc(0), { qos: 1, retain: true });
   }
+}
+
+/**
+ * A desired state signed ahead is published only if it is what would be
+ * signed now, bar the signing time: no sequence was allocated for the
+ * device since (so it is still the device's newest, [protocol: seq only
+ * grows]), its layer list matches the device's inventory now, and it has
+ * more than half its lifetime left (the re-issue threshold, rollout.ts).
+ */
+function reusable(campaign: Campaign, target: Target, state: PreparedState | undefined, currentSeq: number, now: number): PreparedState | undefined {
+  if (state === undefined || state.seq !== currentSeq) return undefined;
+  if (state.expiresAt - now <= campaign.settings.desiredStateTtlSeconds / 2 || state.issuedAt > now) return undefined;
+  return state.layers === JSON.stringify(layerEntries(campaign.layers, target.inventory)) ? state : undefined;
 }
 
 function policyOf(campaign: Campaign): UpdatePolicy {

@@ -42,6 +42,8 @@ export interface CampaignManagerDeps {
 }
 
 export const DEFAULT_TICK_MS = 1_000;
+/** Devices signed ahead per batch: bounds the memory of one batch of bundles (about 2 KiB each). */
+const SIGN_AHEAD_BATCH = 512;
 
 export class CampaignManager {
   readonly events = new EventEmitter();
@@ -111,8 +113,32 @@ export class CampaignManager {
         deviceCount: 0,
       };
       await this.store.put(campaign);
+      await this.signAhead(campaign);
       return campaign;
     });
+  }
+
+  /**
+   * Signs the desired state of every device the selector matches now and
+   * stores it (issuer.ts `prepare`), so that `start` only publishes: the
+   * signing cost (about 55 us a device) is paid while the operator reviews
+   * the plan, not between start and the devices being notified. Best
+   * effort: whatever is missing or stale at start is signed then.
+   */
+  private async signAhead(campaign: Campaign): Promise<void> {
+    try {
+      const selected = await selectDevices(this.deps.devices, campaign.id, campaign.selector);
+      for (let i = 0; i < selected.length; i += SIGN_AHEAD_BATCH) {
+        const batch = selected.slice(i, i + SIGN_AHEAD_BATCH);
+        await this.rollout.issuer.prepare(
+          campaign,
+          batch.map((d) => ({ device: d.id, inventory: d.inventory })),
+          this.seconds(),
+        );
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error, campaign: campaign.id }, 'desired states could not be signed ahead; they are signed at start');
+    }
   }
 
   /**
@@ -225,11 +251,13 @@ export class CampaignManager {
         const campaign = await this.get(id);
         const aborted: Campaign = { ...campaign, state: verifyCampaignTransition(campaign.state, 'abort'), finishedAt: this.seconds() };
         await this.store.put(aborted);
+        await this.store.dropPrepared(id);
         return aborted;
       }
       const changed = await abortCampaign(active, this.seconds(), this.rollout);
       await this.store.put(active.campaign, changed.values());
       this.active.delete(id);
+      await this.store.dropPrepared(id);
       return active.campaign;
     });
   }
@@ -308,7 +336,9 @@ export class CampaignManager {
     const result = await stepCampaign(active, this.seconds(), this.rollout);
     if (result.campaignChanged) await this.store.put(active.campaign, result.devices.values());
     else if (result.devices.size > 0) await this.store.putDevices(active.campaign.id, result.devices.values());
-    if (!isActive(active.campaign.state)) this.active.delete(active.campaign.id);
+    if (isActive(active.campaign.state)) return;
+    this.active.delete(active.campaign.id);
+    await this.store.dropPrepared(active.campaign.id);
   }
 
   private async tick(): Promise<void> {

@@ -147,38 +147,55 @@ async function reissueExpiring(active: ActiveCampaign, now: number, changed: Map
 }
 
 /** Devices issued per batch: bounds the memory of one batch of signed messages. */
-const ISSUE_BATCH = 512;
+const ISSUE_BATCH = 256;
+/**
+ * Batches in flight at once: while one batch is handed to the broker, the
+ * next one's records and sequences are read and it is signed, so devices
+ * start receiving after the first batch instead of after the whole wave.
+ */
+const ISSUE_WINDOW = 4;
 
 async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
-  for (let start = 0; start < due.length; start += ISSUE_BATCH) {
-    const batch = due.slice(start, start + ISSUE_BATCH);
-    const inventories = await Promise.all(batch.map(async (d) => (await deps.registry.get(d.device))?.inventory ?? []));
-    const issued = await deps.issuer.desiredStates(
-      active.campaign,
-      batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? [] })),
-      now,
-    );
-    batch.forEach((device, i) => {
-      const result = issued[i];
-      if (result === undefined) return;
-      const delta = deviceDelta(device.device, active.campaign.layers, inventories[i] ?? []);
-      const first = device.state === 'pending';
-      update(
-        active,
-        {
-          ...device,
-          state: first ? 'issued' : device.state,
-          desiredSeq: result.seq,
-          issuedAt: result.issuedAt,
-          expiresAt: result.expiresAt,
-          // A re-issue is the server's doing, not a sign of life from the device.
-          lastActivityAt: first ? now : (device.lastActivityAt ?? now),
-          missingBytes: delta.missingBytes,
-          missingLayers: delta.missingLayers,
-        },
-        changed,
-        deps,
-      );
-    });
+  const inFlight: Promise<void>[] = [];
+  const failures: unknown[] = [];
+  const settle = (batch: Promise<void>): Promise<void> => batch.catch((error: unknown) => void failures.push(error));
+  for (let start = 0; start < due.length && failures.length === 0; start += ISSUE_BATCH) {
+    if (inFlight.length >= ISSUE_WINDOW) await inFlight.shift();
+    inFlight.push(settle(issueBatch(active, due.slice(start, start + ISSUE_BATCH), now, changed, deps)));
   }
+  // Every batch started is waited for, failed or not, before the step returns (no publish outlives it).
+  await Promise.all(inFlight);
+  if (failures.length > 0) throw failures[0] instanceof Error ? failures[0] : new Error(String(failures[0]));
+}
+
+/** Signs and publishes one batch, then records each device as issued (published before recorded: see the top). */
+async function issueBatch(active: ActiveCampaign, batch: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+  const inventories = (await deps.registry.getMany(batch.map((d) => d.device))).map((d) => d?.inventory ?? []);
+  const issued = await deps.issuer.desiredStates(
+    active.campaign,
+    batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? [] })),
+    now,
+  );
+  batch.forEach((device, i) => {
+    const result = issued[i];
+    if (result === undefined) return;
+    const delta = deviceDelta(device.device, active.campaign.layers, inventories[i] ?? []);
+    const first = device.state === 'pending';
+    update(
+      active,
+      {
+        ...device,
+        state: first ? 'issued' : device.state,
+        desiredSeq: result.seq,
+        issuedAt: result.issuedAt,
+        expiresAt: result.expiresAt,
+        // A re-issue is the server's doing, not a sign of life from the device.
+        lastActivityAt: first ? now : (device.lastActivityAt ?? now),
+        missingBytes: delta.missingBytes,
+        missingLayers: delta.missingLayers,
+      },
+      changed,
+      deps,
+    );
+  });
 }

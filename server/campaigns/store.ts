@@ -2,6 +2,7 @@
  * Campaigns in level, under their own sublevels:
  *   campaigns        c!<campaign>            campaign record (JSON)
  *                    d!<campaign>!<device>   the device's progress in the campaign (JSON)
+ *                    p!<campaign>!<device>   a desired state signed ahead, at creation (JSON, issuer.ts)
  *   campaign-seq     <device>!desired        last desired-state seq signed for the device
  *                    <device>!command        last command seq signed for the device
  * A campaign record and the device records that change with it are written
@@ -14,6 +15,18 @@ import { KeyedMutex } from '../devices/keyed-mutex.js';
 import type { Campaign, DeviceProgress } from './schemas.js';
 
 export type SeqKind = 'desired' | 'command';
+
+/** A desired state signed before its campaign started (issuer.ts, "signed ahead"). */
+export interface PreparedState {
+  readonly device: string;
+  readonly seq: number;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** The layer entries it lists, as JSON: reused only while the device's inventory gives the same. */
+  readonly layers: string;
+  /** The signed bundle, as published. */
+  readonly bundle: string;
+}
 
 const END = '\uffff';
 
@@ -58,6 +71,27 @@ export class CampaignStore {
   private async write(ops: readonly { key: string; value: string }[]): Promise<void> {
     if (ops.length === 0) return;
     await this.records.batch(ops.map((op) => ({ type: 'put' as const, key: op.key, value: op.value })));
+  }
+
+  /** Desired states signed ahead for these devices (undefined where none). */
+  async prepared(campaignId: string, devices: readonly string[]): Promise<(PreparedState | undefined)[]> {
+    const texts = await this.records.getMany(devices.map((device) => `p!${campaignId}!${device}`));
+    return texts.map((text: string | undefined) => (text === undefined ? undefined : (JSON.parse(text) as PreparedState)));
+  }
+
+  async putPrepared(campaignId: string, states: readonly PreparedState[]): Promise<void> {
+    await this.write(states.map((state) => ({ key: `p!${campaignId}!${state.device}`, value: JSON.stringify(state) })));
+  }
+
+  async dropPrepared(campaignId: string, devices?: readonly string[]): Promise<void> {
+    if (devices === undefined) await this.records.clear({ gt: `p!${campaignId}!`, lt: `p!${campaignId}!${END}` });
+    else if (devices.length > 0) await this.records.batch(devices.map((device) => ({ type: 'del' as const, key: `p!${campaignId}!${device}` })));
+  }
+
+  /** The last sequence allocated for each device's messages of `kind` (0 when none). */
+  async currentSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
+    const current = await this.seqs.getMany(devices.map((device) => `${device}!${kind}`));
+    return current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)));
   }
 
   /** The next sequence for the device's messages of `kind`; durable before it is returned. */

@@ -48,6 +48,13 @@ export class DeviceRegistry {
     return (await this.read(id))?.device;
   }
 
+  /** Several records in one read (a campaign wave); undefined for an unknown id. */
+  async getMany(ids: readonly string[]): Promise<(Device | undefined)[]> {
+    const texts = await this.devices.getMany([...ids]);
+    // Written only by update() below: our own JSON, parsed without a schema.
+    return texts.map((text: string | undefined) => (text === undefined ? undefined : (JSON.parse(text) as StoredDevice).device));
+  }
+
   async require(id: string): Promise<Device> {
     const device = await this.get(id);
     if (device === undefined) throw new BootfleetError('BOOTFLEET_DEVICE_NOT_FOUND', `no device ${JSON.stringify(id)}`, { details: { device: id } });

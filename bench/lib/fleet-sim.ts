@@ -1,0 +1,83 @@
+/**
+ * Light simulated devices for the fleet benchmark: each a real mqtt.js
+ * client (MQTT 3.1.1) with its own id, counting the non-empty messages it
+ * receives (an empty retained message is a withdrawal, not a notification).
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+
+export interface SimDevice {
+  readonly id: string;
+  readonly client: MqttClient;
+  /** Non-empty messages received since the last reset. */
+  received: number;
+  /** Empty (withdrawing) messages received since the last reset. */
+  withdrawn: number;
+}
+
+export function simIds(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `sim${String(i).padStart(5, '0')}`);
+}
+
+/** Runs `work` over `items` with at most `width` at once. */
+export async function pool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const item = items[next] as T;
+        next += 1;
+        await work(item);
+      }
+    }),
+  );
+}
+
+export async function connect(url: string, id: string, password?: string): Promise<MqttClient> {
+  const client = mqtt.connect(url, { clientId: id, username: password === undefined ? undefined : id, password, reconnectPeriod: 0, connectTimeout: 60_000, protocolVersion: 4 });
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => {
+      resolve();
+    });
+    client.once('error', reject);
+  });
+  return client;
+}
+
+/** Connects a device and subscribes it (QoS 1) to `topic`. */
+export async function simDevice(url: string, id: string, topic: string, password?: string): Promise<SimDevice> {
+  const client = await connect(url, id, password);
+  const device: SimDevice = { id, client, received: 0, withdrawn: 0 };
+  client.on('message', (_topic, payload) => {
+    if (payload.length === 0) device.withdrawn += 1;
+    else device.received += 1;
+  });
+  await client.subscribeAsync(topic, { qos: 1 });
+  return device;
+}
+
+export function resetCounts(devices: readonly SimDevice[]): void {
+  for (const d of devices) {
+    d.received = 0;
+    d.withdrawn = 0;
+  }
+}
+
+/** Polls `check` every 5 ms until it holds; throws after `timeoutMs`. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 1_000_000; i += 1) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Seconds from now until every device has received a non-empty message. */
+export async function secondsUntilNotified(devices: readonly SimDevice[], started: number): Promise<number> {
+  await waitUntil(() => devices.every((d) => d.received > 0), 300_000, 'every device notified');
+  return (performance.now() - started) / 1000;
+}
+
+export async function endAll(devices: readonly SimDevice[]): Promise<void> {
+  await Promise.all(devices.map((d) => d.client.endAsync(true)));
+}

@@ -1,0 +1,112 @@
+/**
+ * The embedded broker's persistence: aedes-persistence-level (same keys,
+ * same msgpack values, so an existing state directory reads the same),
+ * with two changes that matter for a fleet of 10,000 devices
+ * (docs/control-plane.md, "Scale"):
+ *
+ *  - retained messages are written through a group commit (group-commit.ts)
+ *    instead of one LevelDB put each; a publish still waits until its
+ *    retained copy is in the log before aedes delivers it;
+ *  - a subscription to an exact topic (every device subscribes to its own
+ *    topics, never to a wildcard) reads that one retained message by key.
+ *    The library scans every retained message for every subscription, so a
+ *    reconnect storm of N devices over N retained desired states was O(N²);
+ *  - a PUBACK for a message that has no in-flight record (every retained
+ *    desired state, every message to a clean session) is answered from an
+ *    in-memory index of those records instead of a LevelDB read (one read
+ *    per delivered message was the largest cost of a campaign's start).
+ */
+import { Readable } from 'node:stream';
+import AsyncLevelPersistence, { type PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
+import msgpack from 'msgpack-lite';
+import { GroupCommit, type WriteOp } from './group-commit.js';
+
+/** The key prefixes aedes-persistence-level stores retained messages and in-flight QoS 1 ids under. */
+const RETAINED = 'retained:';
+const OUTGOING_ID = 'outgoing-id:';
+
+/** The part of the `mqtt` sublevel this class uses (values are buffers). */
+export interface PersistenceDb {
+  get(key: string): Promise<Buffer | undefined>;
+  batch(ops: WriteOp[]): Promise<void>;
+  keys(range: { gte: string; lt: string }): AsyncIterable<string>;
+}
+
+interface ClientRef {
+  readonly id: string;
+}
+
+export class FleetPersistence extends AsyncLevelPersistence {
+  private readonly writer: GroupCommit;
+  /**
+   * Keys of the in-flight records (`outgoing-id:`) that may exist: loaded at
+   * setup, added after each outgoingUpdate. A key absent here is absent on
+   * disk (only outgoingUpdate writes one); a stale key only costs a read.
+   */
+  private readonly inFlight = new Set<string>();
+
+  constructor(private readonly db: PersistenceDb) {
+    super(db);
+    this.writer = new GroupCommit(db);
+  }
+
+  override async setup(broker: unknown): Promise<void> {
+    await super.setup(broker);
+    // ';' follows ':' in byte order: the range is exactly the keys under the prefix.
+    for await (const key of this.db.keys({ gte: OUTGOING_ID, lt: `${OUTGOING_ID.slice(0, -1)};` })) this.inFlight.add(key);
+  }
+
+  override async outgoingUpdate(client: ClientRef, packet: PersistedPacket): Promise<void> {
+    await super.outgoingUpdate(client, packet);
+    this.inFlight.add(outgoingIdKey(client.id, packet.messageId));
+  }
+
+  override async outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<PersistedPacket | undefined> {
+    const key = outgoingIdKey(client.id, packet.messageId);
+    if (!this.inFlight.has(key)) return undefined;
+    const cleared = await super.outgoingClearMessageId(client, packet);
+    this.inFlight.delete(key);
+    return cleared;
+  }
+
+  override storeRetained(packet: PersistedPacket): Promise<void> {
+    const key = `${RETAINED}${packet.topic}`;
+    // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
+    if (packet.payload.length === 0) return this.writer.write({ type: 'del', key });
+    return this.writer.write({ type: 'put', key, value: msgpack.encode(packet) });
+  }
+
+  override createRetainedStream(pattern: string): Readable {
+    return isExact(pattern) ? Readable.from(this.retainedAt([pattern])) : super.createRetainedStream(pattern);
+  }
+
+  override createRetainedStreamCombi(patterns: readonly string[]): Readable {
+    return patterns.every(isExact) ? Readable.from(this.retainedAt(patterns)) : super.createRetainedStreamCombi(patterns);
+  }
+
+  override async destroy(): Promise<void> {
+    await this.writer.flush();
+    await super.destroy();
+  }
+
+  private async *retainedAt(topics: readonly string[]): AsyncGenerator {
+    for (const topic of topics) {
+      const value = await this.db.get(`${RETAINED}${topic}`);
+      if (value !== undefined) yield msgpack.decode(value);
+    }
+  }
+}
+
+/**
+ * A filter without wildcards [MQTT-4.7.1] matches only the topic of the same
+ * name; `$`-topics are left to the library (its own matching rules).
+ */
+function isExact(pattern: string): boolean {
+  return !pattern.includes('+') && !pattern.includes('#') && !pattern.startsWith('$');
+}
+
+/** The library's key for an in-flight message id (its `outgoingByIdKey`: id padded to 16 digits). */
+function outgoingIdKey(clientId: string, messageId: unknown): string {
+  const id = typeof messageId === 'number' ? String(messageId).padStart(16, '0') : String(messageId);
+  return `${OUTGOING_ID}${encodeURIComponent(clientId)}:${id}`;
+}

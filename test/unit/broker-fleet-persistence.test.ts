@@ -1,0 +1,115 @@
+/**
+ * The embedded broker's persistence on a real level database: retained
+ * messages written by group commit, read back by exact topic and by
+ * wildcard, deleted by an empty payload, in the library's own format.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
+import { Level } from 'level';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FleetPersistence } from '../../server/broker/fleet-persistence.js';
+import { GroupCommit, MAX_BATCH_OPS, type WriteOp } from '../../server/broker/group-commit.js';
+
+async function topicsOf(stream: Readable): Promise<string[]> {
+  const topics: string[] = [];
+  for await (const packet of stream) topics.push((packet as { topic: string }).topic);
+  return topics.sort();
+}
+
+const retained = (topic: string, payload: string): { cmd: 'publish'; topic: string; payload: Buffer; qos: 1; retain: true } => ({
+  cmd: 'publish',
+  topic,
+  payload: Buffer.from(payload),
+  qos: 1,
+  retain: true,
+});
+
+describe('FleetPersistence', () => {
+  let dir: string;
+  let db: Level;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-persistence-'));
+    db = new Level(join(dir, 'state'));
+    await db.open();
+  });
+  afterEach(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const sublevel = (): ReturnType<typeof db.sublevel<string, Buffer>> => db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' });
+
+  it('stores a burst of retained messages and reads each back by its exact topic, or all by wildcard', async () => {
+    const persistence = new FleetPersistence(sublevel());
+    const topics = Array.from({ length: 3 * MAX_BATCH_OPS + 5 }, (_, i) => `bootfleet/v1/devices/d${String(i)}/desired`);
+    await Promise.all(topics.map((topic) => persistence.storeRetained(retained(topic, `state of ${topic}`))));
+    expect(await topicsOf(persistence.createRetainedStream('bootfleet/v1/devices/d7/desired'))).toEqual(['bootfleet/v1/devices/d7/desired']);
+    expect(await topicsOf(persistence.createRetainedStreamCombi(['bootfleet/v1/devices/d1/desired', 'bootfleet/v1/devices/nobody/desired']))).toEqual([
+      'bootfleet/v1/devices/d1/desired',
+    ]);
+    expect(await topicsOf(persistence.createRetainedStream('bootfleet/v1/devices/+/desired'))).toHaveLength(topics.length);
+  });
+
+  it('deletes a retained message on an empty payload [MQTT-3.3.1-10], the later write winning', async () => {
+    const persistence = new FleetPersistence(sublevel());
+    const topic = 'bootfleet/v1/devices/d1/desired';
+    await Promise.all([persistence.storeRetained(retained(topic, 'one')), persistence.storeRetained(retained(topic, ''))]);
+    expect(await topicsOf(persistence.createRetainedStream(topic))).toEqual([]);
+    await Promise.all([persistence.storeRetained(retained(topic, '')), persistence.storeRetained(retained(topic, 'two'))]);
+    const [packet] = (await persistence.createRetainedStream(topic).toArray()) as { payload: Buffer }[];
+    expect(Buffer.from(packet?.payload ?? '').toString()).toBe('two');
+  });
+
+  it('writes what the library reads: a state directory stays readable without this class', async () => {
+    const persistence = new FleetPersistence(sublevel());
+    await persistence.storeRetained(retained('bootfleet/v1/devices/d1/desired', 'kept'));
+    await persistence.destroy();
+    await db.open();
+    const plain = new AsyncLevelPersistence(sublevel());
+    const [packet] = (await plain.createRetainedStream('bootfleet/v1/devices/#').toArray()) as { topic: string; payload: Buffer }[];
+    expect(packet?.topic).toBe('bootfleet/v1/devices/d1/desired');
+    expect(Buffer.from(packet?.payload ?? '').toString()).toBe('kept');
+  });
+
+  it('clears an in-flight QoS 1 message on PUBACK after a restart, and answers an unknown id without a record', async () => {
+    const first = new FleetPersistence(sublevel());
+    await first.setup({ id: 'broker-1', counter: 0 });
+    const packet = { cmd: 'publish', topic: 'bootfleet/v1/devices/d1/commands', payload: Buffer.from('cmd'), qos: 1, retain: false, brokerId: 'broker-1', brokerCounter: 1 };
+    await first.outgoingEnqueue({ clientId: 'd1' }, packet);
+    await first.outgoingUpdate({ id: 'd1' }, { ...packet, messageId: 7 });
+    await first.destroy();
+    await db.open();
+    const again = new FleetPersistence(sublevel());
+    await again.setup({ id: 'broker-2', counter: 0 });
+    expect(await again.outgoingClearMessageId({ id: 'd1' }, { messageId: 8 })).toBeUndefined();
+    expect((await again.outgoingClearMessageId({ id: 'd1' }, { messageId: 7 }))?.topic).toBe(packet.topic);
+    expect(await again.outgoingClearMessageId({ id: 'd1' }, { messageId: 7 })).toBeUndefined();
+  });
+});
+
+describe('GroupCommit', () => {
+  it('writes concurrent requests in few batches, in order, and fails only the writes of a failed batch', async () => {
+    const batches: WriteOp[][] = [];
+    let failNext = false;
+    const commit = new GroupCommit({
+      batch: (ops) => {
+        batches.push(ops);
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error('disk full'));
+        }
+        return Promise.resolve();
+      },
+    });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => commit.write({ type: 'del', key: `k${String(i)}` })));
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.map((op) => op.key)).toEqual(Array.from({ length: 10 }, (_, i) => `k${String(i)}`));
+    failNext = true;
+    const outcome = await Promise.allSettled([commit.write({ type: 'del', key: 'lost' })]);
+    expect(outcome[0].status).toBe('rejected');
+    await expect(commit.write({ type: 'del', key: 'after' })).resolves.toBeUndefined();
+    await commit.flush();
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * Desired states signed ahead (issuer.ts): created with the campaign,
+ * published as they are at start only while still exactly what would be
+ * signed then; otherwise signed again with a new sequence. Real level
+ * database on disk, a publish recorder instead of a broker.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Level } from 'level';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { generateSigningKey, TrustedKeys, verifySignedMessage, type DesiredState, type SigningKey } from '../../protocol/index.js';
+import type { Campaign } from '../../server/campaigns/index.js';
+import { Issuer } from '../../server/campaigns/issuer.js';
+import { CampaignStore } from '../../server/campaigns/store.js';
+import { SAMPLE_DIGESTS } from '../helpers/messages.js';
+
+const NOW = 1_795_000_000;
+const TTL = 3600;
+
+const campaign: Campaign = {
+  id: 'c1',
+  state: 'draft',
+  createdAt: NOW,
+  createdBy: 'token:operator',
+  image: 'registry.example.net/fleet/os:1',
+  target: { registry: 'registry.example.net', repository: 'fleet/os', digest: SAMPLE_DIGESTS.manifest, size: 500, mediaType: 'application/vnd.oci.image.manifest.v1+json', version: '1.0' },
+  layers: [{ digest: SAMPLE_DIGESTS.layer1, size: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
+  selector: { ids: ['d1', 'd2', 'd3'] },
+  settings: {
+    waves: [100],
+    successThreshold: 1,
+    failureThreshold: 1,
+    revertOnFailure: false,
+    downloadOnly: false,
+    allowDowngrade: false,
+    healthTimeoutSeconds: 60,
+    deviceTimeoutSeconds: 600,
+    desiredStateTtlSeconds: TTL,
+  },
+  currentWave: 0,
+  failuresAcknowledged: 0,
+  deviceCount: 0,
+};
+
+describe('Issuer signing ahead', () => {
+  let dir: string;
+  let db: Level;
+  let key: SigningKey;
+  let store: CampaignStore;
+  let issuer: Issuer;
+  const published = new Map<string, string>();
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-issuer-unit-'));
+    db = new Level(join(dir, 'state'));
+    await db.open();
+    key = generateSigningKey('ecdsa-p256');
+    store = new CampaignStore(db);
+    published.clear();
+    issuer = new Issuer({
+      key,
+      store,
+      plane: {
+        publish: (topic, payload) => {
+          published.set(topic.split('/')[3] ?? '', payload.toString());
+          return Promise.resolve();
+        },
+      },
+    });
+  });
+  afterEach(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const opened = (device: string, now: number): DesiredState =>
+    verifySignedMessage('desired-state', published.get(device) ?? '', { keys: new TrustedKeys([key]), device, now }).message;
+
+  it('publishes what was signed ahead while still current, and signs anew a device whose inventory or sequence moved on', async () => {
+    const none: readonly string[] = [];
+    await issuer.prepare(campaign, ['d1', 'd2', 'd3'].map((device) => ({ device, inventory: none })), NOW);
+    await store.nextSeq('d3', 'desired');
+    const issued = await issuer.desiredStates(
+      campaign,
+      [
+        { device: 'd1', inventory: none },
+        { device: 'd2', inventory: [SAMPLE_DIGESTS.layer1] },
+        { device: 'd3', inventory: none },
+      ],
+      NOW + 10,
+    );
+    expect(issued.map((i) => [i.seq, i.issuedAt])).toEqual([
+      [1, NOW],
+      [2, NOW + 10],
+      [3, NOW + 10],
+    ]);
+    expect(opened('d1', NOW + 10)).toMatchObject({ seq: 1, issuedAt: NOW, layers: [{ missing: true }] });
+    expect(opened('d2', NOW + 10)).toMatchObject({ seq: 2, layers: [{ missing: false }] });
+    // Used once: a later issue (a re-issue) signs a new message with a new sequence.
+    const again = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: none }], NOW + 20);
+    expect(again[0]?.seq).toBe(2);
+  });
+
+  it('signs anew when what was signed ahead has half its lifetime or less left', async () => {
+    await issuer.prepare(campaign, [{ device: 'd1', inventory: [] }], NOW);
+    const [issued] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + TTL / 2);
+    expect(issued).toMatchObject({ seq: 2, issuedAt: NOW + TTL / 2, expiresAt: NOW + TTL / 2 + TTL });
+    expect(opened('d1', NOW + TTL / 2).seq).toBe(2);
+  });
+});
