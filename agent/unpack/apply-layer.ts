@@ -10,6 +10,7 @@ import { utimes } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { BootfleetError, createDigester, parseDigest, type Digest, type LayerCompression } from '../../protocol/index.js';
+import { streamGarbageCollector } from '../content/stream-garbage.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
@@ -91,6 +92,7 @@ function watchParser(parser: Parser, state: LayerState, latch: ReturnType<typeof
 
 async function feed(stream: Readable, parser: Parser, options: UnpackOptions, latch: ReturnType<typeof failureLatch>): Promise<{ digest: Digest; bytes: number }> {
   const hash = createDigester('sha256');
+  const collectGarbage = streamGarbageCollector();
   let bytes = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (bytes === 0 && isCompressedAgain(chunk)) throw tarInvalid('layer content is compressed twice', 'nested-compression');
@@ -98,6 +100,7 @@ async function feed(stream: Readable, parser: Parser, options: UnpackOptions, la
     if (bytes > options.maxUncompressedBytes) throw tooLarge('bytes', options.maxUncompressedBytes);
     hash.update(chunk);
     if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), latch.promise]);
+    collectGarbage(chunk.length);
   }
   parser.end();
   return { digest: parseDigest(`sha256:${hash.digest('hex')}`), bytes };
