@@ -13,10 +13,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BootfleetError, withContextAsync, type HealthResult, type Phase } from '../../protocol/index.js';
 import { activateStep, decideStep } from './activate-step.js';
 import type { PipelineContext, UpdateTarget } from './context.js';
-import { fetchStep } from './fetch-step.js';
 import { healthStep } from './health-step.js';
-import { stageStep } from './stage-step.js';
-import { verifyStep } from './verify-step.js';
+
+/**
+ * The content steps (registry client and undici, node-tar, sigstore's image
+ * signature check) are loaded when the first update runs, not when the daemon
+ * starts: an idle agent does not carry them (its memory budget,
+ * docs/agent-content.md "Memory"). Node caches the modules after the first time.
+ */
+async function contentSteps() {
+  const [{ fetchStep }, { verifyStep }, { stageStep }] = await Promise.all([import('./fetch-step.js'), import('./verify-step.js'), import('./stage-step.js')]);
+  return { fetchStep, verifyStep, stageStep };
+}
 
 export interface UpdateOutcome {
   /** succeeded, rolled-back, failed; or staged under download-only. */
@@ -48,6 +56,7 @@ export async function runUpdate(ctx: PipelineContext, target: UpdateTarget, dela
 
 /** Fetches, verifies and stages; then activates, or returns when to try again. */
 async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, readySinceMs: number, delayMs: number): Promise<UpdateOutcome | number> {
+  const { fetchStep, verifyStep, stageStep } = await contentSteps();
   ctx.emit({ event: 'phase', phase: 'downloading' });
   const pulled = await withContextAsync('Fetching', () => fetchStep(ctx, target));
   ctx.emit({ event: 'phase', phase: 'verifying' });
