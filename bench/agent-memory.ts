@@ -27,7 +27,7 @@ const CLI = new URL('../cli/main.js', import.meta.url).pathname;
 const DAEMON_IDLE_MS = 3_000;
 
 export interface ProbeReport {
-  readonly maxRssKiB: number;
+  readonly peakRssKiB: number;
   readonly peakMiB: Record<string, number>;
   readonly atPeakRssMiB: Record<string, number>;
 }
@@ -44,7 +44,7 @@ export async function probe(args: readonly string[], nodeFlags: readonly string[
 }
 
 function mib(report: ProbeReport): number {
-  return Math.round((report.maxRssKiB / 1024) * 10) / 10;
+  return Math.round((report.peakRssKiB / 1024) * 10) / 10;
 }
 
 function show(name: string, report: ProbeReport, bare: number): void {
@@ -75,7 +75,7 @@ async function enroll(fleet: Fleet, deviceId: string, dir: string): Promise<stri
 }
 
 /** The daemon in managed mode against a real bootfleet server (embedded broker), connected and idle. */
-export async function daemonIdle(work: string): Promise<{ hwmMiB: number; rssMiB: number }> {
+export async function daemonIdle(work: string, nodeFlags: readonly string[]): Promise<{ hwmMiB: number; rssMiB: number }> {
   const fleet = await startFleet();
   try {
     const dir = await mkdtemp(join(work, 'daemon-'));
@@ -86,7 +86,7 @@ export async function daemonIdle(work: string): Promise<{ hwmMiB: number; rssMiB
       deploy: { dataDir: join(dir, 'agent') },
       server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')] },
     });
-    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, CLI, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags, CLI, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -131,9 +131,12 @@ export async function benchMemory(input: MemoryBenchInput): Promise<BenchResult[
   const defaults = 'bare node (defaults)';
   add(`peak RSS, agent pull, node defaults`, await probe(['agent', 'pull', image, '--data-dir', join(work, 'rss-agent-2'), '--json'], []), bareDefault, defaults, 'without the unit flags, for comparison');
   add(`peak RSS, agent unpack, node defaults`, await probe(['agent', 'unpack', image, '--data-dir', dataDir, '--dest', join(work, 'rss-root-2')], []), bareDefault, defaults, 'without the unit flags, for comparison');
-  const daemon = await daemonIdle(work);
-  console.log(`daemon idle (managed, connected): VmRSS ${daemon.rssMiB.toFixed(1)} MiB, VmHWM ${daemon.hwmMiB.toFixed(1)} MiB  x${(daemon.hwmMiB / bare).toFixed(2)} bare`);
-  results.push(result('peak RSS, daemon idle (agent run, managed, connected)', daemon.hwmMiB, 'MiB', bareName, bare, false, `${TARGET_NOTE}; VmHWM after start-up and ${DAEMON_IDLE_MS} ms idle`));
+  for (const [flags, base, baseName, suffix] of [[AGENT_NODE_FLAGS, bare, bareName, ''], [[], bareDefault, defaults, ', node defaults']] as const) {
+    const daemon = await daemonIdle(work, flags);
+    console.log(`daemon idle${suffix} (managed, connected): VmRSS ${daemon.rssMiB.toFixed(1)} MiB, VmHWM ${daemon.hwmMiB.toFixed(1)} MiB  x${(daemon.hwmMiB / base).toFixed(2)} bare`);
+    const note = suffix === '' ? `${TARGET_NOTE}; VmHWM after start-up and ${DAEMON_IDLE_MS} ms idle` : 'without the unit flags, for comparison';
+    results.push(result(`peak RSS, daemon idle (agent run, managed, connected)${suffix}`, Math.round(daemon.hwmMiB * 10) / 10, 'MiB', baseName, base, false, note));
+  }
   await writeFile(join(work, 'memory.json'), JSON.stringify(results));
   return results;
 }
