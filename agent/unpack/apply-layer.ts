@@ -14,6 +14,7 @@ import { streamGarbageCollector } from '../content/stream-garbage.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
+import { XattrScanner, type EntryXattrs } from './pax-xattrs.js';
 
 export interface ApplyLayerInput {
   /** The layer blob as stored (compressed as its media type says). */
@@ -28,7 +29,12 @@ export interface ApplyLayerResult {
   readonly diffId: Digest;
   readonly uncompressedBytes: number;
   readonly entries: number;
+  /** Entries with `SCHILY.xattr.*` PAX records: detected, not applied (docs/agent-content.md, "Extended attributes"). */
+  readonly xattrs: readonly EntryXattrs[];
 }
+
+/** PAX bodies larger than this are refused by the parser too (its maxMetaEntrySize). */
+const MAX_META_BYTES = 1024 * 1024;
 
 /** A promise that rejects with the first failure reported by any step. */
 function failureLatch(): { promise: Promise<never>; fail: (error: unknown) => void; failed: () => unknown } {
@@ -90,7 +96,7 @@ function watchParser(parser: Parser, state: LayerState, latch: ReturnType<typeof
   return Promise.race([ended, latch.promise]);
 }
 
-async function feed(stream: Readable, parser: Parser, options: UnpackOptions, latch: ReturnType<typeof failureLatch>): Promise<{ digest: Digest; bytes: number }> {
+async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, options: UnpackOptions, latch: ReturnType<typeof failureLatch>): Promise<{ digest: Digest; bytes: number }> {
   const hash = createDigester('sha256');
   const collectGarbage = streamGarbageCollector();
   let bytes = 0;
@@ -99,6 +105,7 @@ async function feed(stream: Readable, parser: Parser, options: UnpackOptions, la
     bytes += chunk.length;
     if (bytes > options.maxUncompressedBytes) throw tooLarge('bytes', options.maxUncompressedBytes);
     hash.update(chunk);
+    scanner.write(chunk);
     if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), latch.promise]);
     collectGarbage(chunk.length);
   }
@@ -116,19 +123,20 @@ export async function applyLayer(root: string, input: ApplyLayerInput, partial: 
   const options = unpackOptions(partial);
   const state = newLayerState(root, options);
   const latch = failureLatch();
-  const parser = new Parser({ zstd: false, brotli: false, maxMetaEntrySize: 1024 * 1024 });
+  const parser = new Parser({ zstd: false, brotli: false, maxMetaEntrySize: MAX_META_BYTES });
+  const scanner = new XattrScanner(MAX_META_BYTES, options.maxEntries);
   const counts = { entries: 0 };
   const stream = decompressLayer(input.blob, input.compression, input.zstd);
   const parsed = watchParser(parser, state, latch, counts);
   try {
-    const [fed] = await Promise.all([Promise.race([feed(stream, parser, options, latch), latch.promise]), parsed]);
+    const [fed] = await Promise.all([Promise.race([feed(stream, parser, scanner, options, latch), latch.promise]), parsed]);
     if (input.diffId !== undefined && input.diffId.value !== fed.digest.value) {
       throw new BootfleetError('BOOTFLEET_UNPACK_DIFF_ID_MISMATCH', `layer diff_id is ${fed.digest.value}, config says ${input.diffId.value}`, {
         details: { expected: input.diffId.value, actual: fed.digest.value },
       });
     }
     await setDirectoryTimes(state);
-    return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries };
+    return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries, xattrs: scanner.found };
   } catch (error) {
     latch.fail(error);
     stream.destroy();

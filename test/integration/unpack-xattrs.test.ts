@@ -1,0 +1,94 @@
+/**
+ * Extended attributes in layers (docs/agent-content.md, "Extended attributes"):
+ * node-tar drops `SCHILY.xattr.*` PAX records, so the applier finds them with
+ * a scanner of its own and reports them per entry. Two layers: one built by
+ * hand with a binary `security.capability` value (NUL, `=` and newline in it:
+ * what node-tar's PAX parser would mangle), one written by real GNU tar
+ * `--xattrs` from a file given a `user.*` attribute (by python3: Node has no
+ * setxattr, and Debian's `attr` tools are not installed).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Header } from 'tar';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyLayer } from '../../agent/index.js';
+import { buildTar } from '../helpers/tar-build.js';
+import { requireTool } from '../helpers/tools.js';
+
+const tar = requireTool('tar');
+const python = requireTool('python3');
+
+/** One PAX record: its decimal length counts the whole record, the length digits included. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const rest = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let length = rest.length + 1;
+  while (String(length).length + rest.length !== length) length = String(length).length + rest.length;
+  return Buffer.concat([Buffer.from(String(length)), rest]);
+}
+
+/** A PAX extended header ('x') with `records`, to precede the next entry. */
+function paxHeader(records: Buffer): Buffer {
+  const header = Buffer.alloc(512);
+  new Header({ path: 'PaxHeader/entry', type: 'ExtendedHeader', size: records.length, mode: 0o644, mtime: new Date(1_700_000_000_000) }).encode(header, 0);
+  const body = Buffer.alloc(Math.ceil(records.length / 512) * 512);
+  records.copy(body);
+  return Buffer.concat([header, body]);
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bf-xattrs-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('layer xattrs', () => {
+  it('reports a binary security.capability record that node-tar would drop, and still unpacks the file', async () => {
+    // A real capability value (VFS_CAP_REVISION_2, cap_net_raw permitted) holds NUL bytes.
+    const capability = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+    const odd = Buffer.from('a\u0000b=c\nd');
+    const records = Buffer.concat([paxRecord('SCHILY.xattr.security.capability', capability), paxRecord('SCHILY.xattr.user.odd', odd), paxRecord('mtime', Buffer.from('1700000000'))]);
+    const layer = Buffer.concat([buildTar([{ path: 'usr/', type: 'Directory' }, { path: 'usr/bin/', type: 'Directory' }]).subarray(0, 1024), paxHeader(records), buildTar([{ path: 'usr/bin/ping', body: 'ping\n', mode: 0o755 }])]);
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    const result = await applyLayer(root, { blob: Readable.from([layer]), compression: 'none' });
+    expect(result.xattrs).toHaveLength(1);
+    expect(result.xattrs[0]?.path).toBe('usr/bin/ping');
+    expect(result.xattrs[0]?.xattrs.get('security.capability')).toEqual(capability);
+    expect(result.xattrs[0]?.xattrs.get('user.odd')).toEqual(odd);
+    expect(readFileSync(join(root, 'usr/bin/ping'), 'utf8')).toBe('ping\n');
+  });
+
+  it('reports nothing for a layer without xattrs', async () => {
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    const result = await applyLayer(root, { blob: Readable.from([buildTar([{ path: 'etc/', type: 'Directory' }, { path: 'etc/hostname', body: 'x\n' }])]), compression: 'none' });
+    expect(result.xattrs).toEqual([]);
+  });
+
+  describe.skipIf(tar.skip || python.skip)('with GNU tar --xattrs', () => {
+    it('finds the user.* attribute GNU tar wrote', async () => {
+      const src = join(dir, 'src');
+      mkdirSync(join(src, 'usr', 'bin'), { recursive: true });
+      const file = join(src, 'usr', 'bin', 'tool');
+      writeFileSync(file, 'tool\n');
+      try {
+        execFileSync(python.path ?? 'python3', ['-c', 'import os, sys; os.setxattr(sys.argv[1], "user.bootfleet", b"v\\x00=1")', file]);
+      } catch {
+        // The file system of TMPDIR refuses user xattrs: nothing for GNU tar to write.
+        return;
+      }
+      const archive = join(dir, 'layer.tar');
+      execFileSync(tar.path ?? 'tar', ['--xattrs', '--xattrs-include=*', '--format=posix', '-C', src, '-cf', archive, 'usr']);
+      const root = join(dir, 'root');
+      mkdirSync(root);
+      const result = await applyLayer(root, { blob: Readable.from([readFileSync(archive)]), compression: 'none' });
+      expect(result.xattrs.map((e) => e.path)).toEqual(['usr/bin/tool']);
+      expect(result.xattrs[0]?.xattrs.get('user.bootfleet')).toEqual(Buffer.from('v\u0000=1'));
+    });
+  });
+});
