@@ -114,6 +114,8 @@ export const ERROR_CODES = {
   BOOTFLEET_CAMPAIGN_CONFLICT: { status: 409, summary: 'A targeted device is already in another running or paused campaign.' },
   // Agent daemon: the update pipeline, managed and autonomous modes (agent/pipeline, agent/managed, agent/autonomous; issue #5)
   BOOTFLEET_UPDATE_LAYERS_MISMATCH: { status: 422, summary: "The image manifest's layers differ from the layer list of the signed desired state." },
+  // Agent unpack, extended attributes (agent/unpack/apply-xattrs.ts; issue #4)
+  BOOTFLEET_UNPACK_XATTR_FAILED: { status: 500, summary: 'An extended attribute a layer carries could not be set on the unpacked entry.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

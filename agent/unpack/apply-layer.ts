@@ -14,6 +14,7 @@ import { streamGarbageCollector } from '../content/stream-garbage.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
+import { applyLayerXattrs } from './apply-xattrs.js';
 import { XattrScanner, type EntryXattrs } from './pax-xattrs.js';
 
 export interface ApplyLayerInput {
@@ -29,8 +30,10 @@ export interface ApplyLayerResult {
   readonly diffId: Digest;
   readonly uncompressedBytes: number;
   readonly entries: number;
-  /** Entries with `SCHILY.xattr.*` PAX records: detected, not applied (docs/agent-content.md, "Extended attributes"). */
+  /** Entries with `SCHILY.xattr.*` PAX records (docs/agent-content.md, "Extended attributes"). */
   readonly xattrs: readonly EntryXattrs[];
+  /** True when `security.capability` and `user.*` among them were set (root with `setfattr`; apply-xattrs.ts). */
+  readonly xattrsApplied: boolean;
 }
 
 /** PAX bodies larger than this are refused by the parser too (its maxMetaEntrySize). */
@@ -135,8 +138,9 @@ export async function applyLayer(root: string, input: ApplyLayerInput, partial: 
         details: { expected: input.diffId.value, actual: fed.digest.value },
       });
     }
+    const xattrsApplied = await applyLayerXattrs(root, scanner.found, options);
     await setDirectoryTimes(state);
-    return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries, xattrs: scanner.found };
+    return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries, xattrs: scanner.found, xattrsApplied };
   } catch (error) {
     latch.fail(error);
     stream.destroy();

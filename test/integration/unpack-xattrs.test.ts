@@ -20,6 +20,17 @@ import { requireTool } from '../helpers/tools.js';
 
 const tar = requireTool('tar');
 const python = requireTool('python3');
+const setfattr = requireTool('setfattr');
+const getfattr = requireTool('getfattr');
+const root0 = process.getuid?.() === 0;
+
+function xattrHex(path: string, name: string): string {
+  // Prints `# file: ...` then `<name>=0x<hex>`.
+  const out = execFileSync(getfattr.path ?? 'getfattr', ['-h', '-e', 'hex', '-n', name, path], { stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
+  const line = out.split('\n').find((l) => l.startsWith(`${name}=`));
+  if (line === undefined) throw new Error(`no ${name} on ${path}`);
+  return line.slice(name.length + 1);
+}
 
 /** One PAX record: its decimal length counts the whole record, the length digits included. */
 function paxRecord(key: string, value: Buffer): Buffer {
@@ -61,6 +72,30 @@ describe('layer xattrs', () => {
     expect(result.xattrs[0]?.xattrs.get('security.capability')).toEqual(capability);
     expect(result.xattrs[0]?.xattrs.get('user.odd')).toEqual(odd);
     expect(readFileSync(join(root, 'usr/bin/ping'), 'utf8')).toBe('ping\n');
+    expect(result.xattrsApplied).toBe(root0 && !setfattr.skip);
+  });
+
+  describe.skipIf(!root0 || setfattr.skip || getfattr.skip)('as root, with setfattr', () => {
+    it('sets security.capability and user.* on the file, and leaves a symlink alone', async () => {
+      const capability = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+      const records = Buffer.concat([paxRecord('SCHILY.xattr.security.capability', capability), paxRecord('SCHILY.xattr.user.note', Buffer.from('x\u0000y'))]);
+      const linkRecords = paxRecord('SCHILY.xattr.user.note', Buffer.from('on a link'));
+      const layer = Buffer.concat([
+        buildTar([{ path: 'bin/', type: 'Directory' }]).subarray(0, 512),
+        paxHeader(records),
+        buildTar([{ path: 'bin/ping', body: 'ping\n', mode: 0o755 }]).subarray(0, 1024),
+        paxHeader(linkRecords),
+        buildTar([{ path: 'bin/link', type: 'SymbolicLink', linkpath: 'ping' }]),
+      ]);
+      const root = join(dir, 'root');
+      mkdirSync(root);
+      const result = await applyLayer(root, { blob: Readable.from([layer]), compression: 'none' });
+      expect(result.xattrsApplied).toBe(true);
+      expect(result.xattrs.map((e) => e.path)).toEqual(['bin/ping', 'bin/link']);
+      expect(xattrHex(join(root, 'bin/ping'), 'security.capability')).toBe(`0x${capability.toString('hex')}`);
+      expect(xattrHex(join(root, 'bin/ping'), 'user.note')).toBe('0x780079');
+      expect(() => xattrHex(join(root, 'bin/link'), 'user.note')).toThrow();
+    });
   });
 
   it('reports nothing for a layer without xattrs', async () => {
