@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Header } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyLayer } from '../../agent/index.js';
+import { applyLayer, ContentStore, contentStageSource } from '../../agent/index.js';
+import { writeLayout } from '../helpers/oci-layout-writer.js';
 import { buildTar } from '../helpers/tar-build.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -96,6 +97,24 @@ describe('layer xattrs', () => {
       expect(xattrHex(join(root, 'bin/ping'), 'user.note')).toBe('0x780079');
       expect(() => xattrHex(join(root, 'bin/link'), 'user.note')).toThrow();
     });
+  });
+
+  it('records them beside the tree of a deployment being staged (xattrs.json, values in base64)', async () => {
+    const capability = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+    const plain = buildTar([{ path: 'etc/', type: 'Directory' }, { path: 'etc/hostname', body: 'x\n' }]);
+    const withCaps = Buffer.concat([paxHeader(paxRecord('SCHILY.xattr.security.capability', capability)), buildTar([{ path: 'ping', body: 'ping\n', mode: 0o755 }])]);
+    const dataDir = join(dir, 'agent');
+    const [image] = writeLayout(join(dataDir, 'content'), [{ tag: 'test', layers: [{ tar: plain, compression: 'gzip' }, { tar: withCaps, compression: 'gzip' }] }]);
+    if (image === undefined) throw new Error('no image');
+    const store = await ContentStore.open(dataDir);
+    const staging = join(dir, 'staging');
+    mkdirSync(join(staging, 'root'), { recursive: true });
+    await contentStageSource(store, { manifest: image.manifest, manifestBytes: Buffer.alloc(0), version: '1' }).populate(join(staging, 'root'));
+    const record = JSON.parse(readFileSync(join(staging, 'xattrs.json'), 'utf8')) as { layers: { index: number; applied: boolean; entries: { path: string; xattrs: Record<string, string> }[] }[] };
+    expect(record.layers).toHaveLength(1);
+    expect(record.layers[0]?.index).toBe(1);
+    expect(record.layers[0]?.applied).toBe(root0 && !setfattr.skip);
+    expect(record.layers[0]?.entries).toEqual([{ path: 'ping', xattrs: { 'security.capability': capability.toString('base64') } }]);
   });
 
   it('reports nothing for a layer without xattrs', async () => {
