@@ -2,6 +2,7 @@
 export * from './unpack/apply-layer.js';
 export * from './unpack/decompress.js';
 export * from './unpack/limits.js';
+export * from './unpack/pax-xattrs.js';
 export * from './unpack/unpack-image.js';
 export * from './content/store.js';
 export * from './content/inventory.js';

@@ -5,13 +5,15 @@
  *      missing bytes and against a full pull; the same over a link cut every MiB;
  *   2. fetch + verify + unpack of a large gzip layer against `curl | tar -xz`
  *      of the same blob, and our unpack alone against `tar -xzf`;
- *   3. the agent process's peak RSS while it pulls and unpacks a large layer.
+ *   3. memory (bench/agent-memory.ts): peak RSS of the agent pulling and
+ *      unpacking a large layer, of the idle CLI and of the idle daemon, each
+ *      against a bare node process with the same flags (target < 80 MB).
  * Sizes: BENCH_LAYER_MB (default 200), BENCH_RSS_MB (default 1024); BENCH_ONLY=rss for memory only.
- * Run: `npm run build && node dist/bench/agent-content.js`.
+ * Run: `npm run build && node dist/bench/agent-content.js`; the last stdout
+ * line is `BENCH_RESULTS [...]` (bench/harness.ts emitResults).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,19 +23,22 @@ import { startFaultProxy } from '../test/helpers/fault-proxy.js';
 import { writeLayout } from '../test/helpers/oci-layout-writer.js';
 import { pushLayout, startRegistry } from '../test/helpers/distribution-registry.js';
 import { buildTar } from '../test/helpers/tar-build.js';
+import { benchMemory } from './agent-memory.js';
 import { layoutFromFiles } from './bench-layout.js';
+import { emitResults, result, type BenchResult } from './harness.js';
 import { compressFile, writeTar } from './layer-fixtures.js';
 
 const MiB = 1024 * 1024;
 const layerMb = Number(process.env.BENCH_LAYER_MB ?? 200);
 const rssMb = Number(process.env.BENCH_RSS_MB ?? 1024);
 const fastRetry = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 10, maxDelayMs: 100 };
-const figures: Record<string, number> = {};
+const results: BenchResult[] = [];
 
-function report(name: string, value: number, note: string): void {
-  const rounded = Math.round(value * 1000) / 1000;
-  figures[name] = rounded;
-  console.log(`${name.padEnd(36)} ${rounded.toString().padStart(10)}  ${note}`);
+/** Prints ours / baseline and keeps both for emitResults (lower is better for every figure here). */
+function report(name: string, value: number, unit: string, baselineName: string, baselineValue: number, note: string): void {
+  const ratio = Math.round((value / baselineValue) * 1000) / 1000;
+  results.push(result(name, value, unit, baselineName, baselineValue, false, note));
+  console.log(`${name.padEnd(36)} ${ratio.toString().padStart(10)}  ${note}`);
 }
 
 async function seconds(fn: () => Promise<unknown>): Promise<number> {
@@ -64,8 +69,9 @@ async function benchUpdateBytes(work: string, registry: string): Promise<void> {
       await pullImage(full, `${proxy.host}/bench/update:v2`, { retry: fastRetry });
       const fullWire = proxy.bytesToClients() - beforeFull;
       const label = cut === undefined ? 'clean link' : 'link cut every 1 MiB';
-      report(`update wire/missing (${cut === undefined ? 'clean' : 'cut 1MiB'})`, updateWire / update.missingBytes, `${label}; bytes at the proxy incl. HTTP headers and manifests; target <= ${cut === undefined ? '1.01' : '1.05'}`);
-      report(`update wire/full pull (${cut === undefined ? 'clean' : 'cut 1MiB'})`, updateWire / fullWire, `${label}; 1 of 10 layers changed`);
+      const tag = cut === undefined ? 'clean' : 'cut 1MiB';
+      report(`update wire/missing (${tag})`, updateWire, 'bytes', 'missing bytes', update.missingBytes, `${label}; bytes at the proxy incl. HTTP headers and manifests; target <= ${cut === undefined ? '1.01' : '1.05'}`);
+      report(`update wire/full pull (${tag})`, updateWire, 'bytes', 'full pull', fullWire, `${label}; 1 of 10 layers changed`);
     } finally {
       await proxy.close();
     }
@@ -113,47 +119,17 @@ async function benchLargeLayer(work: string, registry: string): Promise<void> {
   mkdirSync(applyRoot);
   const applyOnly = await seconds(() => applyLayer(applyRoot, { blob: store.openRead(layer), compression: 'gzip' }));
   console.log(`  ${layerMb} MB layer (${(layer.size / MiB).toFixed(0)} MiB gzip): curl|tar ${baseline.toFixed(2)} s, ours fetch+verify ${fetchVerify.toFixed(2)} s + unpack ${unpack.toFixed(2)} s`);
-  report('fetch+verify+unpack / curl|tar -xz', (fetchVerify + unpack) / baseline, `target <= 1.5`);
-  report('unpack only / tar -xzf', applyOnly / tarOnly, `same blob from the store, tar ${tarOnly.toFixed(2)} s, ours ${applyOnly.toFixed(2)} s`);
+  report('fetch+verify+unpack / curl|tar -xz', fetchVerify + unpack, 's', 'curl | tar -xz', baseline, `${layerMb} MB layer; target <= 1.5`);
+  report('unpack only / tar -xzf', applyOnly, 's', 'tar -xzf', tarOnly, `same blob from the store, tar ${tarOnly.toFixed(2)} s, ours ${applyOnly.toFixed(2)} s`);
 
   const proxy = await startFaultProxy(registry, { cutEveryBytes: 8 * MiB });
   try {
     const cutStore = await ContentStore.open(join(work, 'cut-store'));
     const resumed = await seconds(() => pullImage(cutStore, `${proxy.host}/bench/large:v1`, { retry: fastRetry }));
-    report('fetch time, cut every 8 MiB / clean', resumed / fetchVerify, 'resume overhead (10-100 ms backoff per cut)');
+    report('fetch time, cut every 8 MiB / clean', resumed, 's', 'clean fetch', fetchVerify, 'resume overhead (10-100 ms backoff per cut)');
   } finally {
     await proxy.close();
   }
-}
-
-async function peakRss(args: readonly string[], nodeFlags: readonly string[] = []): Promise<number> {
-  const probe = new URL('./rss-probe.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [...nodeFlags, probe, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (code !== 0) throw new Error(`probe failed (${String(code)}): ${err}`);
-  const line = err.trim().split('\n').at(-1) ?? '{}';
-  return (JSON.parse(line) as { maxRssKiB: number }).maxRssKiB / 1024;
-}
-
-async function benchRss(work: string, registry: string): Promise<void> {
-  await makeLargeImage(work, registry, 'huge', rssMb, true);
-  const dataDir = join(work, 'rss-agent');
-  // The same CLI doing almost nothing: what loading Node and our modules costs before any data moves.
-  const idle = await peakRss(['agent', 'inventory', '--data-dir', join(work, 'rss-idle')]);
-  report('peak RSS MiB, idle CLI (inventory)', idle, 'baseline: Node + protocol (typebox) + server modules the CLI imports');
-  const pull = await peakRss(['agent', 'pull', `${registry}/bench/huge:v1`, '--data-dir', dataDir, '--json']);
-  const unpack = await peakRss(['agent', 'unpack', `${registry}/bench/huge:v1`, '--data-dir', dataDir, '--dest', join(work, 'rss-root')]);
-  report(`peak RSS MiB, pull ${rssMb} MB layer`, pull, 'target < 80');
-  report(`peak RSS MiB, unpack ${rssMb} MB layer`, unpack, 'target < 80');
-  // Does a 1 MiB young generation make V8 collect the short-lived stream buffers sooner? (Measured: not at 1 GiB.)
-  const small = ['--max-semi-space-size=1'];
-  rmSync(join(work, 'rss-root'), { recursive: true, force: true });
-  const smallUnpack = await peakRss(['agent', 'unpack', `${registry}/bench/huge:v1`, '--data-dir', dataDir, '--dest', join(work, 'rss-root')], small);
-  report(`peak RSS MiB, unpack, semi-space 1`, smallUnpack, 'node --max-semi-space-size=1');
-  const smallPull = await peakRss(['agent', 'pull', `${registry}/bench/huge:v1`, '--data-dir', join(work, 'rss-agent-2'), '--json'], small);
-  report(`peak RSS MiB, pull, semi-space 1`, smallPull, 'node --max-semi-space-size=1');
 }
 
 async function main(): Promise<void> {
@@ -166,8 +142,11 @@ async function main(): Promise<void> {
       await benchUpdateBytes(work, registry.host);
       await benchLargeLayer(work, registry.host);
     }
-    if (rssMb > 0) await benchRss(work, registry.host);
-    console.log(JSON.stringify(figures));
+    if (rssMb > 0) {
+      await makeLargeImage(work, registry.host, 'huge', rssMb, true);
+      results.push(...(await benchMemory({ work, image: `${registry.host}/bench/huge:v1`, layerMb: rssMb })));
+    }
+    emitResults(results);
   } finally {
     await registry.stop();
     rmSync(work, { recursive: true, force: true });

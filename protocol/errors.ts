@@ -124,6 +124,8 @@ export const ERROR_CODES = {
   BOOTFLEET_ARCHIVE_IMAGE_AMBIGUOUS: { status: 409, summary: 'The archive holds several images and no --name chose one.' },
   BOOTFLEET_INTEGRITY_MISMATCH: { status: 500, summary: "The booted deployment's tree differs from the digest recorded at staging (runtime integrity)." },
   BOOTFLEET_UPDATE_ATTEMPTS_EXHAUSTED: { status: 409, summary: 'The target image already failed the maximum number of attempts; it is not tried again until a newer one or an operator command.' },
+  // Agent unpack, extended attributes (agent/unpack/apply-xattrs.ts; issue #4)
+  BOOTFLEET_UNPACK_XATTR_FAILED: { status: 500, summary: 'An extended attribute a layer carries could not be set on the unpacked entry.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -5,7 +5,7 @@
  * the first offending path.
  */
 import type { Static, TSchema } from 'typebox';
-import { Compile } from 'typebox/compile';
+import { Compile, type Validator } from 'typebox/compile';
 import { BootfleetError, type ErrorCode } from './errors.js';
 
 export interface Parser<S extends TSchema> {
@@ -16,15 +16,23 @@ export interface Parser<S extends TSchema> {
 
 const MAX_REPORTED_ERRORS = 5;
 
+/**
+ * A parser for `schema`. The schema is compiled on first use, not here: each
+ * compiled validator is generated code that stays in memory, and a process
+ * uses few of the ~100 parsers protocol/ defines (the agent's memory budget,
+ * docs/agent-content.md "Memory"). Every value is still checked by the same
+ * compiled validator; only the moment of compiling moves.
+ */
 export function compileParser<S extends TSchema>(name: string, schema: S, code: ErrorCode = 'BOOTFLEET_MESSAGE_INVALID'): Parser<S> {
-  const compiled = Compile(schema);
-  const check = (value: unknown): value is Static<S> => compiled.Check(value);
+  let compiled: Validator | undefined;
+  const validator = (): Validator => (compiled ??= Compile(schema));
+  const check = (value: unknown): value is Static<S> => validator().Check(value);
   return {
     schema,
     check,
     parse(value: unknown): Static<S> {
       if (check(value)) return value;
-      const problems = [...compiled.Errors(value)]
+      const problems = [...validator().Errors(value)]
         .filter((e) => e.keyword !== 'boolean')
         .slice(0, MAX_REPORTED_ERRORS)
         .map((e) => `${e.instancePath === '' ? '/' : e.instancePath} ${e.message}`);

@@ -28,6 +28,13 @@ import { fsyncDirectory, writeFileAtomic } from './atomic-write.js';
 /** The annotation that names a manifest in index.json (image spec, "Pre-Defined Annotation Keys"). */
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 const INDEX_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * 64 KiB reads of a stored blob (Node's default for files). With 1 MiB reads
+ * an unpack peaked at 67 MiB of live Buffers: zlib does not stop inflating an
+ * input chunk when its reader is full, so each read's whole output waits in
+ * the stream buffers (docs/agent-content.md, "Memory").
+ */
+const READ_CHUNK_BYTES = 64 * 1024;
 
 export class ContentStore {
   /** The OCI layout directory. */
@@ -103,8 +110,9 @@ export class ContentStore {
     return bytes;
   }
 
+  /** The blob as a stream of READ_CHUNK_BYTES reads. */
   openRead(descriptor: Pick<Descriptor, 'digest'>): Readable {
-    return createReadStream(this.blobPath(parseDigest(descriptor.digest)), { highWaterMark: 1024 * 1024 });
+    return createReadStream(this.blobPath(parseDigest(descriptor.digest)), { highWaterMark: READ_CHUNK_BYTES });
   }
 
   async readIndex(): Promise<ImageIndex> {

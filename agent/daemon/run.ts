@@ -6,7 +6,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
-import { runAutonomous } from '../autonomous/autonomous-agent.js';
 import { ContentStore } from '../content/store.js';
 import { backendFor, DEFAULT_AGENT_DATA_DIR } from '../deploy/config.js';
 import { Deployer } from '../deploy/deployer.js';
@@ -134,6 +133,8 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
   const started = await factory.startUp();
   if (started.probation.outcome !== 'none') options.log('probation', { outcome: started.probation.outcome, ...(started.probation.error === undefined ? {} : { code: started.probation.error.code }) });
   const pollIntervalMs = (autonomous.pollIntervalSeconds ?? 3600) * 1000;
+  // Autonomous mode only: a managed agent does not load the registry client until an update runs (docs/agent-content.md, "Memory").
+  const { runAutonomous } = await import('../autonomous/autonomous-agent.js');
   return runAutonomous({
     image: autonomous.image,
     pollIntervalMs,

@@ -8,7 +8,7 @@
 import { Type, type Static } from 'typebox';
 import type { HealthResult } from '../../protocol/index.js';
 import { spawnCommand, type CommandRunner } from '../deploy/command-runner.js';
-import { createDispatcher, httpRequest, type HttpResponse } from '../registry/http.js';
+import type { HttpResponse } from '../registry/http.js';
 
 
 /** HealthResult.output is limited to 4096 characters (protocol/messages/report.ts). */
@@ -56,6 +56,8 @@ async function runHttpCheck(check: Extract<HealthCheck, { kind: 'http' }>, timeo
   const started = Date.now();
   const base = { name: check.name, required: check.required };
   // A dispatcher of its own per probe, closed after it, so no socket outlives the check.
+  // The HTTP client (undici) is loaded at the first HTTP probe, not with the daemon (docs/agent-content.md, "Memory").
+  const { createDispatcher, httpRequest } = await import('../registry/http.js');
   const dispatcher = createDispatcher({ connectTimeoutMs: timeoutMs });
   try {
     // Through the agent's one HTTP client (agent/registry/http.ts); a redirect is judged, not followed.

@@ -3,12 +3,13 @@
  * the content store with the safe layer applier (agent/unpack) straight into
  * the staging root the deployer hands over.
  */
-import { rmdir } from 'node:fs/promises';
+import { rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Descriptor } from '../../protocol/index.js';
 import type { ContentStore } from '../content/store.js';
 import type { StageSource } from '../deploy/stage-source.js';
 import type { ProgressSink } from '../fetch/progress.js';
-import { unpackImage } from '../unpack/unpack-image.js';
+import { unpackImage, xattrsRecord } from '../unpack/unpack-image.js';
 
 export interface ContentSourceOptions {
   readonly manifest: Descriptor;
@@ -26,7 +27,10 @@ export function contentStageSource(store: ContentStore, options: ContentSourceOp
       // unpackImage creates its destination itself and refuses an existing one (a tree left from before):
       // the deployer's root is new and empty, so it is removed and made again by the unpacker.
       await rmdir(rootDir);
-      await unpackImage(store, options.manifest, rootDir, options.progress === undefined ? {} : { progress: options.progress });
+      const unpacked = await unpackImage(store, options.manifest, rootDir, options.progress === undefined ? {} : { progress: options.progress });
+      // Beside the tree, inside the deployment's staging directory (published with it by one rename):
+      // the extended attributes the image carried, applied or not (docs/agent-content.md, "Extended attributes").
+      if (unpacked.layers.length > 0) await writeFile(join(dirname(rootDir), 'xattrs.json'), xattrsRecord(unpacked));
     },
   };
 }

@@ -14,10 +14,18 @@ import { BootfleetError, withContextAsync, type HealthResult, type Phase } from 
 import { activateStep, decideStep } from './activate-step.js';
 import { attemptsFor, clearAttempts, DEFAULT_MAX_ATTEMPTS, recordFailedAttempt } from './attempts.js';
 import type { PipelineContext, UpdateTarget } from './context.js';
-import { fetchStep } from './fetch-step.js';
 import { healthStep } from './health-step.js';
-import { stageStep } from './stage-step.js';
-import { verifyStep } from './verify-step.js';
+
+/**
+ * The content steps (registry client and undici, node-tar, sigstore's image
+ * signature check) are loaded when the first update runs, not when the daemon
+ * starts: an idle agent does not carry them (its memory budget,
+ * docs/agent-content.md "Memory"). Node caches the modules after the first time.
+ */
+async function contentSteps() {
+  const [{ fetchStep }, { verifyStep }, { stageStep }] = await Promise.all([import('./fetch-step.js'), import('./verify-step.js'), import('./stage-step.js')]);
+  return { fetchStep, verifyStep, stageStep };
+}
 
 export interface UpdateOutcome {
   /** succeeded, rolled-back, failed; or staged under download-only. */
@@ -66,6 +74,7 @@ async function runAttempt(ctx: PipelineContext, target: UpdateTarget, delayMs: n
 
 /** Fetches, verifies and stages; then activates, or returns when to try again. */
 async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, readySinceMs: number, delayMs: number, attempts: number): Promise<UpdateOutcome | number> {
+  const { fetchStep, verifyStep, stageStep } = await contentSteps();
   let manifest = target.prepared?.manifest;
   if (manifest === undefined) {
     ctx.emit({ event: 'phase', phase: 'downloading' });

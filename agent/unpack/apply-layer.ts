@@ -10,9 +10,12 @@ import { utimes } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { BootfleetError, createDigester, parseDigest, type Digest, type LayerCompression } from '../../protocol/index.js';
+import { streamGarbageCollector } from '../content/stream-garbage.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
+import { applyLayerXattrs } from './apply-xattrs.js';
+import { XattrScanner, type EntryXattrs } from './pax-xattrs.js';
 
 export interface ApplyLayerInput {
   /** The layer blob as stored (compressed as its media type says). */
@@ -27,7 +30,14 @@ export interface ApplyLayerResult {
   readonly diffId: Digest;
   readonly uncompressedBytes: number;
   readonly entries: number;
+  /** Entries with `SCHILY.xattr.*` PAX records (docs/agent-content.md, "Extended attributes"). */
+  readonly xattrs: readonly EntryXattrs[];
+  /** True when `security.capability` and `user.*` among them were set (root with `setfattr`; apply-xattrs.ts). */
+  readonly xattrsApplied: boolean;
 }
+
+/** PAX bodies larger than this are refused by the parser too (its maxMetaEntrySize). */
+const MAX_META_BYTES = 1024 * 1024;
 
 /** A promise that rejects with the first failure reported by any step. */
 function failureLatch(): { promise: Promise<never>; fail: (error: unknown) => void; failed: () => unknown } {
@@ -89,15 +99,18 @@ function watchParser(parser: Parser, state: LayerState, latch: ReturnType<typeof
   return Promise.race([ended, latch.promise]);
 }
 
-async function feed(stream: Readable, parser: Parser, options: UnpackOptions, latch: ReturnType<typeof failureLatch>): Promise<{ digest: Digest; bytes: number }> {
+async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, options: UnpackOptions, latch: ReturnType<typeof failureLatch>): Promise<{ digest: Digest; bytes: number }> {
   const hash = createDigester('sha256');
+  const collectGarbage = streamGarbageCollector();
   let bytes = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (bytes === 0 && isCompressedAgain(chunk)) throw tarInvalid('layer content is compressed twice', 'nested-compression');
     bytes += chunk.length;
     if (bytes > options.maxUncompressedBytes) throw tooLarge('bytes', options.maxUncompressedBytes);
     hash.update(chunk);
+    scanner.write(chunk);
     if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), latch.promise]);
+    collectGarbage(chunk.length);
   }
   parser.end();
   return { digest: parseDigest(`sha256:${hash.digest('hex')}`), bytes };
@@ -113,19 +126,21 @@ export async function applyLayer(root: string, input: ApplyLayerInput, partial: 
   const options = unpackOptions(partial);
   const state = newLayerState(root, options);
   const latch = failureLatch();
-  const parser = new Parser({ zstd: false, brotli: false, maxMetaEntrySize: 1024 * 1024 });
+  const parser = new Parser({ zstd: false, brotli: false, maxMetaEntrySize: MAX_META_BYTES });
+  const scanner = new XattrScanner(MAX_META_BYTES, options.maxEntries);
   const counts = { entries: 0 };
   const stream = decompressLayer(input.blob, input.compression, input.zstd);
   const parsed = watchParser(parser, state, latch, counts);
   try {
-    const [fed] = await Promise.all([Promise.race([feed(stream, parser, options, latch), latch.promise]), parsed]);
+    const [fed] = await Promise.all([Promise.race([feed(stream, parser, scanner, options, latch), latch.promise]), parsed]);
     if (input.diffId !== undefined && input.diffId.value !== fed.digest.value) {
       throw new BootfleetError('BOOTFLEET_UNPACK_DIFF_ID_MISMATCH', `layer diff_id is ${fed.digest.value}, config says ${input.diffId.value}`, {
         details: { expected: input.diffId.value, actual: fed.digest.value },
       });
     }
+    const xattrsApplied = await applyLayerXattrs(root, scanner.found, options);
     await setDirectoryTimes(state);
-    return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries };
+    return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries, xattrs: scanner.found, xattrsApplied };
   } catch (error) {
     latch.fail(error);
     stream.destroy();

@@ -5,21 +5,17 @@
  * other users can read in /proc).
  */
 import { Command } from 'commander';
-import {
-  collectGarbage,
-  ContentStore,
-  jsonLinesProgress,
-  listInventory,
-  pullImage,
-  unpackImage,
-  type Credentials,
-  type Platform,
-  type ProgressSink,
-  type PullOptions,
-} from '../../agent/index.js';
+import type { ContentStore, Credentials, Platform, ProgressSink, PullOptions } from '../../agent/content-api.js';
 import { BootfleetError, isDigest, MediaType, type Descriptor } from '../../protocol/index.js';
 import { processIo, type CliIo } from '../io.js';
 import { progressBar } from '../progress-bar.js';
+
+/**
+ * The agent's content code (undici, tar, the registry client) is loaded when
+ * a content command runs, not when the CLI starts: the other commands, and the
+ * daemon, do not carry it (docs/agent-content.md, "Memory").
+ */
+const contentApi = () => import('../../agent/content-api.js');
 
 function usage(message: string): BootfleetError {
   return new BootfleetError('BOOTFLEET_CLI_USAGE', message);
@@ -57,7 +53,8 @@ interface PullFlags {
   json?: boolean;
 }
 
-function progressSink(io: CliIo, json: boolean): ProgressSink {
+async function progressSink(io: CliIo, json: boolean): Promise<ProgressSink> {
+  const { jsonLinesProgress } = await contentApi();
   const tty = io === processIo && process.stdout.isTTY && !json;
   return tty ? progressBar((text) => { io.err(text); }) : jsonLinesProgress((line) => { io.out(line); });
 }
@@ -74,10 +71,11 @@ function pullCommand(io: CliIo): Command {
     .option('--max-rate <bytes/s>', 'bandwidth cap for metered links', positiveInt('--max-rate'))
     .option('--json', 'JSON-lines progress even on a terminal')
     .action(async (ref: string, flags: PullFlags) => {
+      const { ContentStore, pullImage } = await contentApi();
       const store = await ContentStore.open(flags.dataDir);
       const credentials = credentialsFromEnv(flags.username);
       const options: PullOptions = {
-        progress: progressSink(io, flags.json === true),
+        progress: await progressSink(io, flags.json === true),
         ...(credentials === undefined ? {} : { credentials }),
         ...(flags.platform === undefined ? {} : { platform: flags.platform }),
         ...(flags.plainHttp === true ? { plainHttp: true } : {}),
@@ -104,6 +102,7 @@ function unpackCommand(io: CliIo): Command {
     .option('--allow-devices', 'create device nodes and FIFOs (needs root)')
     .option('--json', 'JSON-lines progress')
     .action(async (ref: string, flags: { dataDir: string; dest: string; allowDevices?: boolean; json?: boolean }) => {
+      const { ContentStore, jsonLinesProgress, unpackImage } = await contentApi();
       const store = await ContentStore.open(flags.dataDir);
       const manifest = await manifestFor(store, ref);
       await unpackImage(store, manifest, flags.dest, {
@@ -122,6 +121,7 @@ export function addContentAgentCommands(agent: Command, io: CliIo): void {
     .description('list the verified blobs in the content store as JSON (digest, size)')
     .requiredOption('-d, --data-dir <dir>', 'agent data directory')
     .action(async (flags: { dataDir: string }) => {
+      const { ContentStore, listInventory } = await contentApi();
       io.out(`${JSON.stringify(await listInventory(await ContentStore.open(flags.dataDir)))}\n`);
     });
   agent
@@ -129,6 +129,7 @@ export function addContentAgentCommands(agent: Command, io: CliIo): void {
     .description('remove blobs no image named in the store refers to')
     .requiredOption('-d, --data-dir <dir>', 'agent data directory')
     .action(async (flags: { dataDir: string }) => {
+      const { ContentStore, collectGarbage } = await contentApi();
       io.out(`${JSON.stringify(await collectGarbage(await ContentStore.open(flags.dataDir)))}\n`);
     });
 }

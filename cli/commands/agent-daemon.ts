@@ -6,7 +6,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { jsonLinesLog, readAgentConfig, runDaemon, writeDeviceCredentials } from '../../agent/daemon/index.js';
 import { BootfleetError, parseDeviceId } from '../../protocol/index.js';
 import { callApi } from '../api-client.js';
 import { ExitCode } from '../exit-codes.js';
@@ -20,6 +19,12 @@ async function readToken(path: string): Promise<string> {
   }
 }
 
+/**
+ * The daemon (MQTT, the pipeline, the registry client) is loaded when `run` or
+ * `enroll` starts, so that the other commands do not carry it (docs/agent-content.md, "Memory").
+ */
+const daemonApi = () => import('../../agent/daemon/index.js');
+
 /** After SIGTERM, how long work in flight may take to notice before the process exits (5_000 ms). */
 const STOP_GRACE_MS = 5_000;
 
@@ -30,6 +35,7 @@ export function addDaemonAgentCommands(agent: Command, io: CliIo): void {
     .requiredOption('-c, --config <file>', 'agent configuration file (JSON; docs/agent-daemon.md)')
     .option('--once', 'autonomous mode: poll the tag once, update if it moved, and exit (for a systemd timer); exit 1 when the poll failed')
     .action(async (opts: { config: string; once?: boolean }) => {
+      const { jsonLinesLog, readAgentConfig, runDaemon } = await daemonApi();
       const config = await readAgentConfig(opts.config);
       const controller = new AbortController();
       const stop = (): void => {
@@ -62,6 +68,7 @@ export function addDaemonAgentCommands(agent: Command, io: CliIo): void {
     .requiredOption('--device-id <id>', 'this device id')
     .requiredOption('-o, --out <file>', 'credentials file to create (refuses to replace one)')
     .action(async (opts: { server: string; tokenFile: string; deviceId: string; out: string }) => {
+      const { writeDeviceCredentials } = await daemonApi();
       const deviceId = parseDeviceId(opts.deviceId);
       const token = await readToken(opts.tokenFile);
       const answer = await callApi({ server: opts.server, token: undefined }, 'POST', '/api/v1/enroll', { token, deviceId });

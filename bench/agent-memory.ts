@@ -1,0 +1,142 @@
+/**
+ * The agent's memory figures (issues #4 and #5, target < 80 MB), each next to
+ * a bare Node process started with the same flags in the same run:
+ *   - peak RSS of `bootfleet agent pull` of a large layer, and of `agent unpack`;
+ *   - the idle CLI (`agent inventory`): what loading Node and our modules costs;
+ *   - the daemon (`agent run`, managed mode, connected to a broker, idle).
+ * The agent runs as the systemd unit runs it (AGENT_NODE_FLAGS); the pull and
+ * unpack are also measured with node's defaults, to show what the flags do.
+ * Each figure is one fresh child process; CLI figures are its maxRSS, the
+ * daemon's are /proc/<pid>/status (VmHWM, VmRSS) after it has idled.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { eventually, startFleet, writeJson, type Fleet } from '../test/helpers/agent-daemon.js';
+import { TOKENS } from '../test/helpers/server.js';
+import { result, type BenchResult } from './harness.js';
+
+/** The node flags of deploy/systemd/bootfleet-agent.service (ExecStart); the reason is written there. */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
+
+const TARGET_NOTE = 'target < 80 MB';
+/** The built CLI next to this built script (dist/cli/main.js). */
+const CLI = new URL('../cli/main.js', import.meta.url).pathname;
+/** How long the daemon idles, connected, before its memory is read (3_000 ms). */
+const DAEMON_IDLE_MS = 3_000;
+
+export interface ProbeReport {
+  readonly peakRssKiB: number;
+  readonly peakMiB: Record<string, number>;
+  readonly atPeakRssMiB: Record<string, number>;
+}
+
+/** Runs bench/rss-probe.js (a `bootfleet` command, or `--bare`) in a fresh node and returns its report. */
+export async function probe(args: readonly string[], nodeFlags: readonly string[]): Promise<ProbeReport> {
+  const script = new URL('./rss-probe.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`probe ${args.join(' ')} failed (${String(code)}): ${err}`);
+  return JSON.parse(err.trim().split('\n').at(-1) ?? '{}') as ProbeReport;
+}
+
+function mib(report: ProbeReport): number {
+  return Math.round((report.peakRssKiB / 1024) * 10) / 10;
+}
+
+function show(name: string, report: ProbeReport, bare: number): void {
+  const at = report.atPeakRssMiB;
+  console.log(
+    `${name.padEnd(44)} ${mib(report).toFixed(1).padStart(7)} MiB  x${(mib(report) / bare).toFixed(2)} bare` +
+      `  (at peak: heap ${String(at.heapTotal)} / used ${String(at.heapUsed)}, external ${String(at.external)}, arrayBuffers ${String(at.arrayBuffers)};` +
+      ` peaks: external ${String(report.peakMiB.external)}, arrayBuffers ${String(report.peakMiB.arrayBuffers)})`,
+  );
+}
+
+async function procStatusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status);
+  if (match === null) throw new Error(`no ${field} for ${pid}`);
+  return Number(match[1]);
+}
+
+/** `bootfleet agent enroll`, as a device does; returns the credentials file. */
+async function enroll(fleet: Fleet, deviceId: string, dir: string): Promise<string> {
+  const tokenFile = join(dir, 'enroll.token');
+  await writeFile(tokenFile, TOKENS.enrollment, { mode: 0o600 });
+  const out = join(dir, 'credentials.json');
+  const child = spawn(process.execPath, [CLI, 'agent', 'enroll', '--server', fleet.t.url, '--token-file', tokenFile, '--device-id', deviceId, '--out', out], { stdio: 'ignore' });
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`agent enroll failed with ${String(code)}`);
+  return out;
+}
+
+/** The daemon in managed mode against a real bootfleet server (embedded broker), connected and idle. */
+export async function daemonIdle(work: string, nodeFlags: readonly string[]): Promise<{ hwmMiB: number; rssMiB: number }> {
+  const fleet = await startFleet();
+  try {
+    const dir = await mkdtemp(join(work, 'daemon-'));
+    const credentials = await enroll(fleet, 'bench-dev', dir);
+    const config = join(dir, 'agent.json');
+    await writeJson(config, {
+      deviceId: 'bench-dev',
+      deploy: { dataDir: join(dir, 'agent') },
+      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')] },
+    });
+    const child = spawn(process.execPath, [...nodeFlags, CLI, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+      child.stderr.resume();
+      await eventually(() => (out.includes('"mqtt-connected"') ? true : undefined), 'the daemon to connect', 20_000);
+      await new Promise((resolve) => setTimeout(resolve, DAEMON_IDLE_MS));
+      const pid = child.pid ?? 0;
+      return { hwmMiB: (await procStatusKiB(pid, 'VmHWM')) / 1024, rssMiB: (await procStatusKiB(pid, 'VmRSS')) / 1024 };
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    }
+  } finally {
+    await fleet.t.destroy();
+  }
+}
+
+export interface MemoryBenchInput {
+  readonly work: string;
+  /** `host:port/repo:tag` of an image with one large gzip layer. */
+  readonly image: string;
+  readonly layerMb: number;
+}
+
+/** Runs every memory figure; prints them and returns them as BenchResults. */
+export async function benchMemory(input: MemoryBenchInput): Promise<BenchResult[]> {
+  const { work, image, layerMb } = input;
+  const results: BenchResult[] = [];
+  const bare = mib(await probe(['--bare'], AGENT_NODE_FLAGS));
+  const bareDefault = mib(await probe(['--bare'], []));
+  console.log(`bare node process: ${bare} MiB with ${AGENT_NODE_FLAGS.join(' ')}, ${bareDefault} MiB with node's defaults`);
+  const add = (name: string, report: ProbeReport, base: number, baseName: string, note: string): void => {
+    show(name, report, base);
+    results.push(result(name, mib(report), 'MiB', baseName, base, false, note));
+  };
+  const bareName = `bare node (${AGENT_NODE_FLAGS.join(' ')})`;
+  const dataDir = join(work, 'rss-agent');
+  add('peak RSS, idle CLI (agent inventory)', await probe(['agent', 'inventory', '--data-dir', join(work, 'rss-idle')], AGENT_NODE_FLAGS), bare, bareName, `${TARGET_NOTE}; Node + protocol + content code, no data moved`);
+  add(`peak RSS, agent pull of a ${layerMb} MB layer`, await probe(['agent', 'pull', image, '--data-dir', dataDir, '--json'], AGENT_NODE_FLAGS), bare, bareName, TARGET_NOTE);
+  add(`peak RSS, agent unpack of a ${layerMb} MB layer`, await probe(['agent', 'unpack', image, '--data-dir', dataDir, '--dest', join(work, 'rss-root')], AGENT_NODE_FLAGS), bare, bareName, TARGET_NOTE);
+  // The same two without the unit's flags: what they buy.
+  const defaults = 'bare node (defaults)';
+  add(`peak RSS, agent pull, node defaults`, await probe(['agent', 'pull', image, '--data-dir', join(work, 'rss-agent-2'), '--json'], []), bareDefault, defaults, 'without the unit flags, for comparison');
+  add(`peak RSS, agent unpack, node defaults`, await probe(['agent', 'unpack', image, '--data-dir', dataDir, '--dest', join(work, 'rss-root-2')], []), bareDefault, defaults, 'without the unit flags, for comparison');
+  for (const [flags, base, baseName, suffix] of [[AGENT_NODE_FLAGS, bare, bareName, ''], [[], bareDefault, defaults, ', node defaults']] as const) {
+    const daemon = await daemonIdle(work, flags);
+    console.log(`daemon idle${suffix} (managed, connected): VmRSS ${daemon.rssMiB.toFixed(1)} MiB, VmHWM ${daemon.hwmMiB.toFixed(1)} MiB  x${(daemon.hwmMiB / base).toFixed(2)} bare`);
+    const note = suffix === '' ? `${TARGET_NOTE}; VmHWM after start-up and ${DAEMON_IDLE_MS} ms idle` : 'without the unit flags, for comparison';
+    results.push(result(`peak RSS, daemon idle (agent run, managed, connected)${suffix}`, Math.round(daemon.hwmMiB * 10) / 10, 'MiB', baseName, base, false, note));
+  }
+  await writeFile(join(work, 'memory.json'), JSON.stringify(results));
+  return results;
+}
