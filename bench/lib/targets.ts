@@ -61,11 +61,13 @@ export async function startNodeBaseline(file: string): Promise<Running> {
 
 export async function startBootfleet(work: string, file: string, digest: string, cliPath: string): Promise<Running> {
   const token = 'bench-operator-token';
-  const port = await freePort();
+  const [port, mqttPort] = [await freePort(), await freePort()];
   const config = join(work, 'bootfleet.json');
   await writeFile(config, JSON.stringify({
     dataDir: join(work, 'bootfleet-data'),
     http: { host: '127.0.0.1', port },
+    // A free port, not the default 1883: two runs (or a broker on this machine) must not collide.
+    broker: { mode: 'embedded', tcp: { host: '127.0.0.1', port: mqttPort } },
     logLevel: 'warn',
     registry: { operatorTokenSha256: [createHash('sha256').update(token).digest('hex')] },
   }));
