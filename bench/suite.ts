@@ -52,4 +52,10 @@ export const BENCH_SCRIPTS: readonly BenchScript[] = [
     description: 'CPU per API request with Prometheus metrics against the same app without them (docs/control-plane.md, "Metrics")',
     quick: { BENCH_REQUESTS: '2000', BENCH_ROUNDS: '3' },
   },
+  {
+    name: 'agent-recovery',
+    file: 'agent-recovery.js',
+    description: 'agent: time from a SIGKILL mid-transition to a restarted agent that recovered a consistent state, against a bare node start (docs/agent-deployment.md)',
+    quick: { BENCH_TRIALS: '7', BENCH_TREE_FILES: '100' },
+  },
 ];

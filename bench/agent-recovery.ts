@@ -1,0 +1,146 @@
+/**
+ * `npm run bench:recovery` (issue #5): the time from a SIGKILL in the middle of
+ * a deployment transition to a restarted agent process that has recovered a
+ * consistent state, next to the time a bare `node` process takes to start and
+ * print a line, measured in the same run.
+ *
+ * Each trial: a fresh data directory is provisioned with 1.0 and stages 2.0;
+ * then an agent process (scripts/crash-worker.ts: the agent's own start-up
+ * recovery, loaded as the agent loads it, module by module from dist/) runs a
+ * transition and is killed by SIGKILL at a named step (BOOTFLEET_CRASH_AT,
+ * agent/deploy/crash-point.ts). The clock starts when the killed process is
+ * gone and stops when the restarted process prints `recovered`. Target: every
+ * trial under 1 s. Sizes: BENCH_TRIALS (default 24), BENCH_TREE_FILES (default
+ * 500 files per image).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { emitResults, median, result } from './harness.js';
+
+const TRIALS = Number(process.env.BENCH_TRIALS ?? '') || 24;
+const TREE_FILES = Number(process.env.BENCH_TREE_FILES ?? '') || 500;
+/** Steps of activate, commit, rollback and factory reset (agent/deploy; the crash harness learns the full list). */
+const STEPS = ['activate:state-temp', 'activate:state', 'activate:switched', 'activate:activated', 'commit:state', 'rollback:state', 'rollback:switched'];
+const WORKER = fileURLToPath(new URL('../scripts/crash-worker.js', import.meta.url));
+const STEP_TIMEOUT_MS = 30_000;
+
+function makeTrees(dir: string): void {
+  for (const version of ['1.0', '2.0', '3.0']) {
+    const root = join(dir, version);
+    for (let d = 0; d < 10; d += 1) mkdirSync(join(root, 'usr', `d${String(d)}`), { recursive: true });
+    for (let f = 0; f < TREE_FILES; f += 1) writeFileSync(join(root, 'usr', `d${String(f % 10)}`, `f${String(f)}`), `${version} ${String(f)}\n`);
+    writeFileSync(join(root, 'version'), `${version}\n`);
+  }
+}
+
+interface Run {
+  /** Resolves with the first stdout line matching `event`, or undefined when the process exits first. */
+  readonly line: (event: string) => Promise<Record<string, unknown> | undefined>;
+  readonly exited: Promise<void>;
+  send(ops: unknown): void;
+  kill(): void;
+}
+
+function start(args: readonly string[], crashAt?: string): Run {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.BOOTFLEET_CRASH_AT;
+  if (crashAt !== undefined) env.BOOTFLEET_CRASH_AT = crashAt;
+  const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  let closed = false;
+  createInterface({ input: child.stdout }).on('line', (text) => {
+    lines.push(JSON.parse(text) as Record<string, unknown>);
+    for (const wake of waiters) wake();
+  });
+  const exited = new Promise<void>((resolve) => {
+    child.on('close', () => {
+      closed = true;
+      resolve();
+      for (const wake of waiters) wake();
+    });
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), STEP_TIMEOUT_MS);
+  void exited.then(() => { clearTimeout(timer); });
+  return {
+    exited,
+    line: async (event) => {
+      for (;;) {
+        const found = lines.find((l) => l.event === event);
+        if (found !== undefined || closed) return found;
+        await new Promise<void>((resolve) => {
+          const wake = (): void => { waiters.delete(wake); resolve(); };
+          waiters.add(wake);
+        });
+      }
+    },
+    send: (ops) => { child.stdin.write(`${JSON.stringify(ops)}\n`); },
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+/** One trial: prepare, crash at `step`, restart; returns the milliseconds from the kill to `recovered`. */
+async function trial(trees: string, dataDir: string, step: string): Promise<number> {
+  const prepare = start([WORKER, trees]);
+  await prepare.line('recovered');
+  const [action] = step.split(':');
+  const setup = ['provision:1.0', 'stage:2.0', ...(action === 'commit' || action === 'rollback' ? ['activate'] : [])];
+  prepare.send({ dir: dataDir, ops: setup });
+  if ((await prepare.line('done')) === undefined) throw new Error(`setup for ${step} failed`);
+  prepare.kill();
+  await prepare.exited;
+  const crashing = start([WORKER, trees], step);
+  await crashing.line('recovered');
+  crashing.send({ dir: dataDir, ops: [action ?? 'activate'] });
+  // The worker kills itself at the step; finishing the op instead means the step does not exist.
+  const finished = await Promise.race([crashing.exited.then(() => undefined), crashing.line('done'), crashing.line('error')]);
+  if (finished !== undefined) {
+    crashing.kill();
+    throw new Error(`the agent did not stop at ${step}: ${JSON.stringify(finished)}`);
+  }
+  const killedAt = performance.now();
+  const restarted = start([WORKER, trees, dataDir]);
+  const recovered = await restarted.line('recovered');
+  const ms = performance.now() - killedAt;
+  restarted.kill();
+  await restarted.exited;
+  if (recovered === undefined) throw new Error(`no recovery after a kill at ${step}`);
+  return ms;
+}
+
+/** A bare node process: start, print one line, as the worker prints `recovered`. */
+async function bareNode(): Promise<number> {
+  const started = performance.now();
+  const run = start(['-e', 'process.stdout.write(JSON.stringify({ event: "recovered" }) + "\\n"); setInterval(() => {}, 1000)']);
+  await run.line('recovered');
+  const ms = performance.now() - started;
+  run.kill();
+  await run.exited;
+  return ms;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'bootfleet-recovery-bench-'));
+try {
+  const trees = join(work, 'trees');
+  makeTrees(trees);
+  const ours: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < TRIALS; i += 1) {
+    const step = STEPS[i % STEPS.length] ?? 'activate:switched';
+    ours.push(await trial(trees, join(work, `device-${String(i)}`), step));
+    bare.push(await bareNode());
+  }
+  const max = Math.max(...ours);
+  process.stdout.write(`kill -> recovered: median ${median(ours).toFixed(0)} ms, max ${max.toFixed(0)} ms over ${String(TRIALS)} trials; bare node start: median ${median(bare).toFixed(0)} ms, max ${Math.max(...bare).toFixed(0)} ms\n`);
+  emitResults([
+    result('kill -> recovered consistent state, median', median(ours), 'ms', 'bare node start to first line, median', median(bare), false, `${String(TRIALS)} trials, SIGKILL at ${String(STEPS.length)} step boundaries, ${String(TREE_FILES)} files per image; target < 1000 ms`),
+    result('kill -> recovered consistent state, max', max, 'ms', 'bare node start to first line, max', Math.max(...bare), false, 'target < 1000 ms'),
+  ]);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
