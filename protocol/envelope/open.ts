@@ -5,12 +5,13 @@
  * is needed to find the key:
  *   1. bound the size, 2. parse the bundle shape, 3. find the trusted key,
  *   4. verify the signature (@sigstore/verify, offline), 5. check the payload type.
+ * The sigstore modules load at the first envelope (sigstore-modules.ts).
  */
-import { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, type Bundle, type BundleWithDsseEnvelope } from '@sigstore/bundle';
-import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import type { Bundle, BundleWithDsseEnvelope } from '@sigstore/bundle';
 import { BootfleetError, isBootfleetError } from '../errors.js';
 import { parseJson } from '../validate.js';
 import type { PublicKey, TrustedKeys } from './keys.js';
+import { sigstoreBundle, sigstoreVerify } from './sigstore-modules.js';
 
 export interface OpenOptions {
   readonly keys: TrustedKeys;
@@ -68,6 +69,7 @@ function parseBundle(input: string | Uint8Array, maxBytes: number): BundleWithDs
   } catch (error) {
     throw new BootfleetError('BOOTFLEET_SIG_BUNDLE_INVALID', 'signed envelope is not valid JSON', { cause: error });
   }
+  const { BUNDLE_V03_MEDIA_TYPE, bundleFromJSON } = sigstoreBundle();
   if (typeof json !== 'object' || json === null || (json as { mediaType?: unknown }).mediaType !== BUNDLE_V03_MEDIA_TYPE) {
     throw new BootfleetError('BOOTFLEET_SIG_BUNDLE_INVALID', `signed envelope must be a bundle with mediaType ${BUNDLE_V03_MEDIA_TYPE}`);
   }
@@ -112,6 +114,7 @@ function findKey(bundle: BundleWithDsseEnvelope, keys: TrustedKeys): PublicKey {
 
 /** Step 4: @sigstore/verify with an empty trusted root and our one key. */
 function verifySignature(bundle: BundleWithDsseEnvelope, key: PublicKey): void {
+  const { toSignedEntity, toTrustMaterial, Verifier } = sigstoreVerify();
   const material = toTrustMaterial(EMPTY_TRUSTED_ROOT, (hint) => {
     if (hint !== key.keyId) throw new BootfleetError('BOOTFLEET_SIG_KEY_UNKNOWN', 'key hint changed during verification');
     return { publicKey: key.publicKey, validFor: () => true };
