@@ -52,4 +52,10 @@ export const BENCH_SCRIPTS: readonly BenchScript[] = [
     description: 'CPU per API request with Prometheus metrics against the same app without them (docs/control-plane.md, "Metrics")',
     quick: { BENCH_REQUESTS: '2000', BENCH_ROUNDS: '3' },
   },
+  {
+    name: 'undici-body-rss',
+    file: 'undici-body-rss.js',
+    description: 'peak RSS of an undici request() GET of a large blob, with and without --liftoff-only, against node:http and a bare node (docs/agent-content.md, "Memory")',
+    quick: { BENCH_UNDICI_MB: '256', BENCH_UNDICI_ROUNDS: '1' },
+  },
 ];
