@@ -18,7 +18,7 @@ import { TOKENS } from '../test/helpers/server.js';
 import { result, type BenchResult } from './harness.js';
 
 /** The node flags of deploy/systemd/bootfleet-agent.service (ExecStart); the reason is written there. */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc', '--liftoff-only'];
 
 const TARGET_NOTE = 'target < 80 MB';
 /** The built CLI next to this built script (dist/cli/main.js). */

@@ -58,4 +58,10 @@ export const BENCH_SCRIPTS: readonly BenchScript[] = [
     description: 'agent: time from a SIGKILL mid-transition to a restarted agent that recovered a consistent state, against a bare node start (docs/agent-deployment.md)',
     quick: { BENCH_TRIALS: '7', BENCH_TREE_FILES: '100' },
   },
+  {
+    name: 'undici-body-rss',
+    file: 'undici-body-rss.js',
+    description: 'peak RSS of an undici request() GET of a large blob, with and without --liftoff-only, against node:http and a bare node (docs/agent-content.md, "Memory")',
+    quick: { BENCH_UNDICI_MB: '256', BENCH_UNDICI_ROUNDS: '1' },
+  },
 ];
