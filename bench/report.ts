@@ -46,20 +46,37 @@ function format(value: number): string {
   return value.toFixed(Math.abs(value) >= 1 ? 2 : 3);
 }
 
-/** "target >= 0.8" (or <=, <, >) in a note, checked against the ratio. */
+/** How many of a target's unit one of the figure's unit is, for targets stated as an absolute figure. */
+const UNIT_FACTORS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  MB: { MB: 1, MiB: 1.048576 },
+  MiB: { MiB: 1, MB: 1 / 1.048576 },
+  ms: { ms: 1, s: 1000 },
+  s: { s: 1, ms: 0.001 },
+};
+
+/**
+ * "target >= 0.8" (or <=, <, >) in a note is checked against the ratio; a
+ * target with a unit ("target < 80 MB", "target < 1000 ms") is checked
+ * against the figure itself, converted to that unit (80 MB is 76.3 MiB).
+ * Undefined when there is no target, or its unit cannot be compared.
+ */
 export function targetMet(r: BenchResult): boolean | undefined {
-  const match = /target\s*(<=|>=|<|>)\s*(\d+(?:\.\d+)?)/.exec(r.note ?? '');
+  const match = /target\s*(<=|>=|<|>)\s*(\d+(?:\.\d+)?)(?:\s*(MiB|MB|ms|s)\b)?/.exec(r.note ?? '');
   if (match === null) return undefined;
   const bound = Number(match[2]);
+  const unit = match[3];
+  const factor = unit === undefined ? undefined : UNIT_FACTORS[unit]?.[r.unit];
+  if (unit !== undefined && factor === undefined) return undefined;
+  const measured = factor === undefined ? r.ratio : r.value * factor;
   switch (match[1]) {
     case '>=':
-      return r.ratio >= bound;
+      return measured >= bound;
     case '>':
-      return r.ratio > bound;
+      return measured > bound;
     case '<=':
-      return r.ratio <= bound;
+      return measured <= bound;
     default:
-      return r.ratio < bound;
+      return measured < bound;
   }
 }
 

@@ -70,5 +70,12 @@ describe('bench runner', () => {
     expect(targetMet(result('x', 3, 'MiB', 'idle', 2, false, 'target <= 2.0'))).toBe(true);
     expect(targetMet(result('x', 5, 'MiB', 'idle', 2, false, 'target <= 2.0'))).toBe(false);
     expect(targetMet(result('x', 5, 'MiB', 'idle', 2, false))).toBeUndefined();
+    // A target with a unit is the figure's, not the ratio's: 80 MB is 76.3 MiB.
+    expect(targetMet(result('rss', 79, 'MiB', 'bare node', 43, false, 'target < 80 MB'))).toBe(false);
+    expect(targetMet(result('rss', 76, 'MiB', 'bare node', 43, false, 'target < 80 MB'))).toBe(true);
+    expect(targetMet(result('rss', 264, 'MB', 'mosquitto', 26, false, 'target < 300 MB: met'))).toBe(true);
+    expect(targetMet(result('recovery', 1200, 'ms', 'bare node', 200, false, 'target < 1000 ms'))).toBe(false);
+    expect(targetMet(result('recovery', 0.5, 's', 'bare node', 0.2, false, 'target < 1000 ms'))).toBe(true);
+    expect(targetMet(result('x', 5, 'msg/s', 'y', 2, true, 'target > 3 MB'))).toBeUndefined();
   });
 });
