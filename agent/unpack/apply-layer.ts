@@ -6,12 +6,12 @@
  * with backpressure, so a layer is never held in memory.
  */
 import { once } from 'node:events';
-import { utimes } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { BootfleetError, createDigester, parseDigest, type Digest, type LayerCompression } from '../../protocol/index.js';
 import { streamGarbageCollector } from '../content/stream-garbage.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
+import { setDirectoryTimes } from './layer-paths.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
 import { applyLayerXattrs } from './apply-xattrs.js';
@@ -116,12 +116,6 @@ async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, opt
   return { digest: parseDigest(`sha256:${hash.digest('hex')}`), bytes };
 }
 
-async function setDirectoryTimes(state: LayerState): Promise<void> {
-  // Deepest first, so setting a parent's time is the last change to it.
-  const dirs = [...state.dirTimes.entries()].sort((a, b) => b[0].length - a[0].length);
-  for (const [path, time] of dirs) await utimes(path, time, time);
-}
-
 export async function applyLayer(root: string, input: ApplyLayerInput, partial: Partial<UnpackOptions> = {}): Promise<ApplyLayerResult> {
   const options = unpackOptions(partial);
   const state = newLayerState(root, options);
@@ -139,7 +133,7 @@ export async function applyLayer(root: string, input: ApplyLayerInput, partial: 
       });
     }
     const xattrsApplied = await applyLayerXattrs(root, scanner.found, options);
-    await setDirectoryTimes(state);
+    await setDirectoryTimes(root, state.written);
     return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries, xattrs: scanner.found, xattrsApplied };
   } catch (error) {
     latch.fail(error);
