@@ -8,24 +8,21 @@ import type { ReadEntry } from 'tar';
 import { BootfleetError } from '../../protocol/index.js';
 import type { UnpackOptions } from './limits.js';
 import { lstatOrUndefined, parseEntryPath, resolveParent, throughSymlink, type VerifiedDirs } from './safe-path.js';
-import { applyWhiteout, classifyWhiteout, joinKey, pruneLower } from './whiteouts.js';
+import { findNode, markWritten, newPathNode, type PathNode } from './layer-paths.js';
+import { applyWhiteout, classifyWhiteout, pruneLower } from './whiteouts.js';
 import { metaOf, writeDevice, writeDirectory, writeFile, writeHardlink, writeSymlink, type EntryMeta } from './write-entry.js';
 
 export interface LayerState {
   readonly root: string;
   readonly options: UnpackOptions;
-  /** Paths this layer wrote. */
-  readonly created: Set<string>;
-  /** `created` plus all their ancestors. */
-  readonly touched: Set<string>;
-  /** Directory mtimes to set once the layer is done (children change them). */
-  readonly dirTimes: Map<string, Date>;
+  /** Paths this layer wrote, their ancestors, and directory mtimes to set once the layer is done (children change them). */
+  readonly written: PathNode;
   /** Directories known to be real directories (safe-path.ts). */
   readonly verified: VerifiedDirs;
 }
 
 export function newLayerState(root: string, options: UnpackOptions): LayerState {
-  return { root, options, created: new Set(), touched: new Set(), dirTimes: new Map(), verified: new Set() };
+  return { root, options, written: newPathNode(false), verified: new Set() };
 }
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
@@ -41,13 +38,13 @@ export async function applyEntry(state: LayerState, entry: ReadEntry): Promise<v
   }
   const base = parts[parts.length - 1] ?? '';
   const whiteout = classifyWhiteout(base, name);
-  const dirKey = parts.slice(0, -1).join('/');
   if (whiteout.kind !== 'none') {
     // A whiteout never makes directories: with no parent there is nothing to hide.
     const parent = resolveParent(state.root, parts, name, whiteout.kind === 'opaque', state.verified);
     if (parent === undefined) return;
-    if (whiteout.kind === 'opaque') pruneLower(parent, dirKey, state.touched);
-    else applyWhiteout(parent, dirKey, whiteout.target, state.touched, state.created);
+    const touched = findNode(state.written, parts, parts.length - 1);
+    if (whiteout.kind === 'opaque') pruneLower(parent, touched);
+    else applyWhiteout(parent, touched, whiteout.target);
     state.verified.clear();
     return;
   }
@@ -60,8 +57,8 @@ export async function applyEntry(state: LayerState, entry: ReadEntry): Promise<v
   if (parent === undefined) throw new BootfleetError('BOOTFLEET_INTERNAL', 'parent missing after create');
   const path = join(parent, base);
   await writeByType(state, entry, path, meta);
-  markWritten(state, parts);
-  if (entry.type === 'Directory' || entry.type === 'GNUDumpDir') state.dirTimes.set(path, meta.mtime);
+  const isDirectory = entry.type === 'Directory' || entry.type === 'GNUDumpDir';
+  markWritten(state.written, parts, isDirectory ? meta.mtime.getTime() : undefined);
 }
 
 async function writeByType(state: LayerState, entry: ReadEntry, path: string, meta: EntryMeta): Promise<void> {
@@ -108,15 +105,6 @@ function resolveHardlinkTarget(state: LayerState, entry: string, linkpath: strin
   return target;
 }
 
-function markWritten(state: LayerState, parts: readonly string[]): void {
-  let key = '';
-  for (const part of parts) {
-    key = joinKey(key, part);
-    state.touched.add(key);
-  }
-  state.created.add(key);
-}
-
 /** The `./` entry describes the staging root itself; anything but a directory would replace it. */
 function applyRoot(state: LayerState, entry: ReadEntry, meta: EntryMeta): void {
   if (entry.type !== 'Directory') {
@@ -125,5 +113,5 @@ function applyRoot(state: LayerState, entry: ReadEntry, meta: EntryMeta): void {
     });
   }
   writeDirectory(state.root, meta, state.verified);
-  state.dirTimes.set(state.root, meta.mtime);
+  state.written.mtimeMs = meta.mtime.getTime();
 }

@@ -6,12 +6,12 @@
  * with backpressure, so a layer is never held in memory.
  */
 import { once } from 'node:events';
-import { utimes } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { BootfleetError, createDigester, parseDigest, type Digest, type LayerCompression } from '../../protocol/index.js';
 import { streamGarbageCollector } from '../content/stream-garbage.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
+import { setDirectoryTimes } from './layer-paths.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
 import { applyLayerXattrs } from './apply-xattrs.js';
@@ -39,19 +39,27 @@ export interface ApplyLayerResult {
 /** PAX bodies larger than this are refused by the parser too (its maxMetaEntrySize). */
 const MAX_META_BYTES = 1024 * 1024;
 
-/** A promise that rejects with the first failure reported by any step. */
-function failureLatch(): { promise: Promise<never>; fail: (error: unknown) => void; failed: () => unknown } {
+/**
+ * A promise that rejects with the first failure reported by any step, and a
+ * signal aborted then. Waits repeated per chunk use the signal: each
+ * `Promise.race` with the never-settling latch promise left a reaction on it
+ * until the layer's end (about 10 000 over a 1 GiB layer, 3 MiB of heap).
+ */
+function failureLatch(): { promise: Promise<never>; signal: AbortSignal; fail: (error: unknown) => void; failed: () => unknown } {
   let reject: (error: unknown) => void = () => undefined;
   let first: unknown;
+  const abort = new AbortController();
   const promise = new Promise<never>((_, r) => {
     reject = r;
   });
   promise.catch(() => undefined);
   return {
     promise,
+    signal: abort.signal,
     fail: (error) => {
       first ??= error;
       reject(error);
+      abort.abort(error);
     },
     failed: () => first,
   };
@@ -109,17 +117,11 @@ async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, opt
     if (bytes > options.maxUncompressedBytes) throw tooLarge('bytes', options.maxUncompressedBytes);
     hash.update(chunk);
     scanner.write(chunk);
-    if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), latch.promise]);
+    if (!parser.write(chunk)) await once(parser, 'drain', { signal: latch.signal });
     collectGarbage(chunk.length);
   }
   parser.end();
   return { digest: parseDigest(`sha256:${hash.digest('hex')}`), bytes };
-}
-
-async function setDirectoryTimes(state: LayerState): Promise<void> {
-  // Deepest first, so setting a parent's time is the last change to it.
-  const dirs = [...state.dirTimes.entries()].sort((a, b) => b[0].length - a[0].length);
-  for (const [path, time] of dirs) await utimes(path, time, time);
 }
 
 export async function applyLayer(root: string, input: ApplyLayerInput, partial: Partial<UnpackOptions> = {}): Promise<ApplyLayerResult> {
@@ -139,7 +141,7 @@ export async function applyLayer(root: string, input: ApplyLayerInput, partial: 
       });
     }
     const xattrsApplied = await applyLayerXattrs(root, scanner.found, options);
-    await setDirectoryTimes(state);
+    await setDirectoryTimes(root, state.written);
     return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries, xattrs: scanner.found, xattrsApplied };
   } catch (error) {
     latch.fail(error);

@@ -4,11 +4,12 @@
  * lower-layer child of its directory. Both act only on lower layers: what the
  * same layer adds stays ("Files that are present in the same layer as a
  * whiteout file can only be hidden by whiteout files in subsequent layers").
- * The `touched` set holds every path this layer wrote and their ancestors.
+ * The layer's path tree (layer-paths.ts) holds every path this layer wrote and their ancestors.
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BootfleetError } from '../../protocol/index.js';
+import { WRITTEN_LEAF, type PathChild } from './layer-paths.js';
 import { lstatOrUndefined } from './safe-path.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -33,30 +34,27 @@ export function classifyWhiteout(name: string, entry: string): WhiteoutName {
 }
 
 /** Removes `<dir>/<name>` unless this layer made it; keeps what this layer put inside it. */
-export function applyWhiteout(dir: string, dirKey: string, name: string, touched: ReadonlySet<string>, created: ReadonlySet<string>): void {
-  const key = joinKey(dirKey, name);
-  if (created.has(key)) return;
-  if (touched.has(key)) {
-    pruneLower(join(dir, name), key, touched);
+export function applyWhiteout(dir: string, parent: PathChild | undefined, name: string): void {
+  const node = parent === undefined || parent === WRITTEN_LEAF ? undefined : parent.children?.get(name);
+  if (node === WRITTEN_LEAF || node?.created === true) return;
+  if (node !== undefined) {
+    pruneLower(join(dir, name), node);
     return;
   }
   rmSync(join(dir, name), { recursive: true, force: true });
 }
 
 /** Removes every child of `dir` this layer did not write (recursively into touched directories). */
-export function pruneLower(dir: string, dirKey: string, touched: ReadonlySet<string>): void {
+export function pruneLower(dir: string, node: PathChild | undefined): void {
   const stat = lstatOrUndefined(dir);
   if (stat === undefined || !stat.isDirectory()) return;
+  const children = node === undefined || node === WRITTEN_LEAF ? undefined : node.children;
   for (const child of readdirSync(dir)) {
-    const key = joinKey(dirKey, child);
-    if (!touched.has(key)) {
+    const touched = children?.get(child);
+    if (touched === undefined) {
       rmSync(join(dir, child), { recursive: true, force: true });
     } else {
-      pruneLower(join(dir, child), key, touched);
+      pruneLower(join(dir, child), touched);
     }
   }
-}
-
-export function joinKey(dirKey: string, name: string): string {
-  return dirKey === '' ? name : `${dirKey}/${name}`;
 }

@@ -151,6 +151,23 @@ describe('hostile layers', () => {
     expect(lstatSync(join(root, 't')).isDirectory()).toBe(true);
   });
 
+  it('never sets a directory time through a symlink that replaced the directory in the same layer', async () => {
+    mkdirSync(join(outside, 'b'));
+    const before = [statSync(outside).mtimeMs, statSync(join(outside, 'b')).mtimeMs];
+    const old = new Date('2001-01-01T00:00:00Z');
+    const tar = buildTar([
+      { path: 'd/', type: 'Directory', mtime: old },
+      { path: 'd', type: 'SymbolicLink', linkpath: outside },
+      { path: 'a/', type: 'Directory', mtime: old },
+      { path: 'a/b/', type: 'Directory', mtime: old },
+      { path: 'a', type: 'SymbolicLink', linkpath: outside },
+    ]);
+    await apply(tar);
+    expect([statSync(outside).mtimeMs, statSync(join(outside, 'b')).mtimeMs]).toEqual(before);
+    expect(lstatSync(join(root, 'd')).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(root, 'a')).isSymbolicLink()).toBe(true);
+  });
+
   it.skipIf(process.getuid?.() !== 0)('creates device nodes and FIFOs only when allowDevices is set (as root)', async () => {
     await apply(buildTar([{ path: 'dev/null', type: 'CharacterDevice', mode: 0o666 }, { path: 'run/initctl', type: 'FIFO', mode: 0o600 }]), { allowDevices: true });
     expect(lstatSync(join(root, 'dev/null')).isCharacterDevice()).toBe(true);
