@@ -27,17 +27,31 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  // What a failed start has opened is closed again, last first: a start that fails (a port taken, a bad
+  // key) must not keep the state database locked or a broker port bound in the process that called it.
+  const opened: (() => Promise<void>)[] = [];
+  try {
+    return await startParts(config, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function startParts(config: ServerConfig, opened: (() => Promise<void>)[]): Promise<RunningServer> {
   const logger = pino({ level: config.logLevel });
   const metrics = new ServerMetrics({ defaultMetrics: config.metrics?.processMetrics ?? true });
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const db = new Level<string, string>(join(config.dataDir, 'state'), { valueEncoding: 'utf8' });
   await withContextAsync('opening the state database', () => db.open());
+  opened.push(() => db.close());
   const { key, created } = await withContextAsync('loading the signing key', () => loadOrCreateSigningKey(signingKeyPath(config)));
   if (created) logger.info({ keyId: key.keyId, path: `${signingKeyPath(config)}.key` }, 'generated a new server signing key');
   // --- embedded OCI registry (issue #3)
   const registry = await withContextAsync('opening the registry', () => openRegistry(config, db));
   // --- Control plane (issue #6): broker, device registry, enrolment, audit. ---
   const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger, metrics));
+  opened.push(() => control.close());
   // One set of credentials for the whole fleet: API tokens and enrolled devices work in the registry too.
   registry.auth.useFleetCredentials({
     apiTokenRole: (token) => control.tokens.roleOf(token),
@@ -47,6 +61,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const plane = countPublishes(control.plane, metrics);
   const campaigns = new CampaignManager({ db, registry, devices: control.registry, plane, key, logger: logger.child({ component: 'campaigns' }) });
   control.ingest.onReport((report) => campaigns.onReport(report));
+  opened.push(() => campaigns.close());
   await withContextAsync('resuming campaigns', () => campaigns.open());
   let ready = false;
   metrics.observe({
@@ -65,6 +80,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     campaigns,
     metrics: { metrics, public: config.metrics?.public ?? false },
   });
+  opened.push(() => app.close());
   await app.listen({ host: config.http.host, port: config.http.port });
   ready = true;
   const address = app.server.address() as AddressInfo;
