@@ -61,8 +61,9 @@ export class IntegrityMonitor {
     const from = (await this.options.deployer.status()).booted?.id;
     try {
       const after = await this.options.deployer.rollback(`${mismatch.code}: ${mismatch.message}`);
-      this.options.log('integrity-rollback', { from: from ?? null, to: after.booted?.id ?? null });
+      // The audit line first: once the log says it rolled back, the record of it is on disk.
       await this.audit('rollback', 'ok', mismatch, from, after.booted?.id);
+      this.options.log('integrity-rollback', { from: from ?? null, to: after.booted?.id ?? null });
       await this.options.onRolledBack?.(mismatch);
     } catch (error) {
       // No rollback slot (a device that only ever had its factory image): the change stays reported.

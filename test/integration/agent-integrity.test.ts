@@ -89,8 +89,10 @@ describe('agent daemon, runtime integrity', () => {
     await writeFile(join(dataDir, 'current', 'etc', 'extra'), 'dropped in at runtime');
     await eventually(() => line(running, 'integrity-rollback'), 'integrity rollback');
     expect(await currentVersion(dataDir)).toBe('1');
-    const audit = (await readAudit(dataDir)).entries.filter((e) => e.actor === 'agent').map((e) => [e.action, e.code ?? null]);
-    expect(audit).toContainEqual(['rollback', 'BOOTFLEET_INTEGRITY_MISMATCH']);
+    const agentAudit = async (): Promise<(string | null)[][]> => (await readAudit(dataDir)).entries.filter((e) => e.actor === 'agent').map((e) => [e.action, e.code ?? null]);
+    // Polled: the daemon keeps running while the test reads its audit log.
+    await eventually(async () => ((await agentAudit()).some(([action, code]) => action === 'rollback' && code === 'BOOTFLEET_INTEGRITY_MISMATCH') ? true : undefined), 'rollback audited');
+    expect(await agentAudit()).toContainEqual(['rollback', 'BOOTFLEET_INTEGRITY_MISMATCH']);
   }, 40_000);
 
   it('refuse-commit: a deployment whose tree changed during probation is rolled back, not committed', async () => {
