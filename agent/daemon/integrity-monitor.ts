@@ -10,7 +10,7 @@
  * loop), so a rollback never races an update.
  */
 import { isBootfleetError, type BootfleetError } from '../../protocol/index.js';
-import { appendAudit } from '../deploy/audit-log.js';
+import { appendAgentAudit } from '../deploy/audit-log.js';
 import type { Deployer } from '../deploy/deployer.js';
 import { checkBootedIntegrity, type IntegrityAction } from '../health/integrity.js';
 import type { DaemonLog } from './log.js';
@@ -75,15 +75,14 @@ export class IntegrityMonitor {
   }
 
   private audit(action: string, result: 'ok' | 'failed', mismatch: BootfleetError, from: unknown, to?: string): Promise<void> {
-    return appendAudit(this.options.deployer.dataDir, {
+    return appendAgentAudit(this.options.deployer.dataDir, {
       atMs: this.options.now(),
-      actor: 'agent',
       action,
       result,
       code: mismatch.code,
-      reason: mismatch.message.slice(0, 1024),
-      ...(typeof from === 'string' ? { from } : {}),
-      ...(to === undefined ? {} : { to }),
+      reason: mismatch.message,
+      from: typeof from === 'string' ? from : undefined,
+      to,
     });
   }
 }

@@ -20,6 +20,30 @@ export async function appendAudit(dataDir: string, entry: AuditEntry): Promise<v
   }
 }
 
+/** What the agent itself records (`actor: 'agent'`); absent facts are left out, a reason is cut to the schema's 1,024 characters. */
+export interface AgentAuditFacts {
+  readonly atMs: number;
+  readonly action: string;
+  readonly result: AuditEntry['result'];
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  readonly code?: AuditEntry['code'];
+  readonly reason?: string | undefined;
+}
+
+export function appendAgentAudit(dataDir: string, facts: AgentAuditFacts): Promise<void> {
+  return appendAudit(dataDir, {
+    atMs: facts.atMs,
+    actor: 'agent',
+    action: facts.action,
+    result: facts.result,
+    ...(facts.from === undefined ? {} : { from: facts.from }),
+    ...(facts.to === undefined ? {} : { to: facts.to }),
+    ...(facts.code === undefined ? {} : { code: facts.code }),
+    ...(facts.reason === undefined ? {} : { reason: facts.reason.slice(0, 1024) }),
+  });
+}
+
 export interface AuditLog {
   readonly entries: AuditEntry[];
   /** Lines that do not parse (a torn write after a crash); never silently dropped from the count. */

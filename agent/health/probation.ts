@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BootfleetError, type AgentState, type ErrorCode, type HealthResult } from '../../protocol/index.js';
-import { appendAudit } from '../deploy/audit-log.js';
+import { appendAgentAudit } from '../deploy/audit-log.js';
 import type { CommandRunner } from '../deploy/command-runner.js';
 import type { Deployer } from '../deploy/deployer.js';
 import { runHealthChecks, type HealthCheck } from './checks.js';
@@ -102,15 +102,6 @@ async function rollBack(options: ProbationOptions, error: BootfleetError, health
   return { outcome: 'rolled-back', state, health, error };
 }
 
-async function audit(options: ProbationOptions, action: string, result: 'ok', from?: string, to?: string, code?: ErrorCode, reason?: string): Promise<void> {
-  await appendAudit(options.deployer.dataDir, {
-    atMs: (options.now ?? Date.now)(),
-    actor: 'agent',
-    action,
-    result,
-    ...(from === undefined ? {} : { from }),
-    ...(to === undefined ? {} : { to }),
-    ...(code === undefined ? {} : { code }),
-    ...(reason === undefined ? {} : { reason: reason.slice(0, 1024) }),
-  });
+function audit(options: ProbationOptions, action: string, result: 'ok', from?: string, to?: string, code?: ErrorCode, reason?: string): Promise<void> {
+  return appendAgentAudit(options.deployer.dataDir, { atMs: (options.now ?? Date.now)(), action, result, from, to, code, reason });
 }

@@ -6,7 +6,7 @@
  * switching ones go into the audit log.
  */
 import { verifySignedMessage, type Command, type TrustedKeys } from '../../protocol/index.js';
-import { appendAudit } from '../deploy/audit-log.js';
+import { appendAgentAudit } from '../deploy/audit-log.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { Reporter } from '../daemon/reporter.js';
 import type { PipelineContext } from '../pipeline/context.js';
@@ -68,14 +68,6 @@ export async function runFactoryResetCommand(ctx: PipelineContext, reporter: Rep
   }
 }
 
-async function audit(deployer: Deployer, atMs: number, action: string, result: 'ok' | 'refused', from?: string, to?: string, code?: string): Promise<void> {
-  await appendAudit(deployer.dataDir, {
-    atMs,
-    actor: 'agent',
-    action,
-    result,
-    ...(from === undefined ? {} : { from }),
-    ...(to === undefined ? {} : { to }),
-    ...(code === undefined ? {} : { code }),
-  });
+function audit(deployer: Deployer, atMs: number, action: string, result: 'ok' | 'refused', from?: string, to?: string, code?: string): Promise<void> {
+  return appendAgentAudit(deployer.dataDir, { atMs, action, result, from, to, code });
 }
