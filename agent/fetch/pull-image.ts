@@ -63,12 +63,17 @@ async function checkConfig(store: ContentStore, manifest: ImageManifest): Promis
   }
 }
 
-/** Manifests are small: a failed GET is simply repeated, with the same backoff and budget as blobs. */
-async function resolveWithRetries(client: RegistryClient, ref: ImageReference, options: PullOptions): Promise<ResolvedImage> {
+/**
+ * Manifests are small: a GET cut by the network or answered with a 5xx is
+ * simply repeated, with the same backoff and budget as blobs. Every manifest
+ * read of a pull goes through this (also the signed-layer check of
+ * agent/pipeline/fetch-step.ts), so a registry restart never fails an update.
+ */
+export async function withManifestRetries<T>(read: () => Promise<T>, options: Pick<PullOptions, 'retry' | 'signal' | 'random'>): Promise<T> {
   const policy = options.retry ?? DEFAULT_RETRY_POLICY;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await resolveImage(client, ref, options.platform);
+      return await read();
     } catch (error) {
       const status = error instanceof BootfleetError ? error.details.status : undefined;
       const transient = isTransientNetworkError(error) || (typeof status === 'number' && status >= 500);
@@ -77,6 +82,10 @@ async function resolveWithRetries(client: RegistryClient, ref: ImageReference, o
       await sleep(backoffDelay(attempt, policy, options.random), options.signal);
     }
   }
+}
+
+function resolveWithRetries(client: RegistryClient, ref: ImageReference, options: PullOptions): Promise<ResolvedImage> {
+  return withManifestRetries(() => resolveImage(client, ref, options.platform), options);
 }
 
 export async function pullImage(store: ContentStore, reference: string, options: PullOptions = {}): Promise<PullResult> {

@@ -5,7 +5,7 @@
  * the blobs the content store lacks, resumably (agent/fetch).
  */
 import { BootfleetError, MAX_MANIFEST_BYTES, parseDigest, parseImageManifest, type ImageManifest, type LayerEntry } from '../../protocol/index.js';
-import { pullImage, type PullResult } from '../fetch/pull-image.js';
+import { pullImage, withManifestRetries, type PullResult } from '../fetch/pull-image.js';
 import { RegistryClient } from '../registry/client.js';
 import { targetReference, type PipelineContext, type UpdateTarget } from './context.js';
 
@@ -27,7 +27,7 @@ async function readManifest(ctx: PipelineContext, target: UpdateTarget): Promise
     ...(ctx.pull.plainHttp === undefined ? {} : { plainHttp: ctx.pull.plainHttp }),
   });
   try {
-    const fetched = await client.getManifest(target.repository, parseDigest(target.digest));
+    const fetched = await withManifestRetries(() => client.getManifest(target.repository, parseDigest(target.digest)), { ...ctx.pull, ...(ctx.signal === undefined ? {} : { signal: ctx.signal }) });
     const limit = target.size ?? MAX_MANIFEST_BYTES;
     if (fetched.bytes.length > limit) throw new BootfleetError('BOOTFLEET_MESSAGE_TOO_LARGE', `manifest is ${fetched.bytes.length} bytes, signed size ${limit}`);
     return parseImageManifest(fetched.bytes);
