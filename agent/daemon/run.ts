@@ -76,11 +76,12 @@ export class PipelineFactory {
     return new PipelineFactory(config, dataDir, store, backendFor(deploy, dataDir), pull, signal, log, builderKeys);
   }
 
-  /** A context whose probation lasts the policy's healthTimeoutSeconds (else the configured one). */
-  contextFor(policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds'>, signal?: AbortSignal): PipelineContext {
+  /** A context whose probation lasts the policy's healthTimeoutSeconds and soaks its soakSeconds (else the configured ones). */
+  contextFor(policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds' | 'soakSeconds'>, signal?: AbortSignal): PipelineContext {
     const deploy = this.config.deploy ?? {};
     const seconds = policy?.healthTimeoutSeconds ?? deploy.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS;
-    const deployer = new Deployer({ dataDir: this.dataDir, backend: this.backend, healthTimeoutMs: seconds * 1000, maxBoots: deploy.maxBoots ?? 3 });
+    const soakMs = (policy?.soakSeconds ?? deploy.soakSeconds ?? 0) * 1000;
+    const deployer = new Deployer({ dataDir: this.dataDir, backend: this.backend, healthTimeoutMs: seconds * 1000, maxBoots: deploy.maxBoots ?? 3, soakMs });
     const retry = this.config.healthRetryIntervalMs;
     return {
       store: this.store,
@@ -143,6 +144,7 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
       downloadOnly: autonomous.downloadOnly ?? false,
       allowDowngrade: autonomous.allowDowngrade ?? true,
       healthTimeoutSeconds: config.deploy?.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS,
+      ...(config.deploy?.soakSeconds === undefined ? {} : { soakSeconds: config.deploy.soakSeconds }),
       ...(autonomous.maintenanceWindows === undefined ? {} : { maintenanceWindows: autonomous.maintenanceWindows }),
       ...(autonomous.maxAttempts === undefined ? {} : { maxAttempts: autonomous.maxAttempts }),
     },

@@ -34,6 +34,8 @@ export const DeployConfigSchema = Type.Object(
     /** Probation after an activation or factory reset: 300 s and 3 starts by default (greenboot's count). */
     healthTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
     maxBoots: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    /** Soak window after the first all-green round, before the commit (docs/protocol.md 7); 0 (default): commit at once. */
+    soakSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
     healthChecks: Type.Optional(Type.Array(HealthCheckSchema, { maxItems: 64 })),
   },
   { additionalProperties: false },
@@ -68,5 +70,6 @@ export function deployerFor(config: DeployConfig): Deployer {
     backend: backendFor(config, dataDir),
     healthTimeoutMs: (config.healthTimeoutSeconds ?? 300) * 1000,
     maxBoots: config.maxBoots ?? 3,
+    soakMs: (config.soakSeconds ?? 0) * 1000,
   });
 }

@@ -22,6 +22,7 @@ import {
   planRollback,
   provision,
   stage,
+  startSoak,
   withContextAsync,
   type AgentState,
   type DeploymentRef,
@@ -42,6 +43,8 @@ export interface DeployerOptions {
   readonly healthTimeoutMs?: number;
   /** Agent starts during probation before an automatic rollback (default 3, as greenboot). */
   readonly maxBoots?: number;
+  /** Soak window after the first all-green round of checks, before the commit (default 0: none; docs/protocol.md 7). */
+  readonly soakMs?: number;
 }
 
 export class Deployer {
@@ -50,6 +53,7 @@ export class Deployer {
   private readonly now: () => number;
   private readonly healthTimeoutMs: number;
   private readonly maxBoots: number;
+  private readonly soakMs: number;
 
   constructor(options: DeployerOptions) {
     this.dataDir = options.dataDir;
@@ -57,6 +61,7 @@ export class Deployer {
     this.now = options.now ?? Date.now;
     this.healthTimeoutMs = options.healthTimeoutMs ?? 300_000;
     this.maxBoots = options.maxBoots ?? 3;
+    this.soakMs = options.soakMs ?? 0;
   }
 
   status(): Promise<AgentState> {
@@ -100,6 +105,11 @@ export class Deployer {
     return this.simple('Counting a boot', 'boot', (state) => countBoot(state, this.now()));
   }
 
+  /** Opens the soak window of the probation (the first all-green round passed). */
+  startSoak(): Promise<AgentState> {
+    return this.simple('Opening the soak window', 'soak', (state) => startSoak(state, this.now()));
+  }
+
   /** Persists the highest desired-state and command sequences accepted, before acting on them (replay protection across restarts). */
   acceptSequences(seqs: { desired?: number; command?: number }): Promise<AgentState> {
     return this.simple('Recording accepted sequences', 'sequences', (state) => acceptSequences(state, seqs));
@@ -117,8 +127,8 @@ export class Deployer {
     return this.switch('Resetting to the factory image', (state) => planFactoryReset(state, this.probationSettings()));
   }
 
-  private probationSettings(): { nowMs: number; healthTimeoutMs: number; maxBoots: number } {
-    return { nowMs: this.now(), healthTimeoutMs: this.healthTimeoutMs, maxBoots: this.maxBoots };
+  private probationSettings(): { nowMs: number; healthTimeoutMs: number; maxBoots: number; soakMs: number } {
+    return { nowMs: this.now(), healthTimeoutMs: this.healthTimeoutMs, maxBoots: this.maxBoots, soakMs: this.soakMs };
   }
 
   private simple(context: string, label: string, transition: (state: AgentState) => AgentState): Promise<AgentState> {

@@ -8,11 +8,11 @@
  * and the failing check's name and output, as a report wants them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BootfleetError, type AgentState, type ErrorCode, type HealthResult } from '../../protocol/index.js';
+import { BootfleetError, type AgentState, type ErrorCode, type HealthResult, type Probation } from '../../protocol/index.js';
 import { appendAgentAudit } from '../deploy/audit-log.js';
 import type { CommandRunner } from '../deploy/command-runner.js';
 import type { Deployer } from '../deploy/deployer.js';
-import { runHealthChecks, type HealthCheck } from './checks.js';
+import { runHealthChecks, type HealthCheck, type HealthVerdict } from './checks.js';
 
 export interface ProbationOptions {
   readonly deployer: Deployer;
@@ -49,33 +49,53 @@ export async function superviseProbation(options: ProbationOptions): Promise<Pro
   return runProbation(options);
 }
 
-/** Runs rounds of checks until they pass (commit) or the deadline passes (rollback). Bounded by the deadline and the checks' timeouts. */
+/**
+ * Runs rounds of checks until they pass (commit) or the deadline passes (rollback). With a soak window
+ * (`probation.soakMs`, docs/protocol.md 7) the first all-green round opens the window instead of committing:
+ * checks keep running, a required failure in the window rolls back at once, and the commit comes with the
+ * first green round at or after the window's end. The window's start is on disk, so a restart continues it;
+ * once it is open, the deadline no longer applies (the window's end bounds the loop instead).
+ */
 export async function runProbation(options: ProbationOptions): Promise<ProbationOutcome> {
   const now = options.now ?? Date.now;
-  const interval = options.retryIntervalMs ?? 2_000;
   const state = await options.deployer.status();
-  const probation = state.probation;
+  let probation = state.probation;
   if (probation === undefined) return { outcome: 'none', state, health: [] };
-  let last: HealthResult[] = [];
-  let failed: HealthResult | undefined;
+  let round: HealthVerdict | undefined;
   // One round always runs, even when the agent starts after the deadline (a slow boot): a deployment is
-  // never rolled back unchecked. Later rounds run only before the deadline, each check bounded by the time left.
-  for (let round = 0; round === 0 || now() < probation.deadlineMs; round += 1) {
-    const left = probation.deadlineMs - now();
-    const verdict = await runHealthChecks(options.checks, { ...(left > 0 ? { maxTimeoutMs: left } : {}), ...(options.runner === undefined ? {} : { runner: options.runner }) });
-    last = verdict.results;
-    failed = verdict.failed;
-    if (verdict.passed) {
-      const refused = await refusal(options);
-      if (refused !== undefined) return rollBack(options, refused, last);
-      const committed = await options.deployer.commit();
-      await audit(options, 'commit', 'ok', probation.previous?.id, probation.deployment);
-      return { outcome: 'committed', state: committed, health: last };
-    }
-    const pause = Math.min(interval, probation.deadlineMs - now());
+  // never rolled back unchecked. Later rounds run only before the deadline, or the soak window's end.
+  for (let n = 0; n === 0 || probation.soakStartedAtMs !== undefined || now() < probation.deadlineMs; n += 1) {
+    round = await checkRound(options, probation, now);
+    if (!round.passed && probation.soakStartedAtMs !== undefined) return rollBack(options, checkFailedError(probation.deployment, round.failed, 'soak'), round.results);
+    if (round.passed && (probation.soakMs === undefined || now() >= soakEndMs(probation))) return commitProbation(options, probation, round.results);
+    if (round.passed && probation.soakStartedAtMs === undefined) probation = (await options.deployer.startSoak()).probation ?? probation;
+    const pause = Math.min(options.retryIntervalMs ?? 2_000, roundsEndMs(probation) - now());
     if (pause > 0) await sleep(pause);
   }
-  return rollBack(options, deadlineError(probation.deployment, failed), last);
+  return rollBack(options, deadlineError(probation.deployment, round?.failed), round?.results ?? []);
+}
+
+function checkRound(options: ProbationOptions, probation: Probation, now: () => number): Promise<HealthVerdict> {
+  const left = roundsEndMs(probation) - now();
+  return runHealthChecks(options.checks, { ...(left > 0 ? { maxTimeoutMs: left } : {}), ...(options.runner === undefined ? {} : { runner: options.runner }) });
+}
+
+/** The end of the soak window; infinite while it is not open. */
+function soakEndMs(probation: Probation): number {
+  return probation.soakStartedAtMs === undefined || probation.soakMs === undefined ? Number.POSITIVE_INFINITY : probation.soakStartedAtMs + probation.soakMs;
+}
+
+/** Until when rounds go on: the soak window's end once it is open, else the probation deadline. */
+function roundsEndMs(probation: Probation): number {
+  return probation.soakStartedAtMs === undefined ? probation.deadlineMs : soakEndMs(probation);
+}
+
+async function commitProbation(options: ProbationOptions, probation: Probation, health: HealthResult[]): Promise<ProbationOutcome> {
+  const refused = await refusal(options);
+  if (refused !== undefined) return rollBack(options, refused, health);
+  const committed = await options.deployer.commit();
+  await audit(options, 'commit', 'ok', probation.previous?.id, probation.deployment);
+  return { outcome: 'committed', state: committed, health };
 }
 
 async function refusal(options: ProbationOptions): Promise<BootfleetError | undefined> {
@@ -90,8 +110,14 @@ async function refusal(options: ProbationOptions): Promise<BootfleetError | unde
 
 function deadlineError(deployment: string, failed: HealthResult | undefined): BootfleetError {
   if (failed === undefined) return new BootfleetError('BOOTFLEET_HEALTH_DEADLINE', `deployment ${deployment} did not pass its health checks before the deadline`);
-  return new BootfleetError('BOOTFLEET_HEALTH_CHECK_FAILED', `required health check ${failed.name} failed on deployment ${deployment}`, {
-    details: { check: failed.name, output: failed.output },
+  return checkFailedError(deployment, failed, 'deadline');
+}
+
+/** `details.during`: `deadline` when the checks never all passed in time, `soak` when one failed in the soak window. */
+function checkFailedError(deployment: string, failed: HealthResult | undefined, during: 'deadline' | 'soak'): BootfleetError {
+  const name = failed?.name ?? 'unknown';
+  return new BootfleetError('BOOTFLEET_HEALTH_CHECK_FAILED', `required health check ${name} failed on deployment ${deployment}${during === 'soak' ? ' in its soak window' : ''}`, {
+    details: { check: name, output: failed?.output ?? '', during },
   });
 }
 

@@ -20,8 +20,8 @@ export interface ManagedAgentOptions {
   readonly keys: TrustedKeys;
   readonly reporter: Reporter;
   readonly log: DaemonLog;
-  /** A pipeline context whose probation lasts the policy's healthTimeoutSeconds. */
-  readonly contextFor: (policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds'>, signal?: AbortSignal) => PipelineContext;
+  /** A pipeline context whose probation lasts the policy's healthTimeoutSeconds and soaks its soakSeconds. */
+  readonly contextFor: (policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds' | 'soakSeconds'>, signal?: AbortSignal) => PipelineContext;
   /** Recovery, then the probation of a deployment activated before this start. */
   readonly startUp: () => Promise<StartUpResult>;
 }

@@ -65,10 +65,16 @@ export function readable(status: Record<string, unknown>): string {
     return `${`${name}:`.padEnd(10)}${r === null ? '-' : `${r.version}  ${r.id}  ${r.manifestDigest}`}\n`;
   };
   const probation = status.probation as Probation | null;
-  const onProbation = probation === null ? '' : `probation: ${probation.cause}, until ${new Date(probation.deadlineMs).toISOString()}, start ${probation.boots} of ${probation.maxBoots}\n`;
+  const onProbation = probation === null ? '' : `probation: ${probation.cause}, until ${new Date(probation.deadlineMs).toISOString()}, start ${probation.boots} of ${probation.maxBoots}${soakNote(probation)}\n`;
   const attempts = status.attempts as AttemptRecord | null;
   const failed = attempts === null ? '' : `failed:   ${attempts.digest} ${attempts.failures} time(s), last ${attempts.lastCode ?? '-'}\n`;
   return ['booted', 'staged', 'rollback', 'factory'].map((s) => line(s, status[s])).join('') + onProbation + failed + `backend:  ${String(status.backend)}\n`;
+}
+
+function soakNote(probation: Probation): string {
+  if (probation.soakMs === undefined) return '';
+  if (probation.soakStartedAtMs === undefined) return `, soak ${probation.soakMs / 1000} s once healthy`;
+  return `, soaking until ${new Date(probation.soakStartedAtMs + probation.soakMs).toISOString()}`;
 }
 
 function technician(): string | undefined {

@@ -46,12 +46,16 @@ export const ProbationSchema = Type.Object(
     /** Agent starts seen during this probation (greenboot's boot counter). */
     boots: Type.Integer({ minimum: 0, maximum: 1000 }),
     maxBoots: Type.Integer({ minimum: 1, maximum: 100 }),
+    /** Soak window length: how long the checks must stay green after the first all-green round before the commit. */
+    soakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+    /** When the first all-green round ended and the soak window began; on disk so that a restart continues the window. */
+    soakStartedAtMs: Type.Optional(UnixMillisSchema),
   },
   { additionalProperties: false },
 );
 export type Probation = Static<typeof ProbationSchema>;
 
-export const TRANSITION_ACTIONS = ['provision', 'stage', 'discard-staged', 'activate', 'commit', 'rollback', 'factory-reset', 'boot'] as const;
+export const TRANSITION_ACTIONS = ['provision', 'stage', 'discard-staged', 'activate', 'commit', 'rollback', 'factory-reset', 'boot', 'soak'] as const;
 export type TransitionAction = (typeof TRANSITION_ACTIONS)[number];
 export const TransitionActionSchema = Type.Enum(TRANSITION_ACTIONS);
 
@@ -75,6 +79,7 @@ export const PendingTransitionSchema = Type.Object(
     from: Type.Optional(DeploymentIdSchema),
     healthTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
     maxBoots: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    soakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
     reason: Type.Optional(Type.String({ maxLength: 512 })),
   },
   { additionalProperties: false },

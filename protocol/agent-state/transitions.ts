@@ -25,6 +25,8 @@ export interface ProbationSettings {
   readonly healthTimeoutMs: number;
   /** Agent starts without a commit after which the deployment is rolled back (greenboot uses 3). */
   readonly maxBoots: number;
+  /** Soak window: how long the checks must stay green after their first all-green round before the commit. */
+  readonly soakMs?: number;
 }
 
 function refuse(action: TransitionAction, reason: string): never {
@@ -80,6 +82,18 @@ export function countBoot(prev: AgentState, nowMs: number): AgentState {
   if (prev.probation === undefined) refuse('boot', 'no deployment is on probation');
   const probation = { ...prev.probation, boots: prev.probation.boots + 1 };
   return next(prev, { probation }, { atMs: nowMs, action: 'boot', deployment: probation.deployment, reason: `start ${probation.boots} of ${probation.maxBoots}` });
+}
+
+/**
+ * Opens the soak window after the first all-green round (docs/protocol.md 7): the time is kept in the state
+ * so that an agent restarted during the window continues it instead of starting it again.
+ */
+export function startSoak(prev: AgentState, nowMs: number): AgentState {
+  settled('soak', prev);
+  if (prev.probation?.soakMs === undefined) refuse('soak', 'no deployment is on probation with a soak window');
+  if (prev.probation.soakStartedAtMs !== undefined) refuse('soak', 'the soak window is already open');
+  const probation = { ...prev.probation, soakStartedAtMs: nowMs };
+  return next(prev, { probation }, { atMs: nowMs, action: 'soak', deployment: probation.deployment, reason: `healthy; commit after ${prev.probation.soakMs} ms` });
 }
 
 /** Records accepted desired-state and command sequences; they only grow (replay protection). */
@@ -173,6 +187,7 @@ function probationFor(id: string, previous: DeploymentRef | undefined, cause: 'a
     deadlineMs: pending.atMs + pending.healthTimeoutMs,
     boots: 0,
     maxBoots: pending.maxBoots,
+    ...(pending.soakMs === undefined ? {} : { soakMs: pending.soakMs }),
   };
 }
 
@@ -180,6 +195,6 @@ function fromOf(prev: AgentState): { from?: string } {
   return prev.booted === undefined ? {} : { from: prev.booted.id };
 }
 
-function probationArgs(settings: ProbationSettings): { healthTimeoutMs: number; maxBoots: number } {
-  return { healthTimeoutMs: settings.healthTimeoutMs, maxBoots: settings.maxBoots };
+function probationArgs(settings: ProbationSettings): { healthTimeoutMs: number; maxBoots: number; soakMs?: number } {
+  return { healthTimeoutMs: settings.healthTimeoutMs, maxBoots: settings.maxBoots, ...(settings.soakMs === undefined || settings.soakMs === 0 ? {} : { soakMs: settings.soakMs }) };
 }

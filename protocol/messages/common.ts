@@ -75,6 +75,11 @@ export const UpdatePolicySchema = Type.Object(
     maintenanceWindows: Type.Optional(Type.Array(MaintenanceWindowSchema, { maxItems: 16 })),
     /** Failed attempts (rollbacks) at this image before the device stops trying it (default 3; docs/protocol.md 6.1). */
     maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    /**
+     * Soak window (docs/protocol.md 7): after the first all-green round of required checks the deployment stays on
+     * probation this long, checks still running; a required failure in it rolls back; the commit comes at its end.
+     */
+    soakSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
   },
   { additionalProperties: false },
 );

@@ -12,6 +12,7 @@ import {
   planRollback,
   provision,
   stage,
+  startSoak,
   verifyState,
   verifyTransition,
   type AgentState,
@@ -114,6 +115,21 @@ describe('agent state transitions', () => {
     const s1 = stage(provisioned(), A, 1);
     const active = switchVia(s1, planActivate(s1, settings));
     expect(countBoot(countBoot(active, 2), 3).probation?.boots).toBe(2);
+  });
+
+  it('opens a soak window once, only on a probation that has one; the window survives a counted boot', () => {
+    const s1 = stage(provisioned(), A, 1);
+    const plain = switchVia(s1, planActivate(s1, settings));
+    expect(plain.probation?.soakMs).toBeUndefined();
+    expect(() => startSoak(plain, 2)).toThrow(expect.objectContaining({ code: 'BOOTFLEET_TRANSITION_INVALID' }));
+    const soaking = switchVia(s1, planActivate(s1, { ...settings, soakMs: 5_000 }));
+    const opened = startSoak(soaking, 2);
+    verifyTransition(soaking, opened);
+    expect(agentStateParser.parse(opened).probation).toMatchObject({ soakMs: 5_000, soakStartedAtMs: 2 });
+    expect(opened.history.at(-1)).toMatchObject({ action: 'soak', deployment: A.id });
+    expect(() => startSoak(opened, 3)).toThrow(expect.objectContaining({ code: 'BOOTFLEET_TRANSITION_INVALID' }));
+    expect(countBoot(opened, 4).probation?.soakStartedAtMs).toBe(2);
+    expect(() => startSoak(stage(provisioned(), A, 1), 2)).toThrow(expect.objectContaining({ code: 'BOOTFLEET_TRANSITION_INVALID' }));
   });
 
   it('parses a state file strictly, with BOOTFLEET_STATE_CORRUPT on a bad field', () => {

@@ -1,0 +1,95 @@
+/**
+ * The soak window of a probation (docs/protocol.md 7, `policy.soakSeconds`) with real deployments, real
+ * commands (/bin/sh) and the `current` link: the first all-green round opens the window, the commit comes
+ * at its end, a required failure inside it rolls back, and a restart continues the window from the time
+ * recorded in the state file.
+ */
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Deployer, rootfsBackend } from '../../agent/deploy/index.js';
+import { runProbation, startUp, type HealthCheck } from '../../agent/health/index.js';
+import { eventually } from '../helpers/agent-daemon.js';
+import { makeTree, treeSource } from '../helpers/trees.js';
+
+let dir: string;
+let data: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bootfleet-soak-'));
+  data = join(dir, 'data');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A device on 1.0 (committed) with 2.0 activated, on probation with a soak window. */
+async function onProbation(healthTimeoutMs: number, soakMs: number, now?: () => number): Promise<Deployer> {
+  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }), healthTimeoutMs, soakMs, ...(now === undefined ? {} : { now }) });
+  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
+  await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
+  await d.activate();
+  return d;
+}
+
+async function currentVersion(): Promise<string> {
+  return (await readFile(join(data, 'current/etc/os-release'), 'utf8')).split('VERSION_ID=')[1]?.trim() ?? '';
+}
+
+/** Passes while `file` exists. */
+const whileExists = (file: string): HealthCheck => ({ name: 'app', kind: 'command', argv: ['test', '-f', file], required: true, timeoutMs: 2_000 });
+
+describe('soak window', () => {
+  it('commits only at the end of the window, the checks green all along', async () => {
+    const healthy = join(dir, 'healthy');
+    await writeFile(healthy, 'ok');
+    // The deadline (300 ms) passes inside the window (800 ms): once the window is open it no longer applies.
+    const d = await onProbation(300, 800);
+    expect((await d.status()).probation?.soakMs).toBe(800);
+    const started = Date.now();
+    const out = await runProbation({ deployer: d, checks: [whileExists(healthy)], retryIntervalMs: 100 });
+    expect(out.outcome).toBe('committed');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect(out.state.history.map((h) => h.action).slice(-2)).toEqual(['soak', 'commit']);
+    expect(await currentVersion()).toBe('2.0');
+  });
+
+  it('rolls back when a required check fails inside the window, before the probation deadline', async () => {
+    const healthy = join(dir, 'healthy');
+    await writeFile(healthy, 'ok');
+    const d = await onProbation(60_000, 30_000);
+    const running = runProbation({ deployer: d, checks: [whileExists(healthy)], retryIntervalMs: 50 });
+    await eventually(async () => (await d.status()).probation?.soakStartedAtMs, 'soak window open');
+    await unlink(healthy);
+    const out = await running;
+    expect(out.outcome).toBe('rolled-back');
+    expect(out.error).toMatchObject({ code: 'BOOTFLEET_HEALTH_CHECK_FAILED', details: { check: 'app', during: 'soak' } });
+    expect(await currentVersion()).toBe('1.0');
+    expect(out.state.probation).toBeUndefined();
+  });
+
+  it('a restart continues the window from the time on disk instead of opening it again', async () => {
+    const healthy = join(dir, 'healthy');
+    await writeFile(healthy, 'ok');
+    // The window opened 5 s ago (a clock 5 s behind), lasting 3 s: after a restart the first green round commits.
+    const d = await onProbation(60_000, 3_000, () => Date.now() - 5_000);
+    await d.startSoak();
+    const opened = (await d.status()).probation?.soakStartedAtMs;
+    const started = Date.now();
+    const result = await startUp({ deployer: d, checks: [whileExists(healthy)], retryIntervalMs: 50 });
+    expect(result.probation.outcome).toBe('committed');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const actions = result.probation.state.history.map((h) => h.action);
+    expect(actions.slice(-3)).toEqual(['soak', 'boot', 'commit']);
+    expect(opened).toBeLessThan(started - 4_000);
+  });
+
+  it('a restart inside the window still rolls back at once on a failing check', async () => {
+    const d = await onProbation(60_000, 60_000);
+    await d.startSoak();
+    const sick = await startUp({ deployer: d, checks: [whileExists(join(dir, 'missing'))], retryIntervalMs: 50 });
+    expect(sick.probation).toMatchObject({ outcome: 'rolled-back', error: { code: 'BOOTFLEET_HEALTH_CHECK_FAILED', details: { during: 'soak' } } });
+    expect(await currentVersion()).toBe('1.0');
+  });
+});
