@@ -16,6 +16,8 @@ export const ExitCode = {
   refusedOverwrite: 4,
   /** The device (or the server, for a campaign) refused the transition: impossible from its current state (nothing was changed). */
   transitionRefused: 5,
+  /** Another process (the daemon at work, another technician command) held the agent's data directory past `--wait`; nothing was changed. */
+  busy: 6,
 } as const;
 
 const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BOOTFLEET_DIGEST_INVALID', 'BOOTFLEET_FETCH_DIGEST_MISMATCH', 'BOOTFLEET_UNPACK_DIFF_ID_MISMATCH', 'BOOTFLEET_ARCHIVE_DIGEST_MISMATCH']);
@@ -23,6 +25,7 @@ const VERIFICATION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['BOOTFLEE
 export function exitCodeFor(code: ErrorCode): number {
   if (code === 'BOOTFLEET_CLI_USAGE') return ExitCode.usage;
   if (code === 'BOOTFLEET_KEY_EXISTS') return ExitCode.refusedOverwrite;
+  if (code === 'BOOTFLEET_AGENT_BUSY') return ExitCode.busy;
   if (code === 'BOOTFLEET_TRANSITION_INVALID' || code === 'BOOTFLEET_CAMPAIGN_TRANSITION_INVALID') return ExitCode.transitionRefused;
   if (code.startsWith('BOOTFLEET_SIG_') || VERIFICATION_CODES.has(code)) return ExitCode.verificationFailed;
   return ExitCode.failure;

@@ -126,6 +126,8 @@ export const ERROR_CODES = {
   BOOTFLEET_UPDATE_ATTEMPTS_EXHAUSTED: { status: 409, summary: 'The target image already failed the maximum number of attempts; it is not tried again until a newer one or an operator command.' },
   // Agent unpack, extended attributes (agent/unpack/apply-xattrs.ts; issue #4)
   BOOTFLEET_UNPACK_XATTR_FAILED: { status: 500, summary: 'An extended attribute a layer carries could not be set on the unpacked entry.' },
+  // Agent field behaviour: the data directory's lock between the daemon and technician commands (agent/deploy/data-lock.ts; issue #5)
+  BOOTFLEET_AGENT_BUSY: { status: 409, summary: "Another bootfleet process holds the agent data directory's lock; nothing was changed." },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

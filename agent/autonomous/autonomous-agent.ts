@@ -10,6 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isBootfleetError, withContextAsync, type UpdatePolicy } from '../../protocol/index.js';
 import type { DaemonLog } from '../daemon/log.js';
+import type { Lease } from '../deploy/lock-gate.js';
 import type { PipelineContext } from '../pipeline/context.js';
 import { randomDelayMs } from '../policy/decide.js';
 import { runUpdate } from '../pipeline/run-update.js';
@@ -25,6 +26,8 @@ export interface AutonomousOptions {
   /** Upper bound of the random delay before an activation (policy/decide.ts, randomDelayMs). */
   readonly maxRandomDelayMs?: number;
   readonly ctx: PipelineContext;
+  /** Runs one operation holding the data directory's lock (agent/deploy/lock-gate.ts); none in tests without one. */
+  readonly exclusive?: <T>(fn: (lease: Lease) => Promise<T>) => Promise<T>;
   readonly log: DaemonLog;
   readonly signal: AbortSignal;
   readonly random?: () => number;
@@ -55,7 +58,8 @@ export async function pollOnce(options: AutonomousOptions, skip: string | undefi
   if (digest === state.booted?.manifestDigest || digest === skip) return skip;
   const delayMs = randomDelayMs(options.maxRandomDelayMs ?? 0, (options.random ?? Math.random)());
   options.log('update', { image: options.image, digest, randomDelayMs: delayMs });
-  const outcome = await runUpdate(options.ctx, { registry: ref.registry, repository: ref.repository, digest, policy: options.policy }, delayMs);
+  const target = { registry: ref.registry, repository: ref.repository, digest, policy: options.policy };
+  const outcome = await (options.exclusive === undefined ? runUpdate(options.ctx, target, delayMs) : options.exclusive((lease) => runUpdate({ ...options.ctx, lease }, target, delayMs)));
   // A signature may be pushed after the image: a missing one is looked for again at the next poll.
   if (outcome.phase === 'failed' && outcome.error?.code === 'BOOTFLEET_SIG_MISSING') return skip;
   return outcome.phase === 'failed' || outcome.phase === 'rolled-back' ? digest : undefined;
@@ -83,7 +87,8 @@ export async function runAutonomous(options: AutonomousOptions): Promise<boolean
       nextPollMs = Date.now() + options.pollIntervalMs + Math.floor(random() * options.jitterMs);
     }
     if (integrity !== undefined && Date.now() >= nextCheckMs) {
-      await integrity.monitor.tick().catch((error: unknown) => {
+      const tick = () => integrity.monitor.tick();
+      await (options.exclusive === undefined ? tick() : options.exclusive(tick)).catch((error: unknown) => {
         logFailure(options, 'integrity-check-failed', error);
       });
       nextCheckMs = Date.now() + integrity.intervalMs;

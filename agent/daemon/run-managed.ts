@@ -69,6 +69,7 @@ export async function runManagedAgent(config: AgentConfig, options: RunOptions):
     log: options.log,
     contextFor: (policy, signal) => factory.contextFor(policy, signal),
     startUp: () => factory.startUp(),
+    exclusive: (fn) => factory.gate.run(fn),
   });
   agentRef.current = agent;
   session.start();

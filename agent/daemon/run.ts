@@ -13,6 +13,7 @@ import type { Credentials } from '../registry/auth.js';
 import { assertBootedIntact, type IntegrityAction } from '../health/integrity.js';
 import { startUp, type StartUpResult } from '../health/start-up.js';
 import type { ActivationBackend } from '../deploy/backend.js';
+import { LockGate } from '../deploy/lock-gate.js';
 import type { PipelineSink } from '../pipeline/events.js';
 import { clearAttempts, recordFailedAttempt } from '../pipeline/attempts.js';
 import type { PipelineContext } from '../pipeline/context.js';
@@ -42,6 +43,8 @@ async function registryCredentials(config: AgentConfig, device: DeviceCredential
 /** Builds pipeline contexts sharing one store, backend and registry access; `sink` is where events go. */
 export class PipelineFactory {
   sink: PipelineSink;
+  /** The data directory's lock, taken per operation (docs/agent-deployment.md, "One writer at a time"). */
+  readonly gate: LockGate;
 
   private constructor(
     readonly config: AgentConfig,
@@ -53,6 +56,7 @@ export class PipelineFactory {
     log: DaemonLog,
     private readonly builderKeys?: TrustedKeys,
   ) {
+    this.gate = new LockGate({ dataDir, owner: 'daemon', signal });
     this.sink = (event) => {
       if (event.event === 'phase') log('phase', { phase: event.phase, ...(event.error === undefined ? {} : { code: event.error.code, message: event.error.message }) });
       else if (event.event === 'content') log(event.detail.event, { ...event.detail });
@@ -131,7 +135,7 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
   const autonomous = config.autonomous;
   if (autonomous === undefined) return false;
   const factory = await PipelineFactory.open(config, options.log, options.signal);
-  const started = await factory.startUp();
+  const started = await factory.gate.run(() => factory.startUp());
   if (started.probation.outcome !== 'none') options.log('probation', { outcome: started.probation.outcome, ...(started.probation.error === undefined ? {} : { code: started.probation.error.code }) });
   const pollIntervalMs = (autonomous.pollIntervalSeconds ?? 3600) * 1000;
   // Autonomous mode only: a managed agent does not load the registry client until an update runs (docs/agent-content.md, "Memory").
@@ -150,6 +154,7 @@ export async function runAutonomousAgent(config: AgentConfig, options: RunOption
     },
     ...(autonomous.randomDelaySeconds === undefined ? {} : { maxRandomDelayMs: autonomous.randomDelaySeconds * 1000 }),
     ctx: factory.contextFor(),
+    exclusive: (fn) => factory.gate.run(fn),
     log: options.log,
     signal: options.signal,
     integrity: factory.integrityMonitor(options.log),

@@ -11,3 +11,5 @@ export * from './stage-source.js';
 export * from './state-store.js';
 export * from './tree-digest.js';
 export * from './config.js';
+export * from './data-lock.js';
+export * from './lock-gate.js';

@@ -6,6 +6,7 @@
  */
 import { isBootfleetError, type DesiredState, type TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
 import type { DaemonLog } from '../daemon/log.js';
+import type { Lease } from '../deploy/lock-gate.js';
 import type { Reporter } from '../daemon/reporter.js';
 import { clearAttempts } from '../pipeline/attempts.js';
 import type { PipelineContext } from '../pipeline/context.js';
@@ -24,6 +25,8 @@ export interface ManagedAgentOptions {
   readonly contextFor: (policy?: Pick<UpdatePolicy, 'healthTimeoutSeconds' | 'soakSeconds'>, signal?: AbortSignal) => PipelineContext;
   /** Recovery, then the probation of a deployment activated before this start. */
   readonly startUp: () => Promise<StartUpResult>;
+  /** Runs one queued task holding the data directory's lock (agent/deploy/lock-gate.ts); none in tests without one. */
+  readonly exclusive?: (fn: (lease: Lease) => Promise<void>) => Promise<void>;
 }
 
 export class ManagedAgent {
@@ -36,7 +39,7 @@ export class ManagedAgent {
 
   /** Start-up work, queued before any message: recovery and probation, then an unfinished desired state. */
   begin(): Promise<void> {
-    return this.enqueue(() => this.resume());
+    return this.enqueue((lease) => this.resume(lease));
   }
 
   onMessage(kind: 'desired' | 'commands', payload: Buffer): void {
@@ -46,7 +49,7 @@ export class ManagedAgent {
       this.options.log('desired-superseding');
       this.running.controller.abort();
     }
-    void this.enqueue(() => (kind === 'desired' ? this.onDesired(payload) : this.onCommand(payload)));
+    void this.enqueue((lease) => (kind === 'desired' ? this.onDesired(payload, lease) : this.onCommand(payload, lease)));
   }
 
   /**
@@ -68,8 +71,10 @@ export class ManagedAgent {
     return this.queue;
   }
 
-  private enqueue(task: () => Promise<void>): Promise<void> {
-    this.queue = this.queue.then(task).catch((error: unknown) => {
+  /** Tasks run one at a time, each holding the data directory's lock: a technician's command waits for the task, not for the daemon. */
+  private enqueue(task: (lease?: Lease) => Promise<void>): Promise<void> {
+    const exclusive = this.options.exclusive;
+    this.queue = this.queue.then(() => (exclusive === undefined ? task() : exclusive(task))).catch((error: unknown) => {
       this.options.log('error', { message: error instanceof Error ? error.message : String(error), ...(isBootfleetError(error) ? { code: error.code } : {}) });
     });
     return this.queue;
@@ -79,7 +84,7 @@ export class ManagedAgent {
     return Math.floor(this.options.contextFor().now() / 1000);
   }
 
-  private async resume(): Promise<void> {
+  private async resume(lease?: Lease): Promise<void> {
     const ctx = this.options.contextFor();
     const unfinished = await unfinishedDesiredState(ctx.deployer);
     if (unfinished !== undefined) this.options.reporter.subject = { campaign: unfinished.message.campaign, desiredSeq: unfinished.message.seq };
@@ -93,43 +98,43 @@ export class ManagedAgent {
     }
     if (unfinished !== undefined) {
       this.options.log('desired-resumed', { seq: unfinished.message.seq });
-      await this.runDesired(unfinished.message);
+      await this.runDesired(unfinished.message, lease);
       return;
     }
     await this.options.reporter.report(this.options.reporter.lastPhase);
   }
 
-  private async onDesired(payload: Buffer): Promise<void> {
+  private async onDesired(payload: Buffer, lease?: Lease): Promise<void> {
     const ctx = this.options.contextFor();
     let message: DesiredState | undefined;
     try {
       message = await acceptDesiredState(payload, { deviceId: this.options.deviceId, keys: this.options.keys, deployer: ctx.deployer, nowSeconds: this.nowSeconds() });
     } catch (error) {
       await this.refuse('desired-refused', error);
-      await this.resumeUnfinished();
+      await this.resumeUnfinished(lease);
       return;
     }
     if (message === undefined) {
       this.options.log('desired-redelivered');
-      await this.resumeUnfinished();
+      await this.resumeUnfinished(lease);
       return;
     }
     this.options.log('desired-accepted', { seq: message.seq, campaign: message.campaign, digest: message.image.digest });
-    await this.runDesired(message);
+    await this.runDesired(message, lease);
   }
 
   /** Runs the accepted desired state that has not finished (one superseded by a message then refused). */
-  private async resumeUnfinished(): Promise<void> {
+  private async resumeUnfinished(lease?: Lease): Promise<void> {
     const unfinished = await unfinishedDesiredState(this.options.contextFor().deployer);
-    if (unfinished !== undefined) await this.runDesired(unfinished.message);
+    if (unfinished !== undefined) await this.runDesired(unfinished.message, lease);
   }
 
-  private async runDesired(message: DesiredState): Promise<void> {
+  private async runDesired(message: DesiredState, lease?: Lease): Promise<void> {
     const record = await readDesiredRecord(this.options.contextFor().deployer.dataDir);
     const controller = new AbortController();
     this.running = { envelopeSha256: record?.envelopeSha256 ?? '', controller };
     this.options.reporter.subject = { campaign: message.campaign, desiredSeq: message.seq };
-    const ctx = this.options.contextFor(message.policy, controller.signal);
+    const ctx = { ...this.options.contextFor(message.policy, controller.signal), ...(lease === undefined ? {} : { lease }) };
     try {
       // runUpdate reports every phase, the last one included, through the reporter's sink.
       const outcome = await runUpdate(ctx, targetOf(message));
@@ -142,7 +147,7 @@ export class ManagedAgent {
     }
   }
 
-  private async onCommand(payload: Buffer): Promise<void> {
+  private async onCommand(payload: Buffer, lease?: Lease): Promise<void> {
     const ctx = this.options.contextFor();
     let command;
     try {
@@ -155,14 +160,14 @@ export class ManagedAgent {
     this.options.reporter.subject = { commandId: command.id };
     if (command.command === 'rollback') await runRollbackCommand(ctx, this.options.reporter, command);
     else if (command.command === 'factory-reset') await runFactoryResetCommand(ctx, this.options.reporter);
-    else await this.checkNow();
+    else await this.checkNow(lease);
   }
 
   /** check-now: the operator asks to try again (the attempt counter is cleared); finish an unfinished desired state, or report where the device stands. */
-  private async checkNow(): Promise<void> {
+  private async checkNow(lease?: Lease): Promise<void> {
     await clearAttempts(this.options.contextFor().deployer.dataDir);
     if ((await unfinishedDesiredState(this.options.contextFor().deployer)) === undefined) await this.options.reporter.report(this.options.reporter.lastPhase);
-    else await this.resumeUnfinished();
+    else await this.resumeUnfinished(lease);
   }
 
   private async refuse(event: string, error: unknown): Promise<void> {

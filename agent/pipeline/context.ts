@@ -5,6 +5,7 @@
 import type { Descriptor, LayerEntry, TrustedKeys, UpdatePolicy } from '../../protocol/index.js';
 import type { ContentStore } from '../content/store.js';
 import type { Deployer } from '../deploy/deployer.js';
+import type { Lease } from '../deploy/lock-gate.js';
 import type { PullOptions } from '../fetch/pull-image.js';
 import type { HealthCheck } from '../health/checks.js';
 import type { PipelineSink } from './events.js';
@@ -25,6 +26,8 @@ export interface PipelineContext {
   readonly integrityBeforeCommit?: boolean;
   /** Stops waiting for a maintenance window (daemon shutdown). */
   readonly signal?: AbortSignal;
+  /** The data directory's lock held for this run (the daemon's): let go while waiting for a window or a delay. */
+  readonly lease?: Lease;
 }
 
 /** One image to run, by digest; managed mode adds the signed layer list and version. */

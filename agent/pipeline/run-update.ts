@@ -63,7 +63,9 @@ async function runAttempt(ctx: PipelineContext, target: UpdateTarget, delayMs: n
       const untilMs = await prepareAndDecide(ctx, target, readySinceMs, delayMs, attempts);
       if (typeof untilMs !== 'number') return untilMs;
       ctx.emit({ event: 'phase', phase: 'waiting' });
-      await sleep(Math.max(0, untilMs - ctx.now()), undefined, ctx.signal === undefined ? {} : { signal: ctx.signal });
+      const wait = () => sleep(Math.max(0, untilMs - ctx.now()), undefined, ctx.signal === undefined ? {} : { signal: ctx.signal });
+      // A technician may act while the daemon waits: the next round fetches, verifies and stages again from the state it finds.
+      await (ctx.lease === undefined ? wait() : ctx.lease.whileReleased(wait));
     } catch (error) {
       if (ctx.signal?.aborted === true) throw error;
       return failed(ctx, error);

@@ -18,9 +18,10 @@ import { resolveImage, type Platform } from '../../agent/registry/resolve.js';
 import { BootfleetError, TrustedKeys, type AgentState, type UpdatePolicy } from '../../protocol/index.js';
 import type { CliIo } from '../io.js';
 import { credentialsFromEnv } from './agent-content.js';
+import type { WaitOption } from './agent-lock.js';
 import { agentStatus, audited, loadDeployer, readable, type LocalOptions } from './agent-local.js';
 
-export interface ApplyFlags extends LocalOptions {
+export interface ApplyFlags extends LocalOptions, WaitOption {
   archive?: string;
   name?: string;
   platform?: Platform;
@@ -127,7 +128,7 @@ export async function runApply(ref: string | undefined, flags: ApplyFlags, io: C
     allowDowngrade: flags.allowDowngrade === true,
     healthTimeoutSeconds: deploy.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS,
   };
-  await audited(deployer, 'apply', () => applyOnce(ctx, ref, flags, policy));
+  await audited(deployer, 'apply', () => applyOnce(ctx, ref, flags, policy), flags.wait);
   const status = await agentStatus(deployer);
   io.out(flags.json === true ? `${JSON.stringify({ event: 'status', ...status })}\n` : readable(status));
 }

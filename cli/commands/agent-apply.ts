@@ -13,14 +13,15 @@ import type { CliIo } from '../io.js';
 import type { ApplyFlags } from './agent-apply-run.js';
 import { parsePlatform } from './agent-content.js';
 import { withCommonOptions } from './agent-local.js';
+import { withWaitOption } from './agent-lock.js';
 
 export function addApplyAgentCommand(agent: Command, io: CliIo): void {
-  withCommonOptions(
+  withWaitOption(withCommonOptions(
     agent
       .command('apply')
       .description('install an image by hand from a registry or, offline, from an oci-archive or OCI layout directory: verify, stage, activate, probation; audited')
       .argument('[ref]', 'image reference host[:port]/name[:tag][@sha256:...] (not with --archive)'),
-  )
+  ))
     .option('--archive <path>', 'an oci-archive file (skopeo copy ... oci-archive:x.tar) or an OCI layout directory; no network is used')
     .option('--name <ref-name>', 'with --archive: the image whose org.opencontainers.image.ref.name is this, when the archive holds several')
     .option('--platform <os/arch[/variant]>', 'platform to pick from an image index (default: this machine)', parsePlatform)

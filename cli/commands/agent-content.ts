@@ -9,6 +9,7 @@ import type { ContentStore, Credentials, Platform, ProgressSink, PullOptions } f
 import { BootfleetError, isDigest, MediaType, type Descriptor } from '../../protocol/index.js';
 import { processIo, type CliIo } from '../io.js';
 import { progressBar } from '../progress-bar.js';
+import { asTechnician, withWaitOption, type WaitOption } from './agent-lock.js';
 
 /**
  * The agent's content code (undici, tar, the registry client) is loaded when
@@ -60,7 +61,7 @@ async function progressSink(io: CliIo, json: boolean): Promise<ProgressSink> {
 }
 
 function pullCommand(io: CliIo): Command {
-  return new Command('pull')
+  const command = new Command('pull')
     .description('fetch the blobs of an image the store lacks, resumably, and verify them (JSON-lines progress, or a bar on a terminal)')
     .argument('<ref>', 'image reference host[:port]/name[:tag][@sha256:...]')
     .requiredOption('-d, --data-dir <dir>', 'agent data directory (content store under <dir>/content)')
@@ -69,8 +70,9 @@ function pullCommand(io: CliIo): Command {
     .option('--plain-http', 'use http:// even for a non-loopback registry')
     .option('--stall-timeout <ms>', 'no byte for this long counts as a cut (default 30000)', positiveInt('--stall-timeout'))
     .option('--max-rate <bytes/s>', 'bandwidth cap for metered links', positiveInt('--max-rate'))
-    .option('--json', 'JSON-lines progress even on a terminal')
-    .action(async (ref: string, flags: PullFlags) => {
+    .option('--json', 'JSON-lines progress even on a terminal');
+  return withWaitOption(command).action(async (ref: string, flags: PullFlags & WaitOption) => {
+    await asTechnician(flags.dataDir, 'pull', flags.wait, async () => {
       const { ContentStore, pullImage } = await contentApi();
       const store = await ContentStore.open(flags.dataDir);
       const credentials = credentialsFromEnv(flags.username);
@@ -84,6 +86,7 @@ function pullCommand(io: CliIo): Command {
       };
       await pullImage(store, ref, options);
     });
+  });
 }
 
 async function manifestFor(store: ContentStore, ref: string): Promise<Descriptor> {
@@ -124,12 +127,11 @@ export function addContentAgentCommands(agent: Command, io: CliIo): void {
       const { ContentStore, listInventory } = await contentApi();
       io.out(`${JSON.stringify(await listInventory(await ContentStore.open(flags.dataDir)))}\n`);
     });
-  agent
-    .command('gc')
-    .description('remove blobs no image named in the store refers to')
-    .requiredOption('-d, --data-dir <dir>', 'agent data directory')
-    .action(async (flags: { dataDir: string }) => {
+  withWaitOption(agent.command('gc').description('remove blobs no image named in the store refers to').requiredOption('-d, --data-dir <dir>', 'agent data directory')).action(
+    async (flags: { dataDir: string } & WaitOption) => {
       const { ContentStore, collectGarbage } = await contentApi();
-      io.out(`${JSON.stringify(await collectGarbage(await ContentStore.open(flags.dataDir)))}\n`);
-    });
+      const removed = await asTechnician(flags.dataDir, 'gc', flags.wait, async () => collectGarbage(await ContentStore.open(flags.dataDir)));
+      io.out(`${JSON.stringify(removed)}\n`);
+    },
+  );
 }

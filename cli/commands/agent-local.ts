@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { BootfleetError, isBootfleetError, type AgentState, type DeploymentRef, type Probation } from '../../protocol/index.js';
 import {
   appendAudit,
+  dataLockHolder,
   deployerFor,
   readAudit,
   readDeployConfig,
@@ -17,9 +18,11 @@ import {
   verifyDeployment,
   type DeployConfig,
   type Deployer,
+  type LockHolder,
 } from '../../agent/deploy/index.js';
 import { readAttemptRecord, type AttemptRecord } from '../../agent/pipeline/attempts.js';
 import type { CliIo } from '../io.js';
+import { asTechnician, withWaitOption, type WaitOption } from './agent-lock.js';
 
 export interface LocalOptions {
   config?: string;
@@ -56,6 +59,8 @@ export async function agentStatus(deployer: Deployer): Promise<Record<string, un
     attempts: (await readAttemptRecord(deployer.dataDir)) ?? null,
     lastDesiredSeq: state.lastDesiredSeq ?? null,
     lastCommandSeq: state.lastCommandSeq ?? null,
+    /** Who holds the data directory's lock now (the daemon at work, a technician command), if anyone. */
+    lock: (await dataLockHolder(deployer.dataDir)) ?? null,
   };
 }
 
@@ -68,7 +73,9 @@ export function readable(status: Record<string, unknown>): string {
   const onProbation = probation === null ? '' : `probation: ${probation.cause}, until ${new Date(probation.deadlineMs).toISOString()}, start ${probation.boots} of ${probation.maxBoots}${soakNote(probation)}\n`;
   const attempts = status.attempts as AttemptRecord | null;
   const failed = attempts === null ? '' : `failed:   ${attempts.digest} ${attempts.failures} time(s), last ${attempts.lastCode ?? '-'}\n`;
-  return ['booted', 'staged', 'rollback', 'factory'].map((s) => line(s, status[s])).join('') + onProbation + failed + `backend:  ${String(status.backend)}\n`;
+  const lock = status.lock as LockHolder | null;
+  const locked = lock === null ? '' : `busy:     ${lock.owner} (pid ${lock.pid}) since ${new Date(lock.atMs).toISOString()}\n`;
+  return ['booted', 'staged', 'rollback', 'factory'].map((s) => line(s, status[s])).join('') + onProbation + failed + locked + `backend:  ${String(status.backend)}\n`;
 }
 
 function soakNote(probation: Probation): string {
@@ -85,20 +92,36 @@ function technician(): string | undefined {
   }
 }
 
-/** Runs a local action with recovery first and an audit line either way. */
-export async function audited(deployer: Deployer, action: string, run: () => Promise<AgentState>): Promise<AgentState> {
-  await recover(deployer);
-  const before = await deployer.status();
+/**
+ * Runs a local action holding the data directory's lock (so that it never interleaves with the daemon's
+ * transitions), with recovery first and an audit line either way, a lock not obtained in time included.
+ */
+export async function audited(deployer: Deployer, action: string, run: () => Promise<AgentState>, waitSeconds?: number): Promise<AgentState> {
   const user = technician();
-  const base = { atMs: Date.now(), actor: 'local-cli' as const, action, ...(user === undefined ? {} : { user }), ...(before.booted === undefined ? {} : { from: before.booted.id }) };
-  try {
-    const after = await run();
-    await appendAudit(deployer.dataDir, { ...base, result: 'ok', ...(after.booted === undefined ? {} : { to: after.booted.id }) });
-    return after;
-  } catch (error) {
+  const base = { atMs: Date.now(), actor: 'local-cli' as const, action, ...(user === undefined ? {} : { user }) };
+  const write = async (error: unknown, from?: string) => {
     const code = error instanceof BootfleetError ? error.code : 'BOOTFLEET_INTERNAL';
-    const result = code === 'BOOTFLEET_TRANSITION_INVALID' ? 'refused' : 'failed';
-    await appendAudit(deployer.dataDir, { ...base, result, code, reason: (error instanceof Error ? error.message : String(error)).slice(0, 1024) });
+    const result = code === 'BOOTFLEET_TRANSITION_INVALID' || code === 'BOOTFLEET_AGENT_BUSY' ? 'refused' : 'failed';
+    await appendAudit(deployer.dataDir, { ...base, ...(from === undefined ? {} : { from }), result, code, reason: (error instanceof Error ? error.message : String(error)).slice(0, 1024) });
+  };
+  const audit = { written: false };
+  try {
+    return await asTechnician(deployer.dataDir, action, waitSeconds, async () => {
+      await recover(deployer);
+      const from = (await deployer.status()).booted?.id;
+      try {
+        const after = await run();
+        await appendAudit(deployer.dataDir, { ...base, ...(from === undefined ? {} : { from }), result: 'ok', ...(after.booted === undefined ? {} : { to: after.booted.id }) });
+        return after;
+      } catch (error) {
+        audit.written = true;
+        await write(error, from);
+        throw error;
+      }
+    });
+  } catch (error) {
+    // Not written yet: the lock was not obtained in time, or recovery failed.
+    if (!audit.written) await write(error);
     throw error;
   }
 }
@@ -111,18 +134,18 @@ export function addLocalAgentCommands(agent: Command, io: CliIo): void {
       io.out(opts.json === true ? `${JSON.stringify(status, null, 2)}\n` : readable(status));
     });
 
-  withCommonOptions(agent.command('rollback').description('go back to the rollback deployment (or, on probation, the one booted before); audited'))
+  withWaitOption(withCommonOptions(agent.command('rollback').description('go back to the rollback deployment (or, on probation, the one booted before); audited')))
     .option('-r, --reason <text>', 'why, for the audit log and history')
-    .action(async (opts: LocalOptions & { reason?: string }) => {
+    .action(async (opts: LocalOptions & WaitOption & { reason?: string }) => {
       const deployer = await loadDeployer(opts);
-      await audited(deployer, 'rollback', () => deployer.rollback(opts.reason ?? 'technician rollback'));
+      await audited(deployer, 'rollback', () => deployer.rollback(opts.reason ?? 'technician rollback'), opts.wait);
       io.out(`${JSON.stringify(await agentStatus(deployer), null, 2)}\n`);
     });
 
-  withCommonOptions(agent.command('factory-reset').description('boot the factory image; reversible with `rollback` until it is committed; audited')).action(
-    async (opts: LocalOptions) => {
+  withWaitOption(withCommonOptions(agent.command('factory-reset').description('boot the factory image; reversible with `rollback` until it is committed; audited'))).action(
+    async (opts: LocalOptions & WaitOption) => {
       const deployer = await loadDeployer(opts);
-      await audited(deployer, 'factory-reset', () => deployer.factoryReset());
+      await audited(deployer, 'factory-reset', () => deployer.factoryReset(), opts.wait);
       io.out(`${JSON.stringify(await agentStatus(deployer), null, 2)}\n`);
     },
   );
