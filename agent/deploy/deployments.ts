@@ -61,7 +61,13 @@ export async function buildDeployment(dataDir: string, source: StageSource, nowM
   const id = newDeploymentId(manifest.hex);
   const staging = join(deploymentsDir(dataDir), `${STAGING_PREFIX}${id}`);
   await mkdir(join(staging, 'root'), { recursive: true });
-  await source.populate(join(staging, 'root'));
+  try {
+    await source.populate(join(staging, 'root'));
+  } catch (error) {
+    // A failed or stopped unpack (a newer desired state) leaves nothing behind; recovery would remove it too, later.
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
   crashPoint('stage:populated');
   const record: DeploymentRecord = {
     id,

@@ -4,7 +4,7 @@
  * handled one at a time, in arrival order; a refused one is answered by a
  * report carrying its error code, and changes nothing on disk.
  */
-import { isBootfleetError, type DesiredState, type TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
+import { isBootfleetError, verifySignedMessage, type DesiredState, type TrustedKeys, type UpdatePolicy } from '../../protocol/index.js';
 import type { DaemonLog } from '../daemon/log.js';
 import type { Lease } from '../deploy/lock-gate.js';
 import type { Reporter } from '../daemon/reporter.js';
@@ -31,8 +31,8 @@ export interface ManagedAgentOptions {
 
 export class ManagedAgent {
   private queue: Promise<void> = Promise.resolve();
-  /** The desired state being worked on: a different one arriving supersedes it while it waits. */
-  private running: { readonly envelopeSha256: string; readonly controller: AbortController } | undefined;
+  /** The desired state being worked on: a newer verified one for another image stops it (supersedes). */
+  private running: { readonly envelopeSha256: string; readonly seq: number; readonly digest: string; readonly controller: AbortController } | undefined;
   private integrityQueued = false;
 
   constructor(private readonly options: ManagedAgentOptions) {}
@@ -43,13 +43,31 @@ export class ManagedAgent {
   }
 
   onMessage(kind: 'desired' | 'commands', payload: Buffer): void {
-    if (kind === 'desired' && this.running !== undefined && this.running.envelopeSha256 !== envelopeHash(payload)) {
-      // A newer desired state replaces one waiting for its maintenance window (the wait is where the run stops;
-      // a download or probation in progress finishes first). If the newcomer is refused, the old one resumes.
-      this.options.log('desired-superseding');
+    const newer = kind === 'desired' ? this.supersedes(payload) : undefined;
+    if (newer !== undefined && this.running !== undefined) {
+      // A verified desired state with a higher seq and another image stops the run in progress at its next safe
+      // point (run-update.ts); the newcomer is then accepted as usual, and if it is refused after all, the old one resumes.
+      this.options.log('desired-superseding', { seq: this.running.seq, by: newer.seq, digest: newer.image.digest });
       this.running.controller.abort();
     }
     void this.enqueue((lease) => (kind === 'desired' ? this.onDesired(payload, lease) : this.onCommand(payload, lease)));
+  }
+
+  /**
+   * The newcomer, when it supersedes the run in progress: verified here already (signature, device, expiry,
+   * seq above the running one's), so that an unverified message never stops an update, and for another image
+   * (a re-issue of the same image, as a server does before expiry, lets the run go on). It is verified again,
+   * and recorded, when its turn in the queue comes.
+   */
+  private supersedes(payload: Buffer): DesiredState | undefined {
+    const running = this.running;
+    if (running === undefined || running.envelopeSha256 === envelopeHash(payload)) return undefined;
+    try {
+      const { message } = verifySignedMessage('desired-state', payload, { keys: this.options.keys, device: this.options.deviceId, now: this.nowSeconds(), lastSeq: running.seq });
+      return message.image.digest === running.digest ? undefined : message;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -132,7 +150,7 @@ export class ManagedAgent {
   private async runDesired(message: DesiredState, lease?: Lease): Promise<void> {
     const record = await readDesiredRecord(this.options.contextFor().deployer.dataDir);
     const controller = new AbortController();
-    this.running = { envelopeSha256: record?.envelopeSha256 ?? '', controller };
+    this.running = { envelopeSha256: record?.envelopeSha256 ?? '', seq: message.seq, digest: message.image.digest, controller };
     this.options.reporter.subject = { campaign: message.campaign, desiredSeq: message.seq };
     const ctx = { ...this.options.contextFor(message.policy, controller.signal), ...(lease === undefined ? {} : { lease }) };
     try {
@@ -141,7 +159,7 @@ export class ManagedAgent {
       await markDesiredDone(ctx.deployer, outcome.phase);
     } catch (error) {
       if (!controller.signal.aborted) throw error;
-      this.options.log('desired-superseded', { seq: message.seq });
+      this.options.log('desired-superseded', { seq: message.seq, phase: this.options.reporter.lastPhase });
     } finally {
       this.running = undefined;
     }

@@ -24,7 +24,10 @@ export interface PipelineContext {
   readonly builderKeys?: TrustedKeys;
   /** Recompute the booted tree before committing a probation; a change rolls back (integrity `refuse-commit` and `rollback`). */
   readonly integrityBeforeCommit?: boolean;
-  /** Stops waiting for a maintenance window (daemon shutdown). */
+  /**
+   * Stops the run at its next safe point (the daemon stopping, a newer desired state): a wait, the download
+   * (partial blobs stay for a resume), the unpack (its tree removed), or before the activation; never later.
+   */
   readonly signal?: AbortSignal;
   /** The data directory's lock held for this run (the daemon's): let go while waiting for a window or a delay. */
   readonly lease?: Lease;

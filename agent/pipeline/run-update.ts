@@ -82,12 +82,17 @@ async function prepareAndDecide(ctx: PipelineContext, target: UpdateTarget, read
     ctx.emit({ event: 'phase', phase: 'downloading' });
     manifest = (await withContextAsync('Fetching', () => fetchStep(ctx, target))).manifest;
   }
+  ctx.signal?.throwIfAborted();
   ctx.emit({ event: 'phase', phase: 'verifying' });
   const verified = manifest;
   const image = await withContextAsync('Verifying', () => verifyStep(ctx, target, verified));
+  ctx.signal?.throwIfAborted();
   ctx.emit({ event: 'phase', phase: 'staging' });
   const staged = await withContextAsync('Unpacking and staging', () => stageStep(ctx, image));
   ctx.emit({ event: 'phase', phase: 'staged' });
+  // The last point where a newer desired state stops this run: from the activation on, the switch and its
+  // probation run to a commit or a rollback, never left half-done (docs/agent-daemon.md, "Superseding").
+  if (staged.kind !== 'provisioned') ctx.signal?.throwIfAborted();
   if (staged.kind === 'provisioned') {
     // A first install has nothing to roll back to: it is booted (and the factory image) at once.
     ctx.emit({ event: 'phase', phase: 'activating' });

@@ -17,6 +17,7 @@ export async function stageStep(ctx: PipelineContext, image: VerifiedImage): Pro
   if (state.staged?.manifestDigest === image.manifest.digest) return { kind: 'already-staged', state };
   const options = {
     ...image,
+    ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     progress: (detail: ProgressEvent) => {
       ctx.emit({ event: 'content', detail });
     },

@@ -1,0 +1,115 @@
+/**
+ * Superseding a running update (docs/agent-daemon.md, "Superseding a running update"), all real: a bootfleet
+ * server (embedded broker and registry), the agent as a child process, desired states signed with the
+ * server's key. The agent's bandwidth cap (1 MiB/s) makes the registry slow. A newer desired state stops
+ * the download of the one in progress, the device ends on the newer image, and the shared layer's partial
+ * file is resumed, not fetched again. A probation in progress is never stopped: it ends (here rolled back)
+ * before the newer desired state runs.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Report } from '../../protocol/index.js';
+import { DEVICE_TOKEN } from '../helpers/registry.js';
+import {
+  AgentProcess,
+  currentVersion,
+  desiredFor,
+  enrollDevice,
+  eventually,
+  layerOf,
+  publishDesired,
+  pushTestImage,
+  randomLayer,
+  startFleet,
+  writeJson,
+  type Fleet,
+} from '../helpers/agent-daemon.js';
+
+const DEVICE = 'dev-supersede';
+const REPO = 'fleet/supersede';
+
+describe('agent daemon, a newer desired state supersedes a running update', () => {
+  let fleet: Fleet;
+  let dir: string;
+  let dataDir: string;
+  let agent: AgentProcess | undefined;
+  const base = layerOf({ 'usr/bin/app': 'app' });
+
+  const running = (): AgentProcess => {
+    if (agent === undefined) throw new Error('the agent was not started');
+    return agent;
+  };
+  const reports = (): Report[] => fleet.reports.filter((r) => r.device === DEVICE);
+  const finished = (seq: number) => (r: Report) => r.desiredSeq === seq && ['succeeded', 'failed', 'rolled-back'].includes(r.phase);
+  const waitReport = (pred: (r: Report) => boolean, what: string, timeoutMs?: number): Promise<Report> => eventually(() => reports().find(pred), what, timeoutMs);
+  const line = (pred: (l: Record<string, unknown>) => boolean) => running().lines.findIndex(pred);
+
+  beforeAll(async () => {
+    fleet = await startFleet();
+    dir = await mkdtemp(join(tmpdir(), 'bootfleet-supersede-'));
+    dataDir = join(dir, 'agent');
+    const credentials = await enrollDevice(fleet, DEVICE, dir);
+    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
+    const configPath = join(dir, 'agent.json');
+    await writeJson(configPath, {
+      deviceId: DEVICE,
+      deploy: { dataDir, healthChecks: [{ name: 'healthy', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', `${dataDir}/current/etc/healthy`] }] },
+      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')], reconnectMinMs: 100, progressIntervalMs: 0 },
+      // 1 MiB/s: the shared 4 MiB layer takes about 4 s.
+      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true, maxBytesPerSecond: 1024 * 1024 },
+      healthRetryIntervalMs: 100,
+    });
+    agent = new AgentProcess(configPath);
+  }, 30_000);
+
+  afterAll(async () => {
+    await agent?.kill();
+    await fleet.t.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stops the download of the older one; the device ends on the newer image, resuming the shared layer', async () => {
+    const v1 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '1', 'etc/healthy': 'y' })]);
+    await publishDesired(fleet, desiredFor(fleet, v1, { device: DEVICE, seq: 1, version: '1.0', repo: REPO }));
+    expect((await waitReport(finished(1), 'v1 installed')).phase).toBe('succeeded');
+
+    const shared = randomLayer(4 * 1024 * 1024);
+    const a = await pushTestImage(fleet, REPO, [base, shared, layerOf({ 'etc/version': 'a', 'etc/healthy': 'y' })]);
+    const b = await pushTestImage(fleet, REPO, [base, shared, layerOf({ 'etc/version': 'b', 'etc/healthy': 'y' })]);
+    await publishDesired(fleet, desiredFor(fleet, a, { device: DEVICE, seq: 2, version: '2.0', repo: REPO }));
+    await eventually(() => (line((l) => l.event === 'blob-progress' && l.digest === shared.digest && (l.done as number) >= 512 * 1024) >= 0 ? true : undefined), 'A half-way through the shared layer');
+    await publishDesired(fleet, desiredFor(fleet, b, { device: DEVICE, seq: 3, version: '3.0', repo: REPO }));
+
+    const done = await waitReport(finished(3), 'B finished', 30_000);
+    expect(done.phase).toBe('succeeded');
+    expect(done.slots.booted?.digest).toBe(b.manifest.digest);
+    expect(await currentVersion(dataDir)).toBe('b');
+    // A never got past its download: no report of it beyond downloading, and it was logged superseded.
+    expect(reports().filter((r) => r.desiredSeq === 2).map((r) => r.phase)).not.toContain('staging');
+    const superseded = line((l) => l.event === 'desired-superseded' && l.seq === 2);
+    expect(superseded).toBeGreaterThanOrEqual(0);
+    expect(line((l) => l.event === 'desired-superseding' && l.seq === 2 && l.by === 3)).toBeGreaterThanOrEqual(0);
+    // B resumed A's partial file of the shared layer from where A stopped.
+    const resumed = running().lines.slice(superseded).find((l) => l.event === 'blob-resume' && l.digest === shared.digest);
+    expect(resumed?.offset).toBeGreaterThanOrEqual(512 * 1024);
+  }, 60_000);
+
+  it('lets a probation in progress end (here rolled back) before the newer desired state runs', async () => {
+    const sick = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'sick' })]);
+    const cured = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'cured', 'etc/healthy': 'y' })]);
+    await publishDesired(fleet, desiredFor(fleet, sick, { device: DEVICE, seq: 4, version: '4.0', repo: REPO, healthTimeoutSeconds: 3 }));
+    await waitReport((r) => r.desiredSeq === 4 && r.phase === 'probation', 'sick on probation');
+    await publishDesired(fleet, desiredFor(fleet, cured, { device: DEVICE, seq: 5, version: '5.0', repo: REPO }));
+    const cure = await waitReport(finished(5), 'cured finished', 30_000);
+    expect(cure.phase).toBe('succeeded');
+    expect(await currentVersion(dataDir)).toBe('cured');
+    const sickEnd = reports().find(finished(4));
+    expect(sickEnd?.phase).toBe('rolled-back');
+    expect(sickEnd?.error?.code).toBe('BOOTFLEET_HEALTH_CHECK_FAILED');
+    // Its end was reported before the newcomer started.
+    expect(sickEnd?.seq).toBeLessThan(reports().find((r) => r.desiredSeq === 5)?.seq ?? 0);
+    expect(line((l) => l.event === 'desired-superseded' && l.seq === 4)).toBe(-1);
+  }, 60_000);
+});
