@@ -60,27 +60,32 @@ export async function acquireDataLock(dataDir: string, options: AcquireOptions):
   const path = join(dataDir, DATA_LOCK_FILE);
   const me: LockHolder = { pid: process.pid, ...(await identity(process.pid)), owner: options.owner, atMs: Date.now(), nonce: randomBytes(12).toString('hex') };
   const bytes = JSON.stringify(me);
-  const temp = join(dataDir, `.${DATA_LOCK_FILE}.${me.nonce}`);
   // A first `agent apply` may come before anything made the data directory.
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + options.waitMs;
+  const pollMs = options.pollMs ?? 100;
+  // Bounded by the deadline; the count bound covers a clock that does not move.
+  for (let attempt = 0; attempt < 1_000_000; attempt += 1) {
+    if (await tryLock(dataDir, path, me.nonce, bytes)) return new DataLock(path, bytes);
+    const held = await readLock(path);
+    if (held === undefined) continue;
+    if (held.holder === undefined || !(await isAlive(held.holder))) {
+      await breakStale(dataDir, path, held.raw);
+      continue;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw busy(dataDir, held.holder, options.waitMs);
+    await sleep(Math.min(pollMs, left), undefined, options.signal === undefined ? {} : { signal: options.signal });
+  }
+  throw new BootfleetError('BOOTFLEET_AGENT_BUSY', `could not take the lock of ${dataDir}`);
+}
+
+/** One try: the holder's bytes in a private file, hard-linked to the lock's name; the private name is gone right after. */
+async function tryLock(dataDir: string, path: string, nonce: string, bytes: string): Promise<boolean> {
+  const temp = join(dataDir, `.${DATA_LOCK_FILE}.${nonce}`);
   await writeFile(temp, bytes, { mode: 0o600 });
   try {
-    const deadline = Date.now() + options.waitMs;
-    const pollMs = options.pollMs ?? 100;
-    // Bounded by the deadline; the count bound covers a clock that does not move.
-    for (let attempt = 0; attempt < 1_000_000; attempt += 1) {
-      if (await linkExclusive(temp, path)) return new DataLock(path, bytes);
-      const held = await readLock(path);
-      if (held === undefined) continue;
-      if (held.holder === undefined || !(await isAlive(held.holder))) {
-        await breakStale(dataDir, path, held.raw);
-        continue;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw busy(dataDir, held.holder, options.waitMs);
-      await sleep(Math.min(pollMs, left), undefined, options.signal === undefined ? {} : { signal: options.signal });
-    }
-    throw new BootfleetError('BOOTFLEET_AGENT_BUSY', `could not take the lock of ${dataDir}`);
+    return await linkExclusive(temp, path);
   } finally {
     await unlink(temp).catch(ignoreMissing);
   }
