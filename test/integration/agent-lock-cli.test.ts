@@ -92,4 +92,35 @@ describe('technician CLI against a working daemon', () => {
     expect(await currentVersion(dataDir)).toBe('2');
     expect((await state()).probation).toBeUndefined();
   }, 90_000);
+
+  it('does not hold the lock while it waits for a maintenance window: a technician command goes ahead at once', async () => {
+    const dataDir = join(dir, 'windowed');
+    await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'w1' })], 'windowed');
+    const start = new Date(Date.now() + 12 * 3600 * 1000);
+    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
+    const configPath = join(dir, 'windowed.json');
+    await writeJson(configPath, {
+      deviceId: 'locked-2',
+      deploy: { dataDir },
+      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      autonomous: {
+        image: `${fleet.registry}/${REPO}:windowed`,
+        pollIntervalSeconds: 0.3,
+        jitterSeconds: 0.1,
+        maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }],
+      },
+    });
+    const daemon = new AgentProcess(configPath);
+    agents.push(daemon);
+    await eventually(async () => ((await currentVersion(dataDir)) === 'w1' ? true : undefined), 'w1 installed');
+    await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'w2' })], 'windowed');
+    await eventually(() => (daemon.lines.some((l) => l.event === 'phase' && l.phase === 'waiting') ? true : undefined), 'w2 staged, waiting for its window');
+    const status = await runCliProcess(['agent', 'status', '--json', '--data-dir', dataDir]);
+    const shown = JSON.parse(status.stdout) as { lock: unknown; staged: { version: string } | null };
+    expect(shown.lock).toBeNull();
+    expect(shown.staged?.version).toBeDefined();
+    const gc = await runCliProcess(['agent', 'gc', '--data-dir', dataDir, '--wait', '0']);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(daemon.exited).toBe(false);
+  }, 60_000);
 });
