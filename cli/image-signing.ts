@@ -28,7 +28,7 @@ import {
   type SigningKey,
   type TrustedKeys,
 } from '../protocol/index.js';
-import type { RegistryClient } from './registry-client.js';
+import type { RegistryRepository } from './registry-client.js';
 
 export interface SignResult {
   readonly image: string;
@@ -41,7 +41,7 @@ export interface SignResult {
 /** The OCI empty descriptor's content (image spec, "Guidance for an Empty Descriptor"). */
 const EMPTY_JSON = Buffer.from('{}');
 
-export async function signImage(client: RegistryClient, ref: ImageReference, key: SigningKey, now: Date): Promise<SignResult> {
+export async function signImage(client: RegistryRepository, ref: ImageReference, key: SigningKey, now: Date): Promise<SignResult> {
   const image = await client.manifest(referenceTarget(ref), ref.digest);
   const payload = Buffer.from(canonicalJson({ image: image.descriptor }));
   const bundle = Buffer.from(JSON.stringify(signEnvelope(payload, IMAGE_SIGNATURE_PAYLOAD_TYPE, key)));
@@ -75,7 +75,7 @@ export async function signImage(client: RegistryClient, ref: ImageReference, key
  * 2.8) gets an image index tagged `<alg>-<hex>` of the subject, listing its
  * referrers. Read-modify-write: two signers at the same moment can lose one entry.
  */
-async function addToFallbackIndex(client: RegistryClient, subject: string, referrer: Descriptor): Promise<void> {
+async function addToFallbackIndex(client: RegistryRepository, subject: string, referrer: Descriptor): Promise<void> {
   const tag = referrersFallbackTag(subject);
   const existing = (await client.indexByTag(tag))?.manifests ?? [];
   const manifests = [...existing.filter((d) => d.digest !== referrer.digest), referrer];
@@ -84,7 +84,7 @@ async function addToFallbackIndex(client: RegistryClient, subject: string, refer
 }
 
 /** Referrers of `subject` with the bundle artifact type, from the API or, without it, from the fallback tag. */
-async function findSignatures(client: RegistryClient, subject: string): Promise<Descriptor[]> {
+async function findSignatures(client: RegistryRepository, subject: string): Promise<Descriptor[]> {
   const listed = await client.referrers(subject, IMAGE_SIGNATURE_ARTIFACT_TYPE);
   return signatureCandidates(listed ?? (await client.indexByTag(referrersFallbackTag(subject)))?.manifests ?? []);
 }
@@ -96,7 +96,7 @@ export interface VerifyResult {
 }
 
 /** Throws BOOTFLEET_SIG_MISSING unless a referrer bundle verifies with `keys` and names the image's digest. */
-export async function verifyImage(client: RegistryClient, ref: ImageReference, keys: TrustedKeys): Promise<VerifyResult> {
+export async function verifyImage(client: RegistryRepository, ref: ImageReference, keys: TrustedKeys): Promise<VerifyResult> {
   const image = await client.manifest(referenceTarget(ref), ref.digest);
   const candidates = await findSignatures(client, image.descriptor.digest);
   const refused: string[] = [];
@@ -114,7 +114,7 @@ export async function verifyImage(client: RegistryClient, ref: ImageReference, k
 }
 
 /** One candidate: its manifest (by digest), its bundle layer (by digest), the envelope, the payload's image digest. */
-async function verifyCandidate(client: RegistryClient, digest: string, imageDigest: string, keys: TrustedKeys): Promise<string> {
+async function verifyCandidate(client: RegistryRepository, digest: string, imageDigest: string, keys: TrustedKeys): Promise<string> {
   const manifest = parseImageManifest((await client.manifest(digest, parseDigest(digest))).bytes);
   const layer = signatureBundleLayer(manifest, imageDigest);
   return verifyImageSignatureBundle(await client.blob(parseDigest(layer.digest), IMAGE_SIGNATURE_MAX_BYTES), imageDigest, keys);

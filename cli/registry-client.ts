@@ -1,15 +1,22 @@
 /**
- * A small OCI Distribution client for the CLI (image sign/verify). Every
- * answer is hostile input: bodies are bounded, manifests and blobs are checked
- * against the digest they were fetched by before anything reads them.
+ * One repository of a registry, as `bootfleet image sign` and `verify` use it:
+ * read manifests and blobs, push blobs and manifests, list referrers. Built on
+ * the agent's registry client (agent/registry/client.ts), so the CLI and the
+ * agent share one HTTP stack, one auth negotiation (anonymous, Basic, Bearer
+ * challenge with push scope) and one set of limits. Every answer is hostile
+ * input: bodies are bounded, manifests and blobs are checked against the
+ * digest they were fetched by before anything reads them.
  */
+import type { Credentials } from '../agent/registry/auth.js';
+import { RegistryClient } from '../agent/registry/client.js';
+import { readBodyLimited, type HttpResponse } from '../agent/registry/http.js';
 import {
   BootfleetError,
   digestOf,
   MAX_MANIFEST_BYTES,
   MediaType,
-  registryErrorCode,
   parseImageIndex,
+  registryErrorCode,
   verifyDigest,
   type Descriptor,
   type Digest,
@@ -17,41 +24,49 @@ import {
   type ImageReference,
 } from '../protocol/index.js';
 
-export interface RegistryClientOptions {
+export interface RegistryRepositoryOptions {
+  /** A bearer token sent as it is (an operator's API token for the embedded registry). */
   readonly token?: string;
+  /** User name and password, sent as the 401 challenge asks (Basic, or for a Bearer token). */
+  readonly credentials?: Credentials;
   /** http:// instead of https:// (loopback and tests). */
   readonly plainHttp: boolean;
 }
-
-const ACCEPT_MANIFESTS = [MediaType.ociManifest, MediaType.ociIndex, MediaType.dockerManifest, MediaType.dockerManifestList].join(', ');
 
 export interface FetchedManifest {
   readonly bytes: Buffer;
   readonly descriptor: { mediaType: string; digest: string; size: number };
 }
 
-export class RegistryClient {
-  private readonly base: string;
+const ERROR_BODY_MAX_BYTES = 64 * 1024;
 
-  constructor(
-    private readonly ref: Pick<ImageReference, 'registry' | 'name'>,
-    private readonly options: RegistryClientOptions,
-  ) {
-    this.base = `${options.plainHttp ? 'http' : 'https'}://${ref.registry}/v2/${ref.name}`;
+export class RegistryRepository {
+  private readonly client: RegistryClient;
+  private readonly name: string;
+
+  constructor(ref: Pick<ImageReference, 'registry' | 'name'>, options: RegistryRepositoryOptions) {
+    this.name = ref.name;
+    this.client = new RegistryClient(ref.registry, {
+      plainHttp: options.plainHttp,
+      ...(options.token === undefined ? {} : { bearerToken: options.token }),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    });
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
   }
 
   /** Fetches a manifest by tag or digest; by digest, the bytes must hash to it. */
   async manifest(target: string, expected?: Digest): Promise<FetchedManifest> {
-    const res = await this.request('GET', `${this.base}/manifests/${target}`, { accept: ACCEPT_MANIFESTS });
-    const bytes = await readBounded(res, MAX_MANIFEST_BYTES);
-    const digest = expected === undefined ? digestOf(bytes) : verifyDigest(bytes, expected);
-    const mediaType = (res.headers.get('content-type') ?? MediaType.ociManifest).split(';')[0]?.trim() ?? MediaType.ociManifest;
-    return { bytes, descriptor: { mediaType, digest: digest.value, size: bytes.byteLength } };
+    const fetched = await this.client.getManifest(this.name, expected ?? target);
+    const mediaType = fetched.descriptor.mediaType === '' ? MediaType.ociManifest : fetched.descriptor.mediaType;
+    return { bytes: fetched.bytes, descriptor: { mediaType, digest: fetched.descriptor.digest, size: fetched.bytes.length } };
   }
 
   async blob(digest: Digest, maxBytes: number): Promise<Buffer> {
-    const res = await this.request('GET', `${this.base}/blobs/${digest.value}`, {});
-    const bytes = await readBounded(res, maxBytes);
+    const res = await this.ok(await this.client.getBlob(this.name, digest, 0), `GET blob ${digest.value}`);
+    const bytes = await readBodyLimited(res, maxBytes, `blob ${digest.value}`);
     verifyDigest(bytes, digest);
     return bytes;
   }
@@ -59,86 +74,57 @@ export class RegistryClient {
   /** POST then PUT with the digest (distribution spec, "POST then PUT"): the upload every registry supports. */
   async pushBlob(bytes: Buffer): Promise<Digest> {
     const digest = digestOf(bytes);
-    const started = await this.request('POST', `${this.base}/blobs/uploads/`, {});
-    await started.arrayBuffer();
-    const location = started.headers.get('location');
-    if (location === null) throw new BootfleetError('BOOTFLEET_INTERNAL', `registry ${this.ref.registry} started an upload without a Location`);
+    const started = await this.ok(await this.client.send('POST', this.name, 'blobs/uploads/'), 'POST blobs/uploads/');
+    await started.body.dump();
+    const location = started.headers.location;
+    if (typeof location !== 'string') throw new BootfleetError('BOOTFLEET_REGISTRY_RESPONSE_INVALID', `registry ${this.client.registry} started an upload without a Location`);
     // Location may be absolute (Distribution) or a path (bootfleet); it may carry its own query.
-    const url = new URL(location, this.base);
+    const url = new URL(location, this.client.urlFor(this.name, ''));
     url.searchParams.set('digest', digest.value);
-    const res = await this.request('PUT', url.toString(), { 'content-type': 'application/octet-stream' }, bytes);
-    await res.arrayBuffer();
+    const res = await this.client.send('PUT', this.name, url.toString(), { headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+    await (await this.ok(res, 'PUT blob upload')).body.dump();
     return digest;
   }
 
   /** PUT by digest, or by `tag`; returns the `OCI-Subject` header (absent: the registry does not index referrers). */
   async putManifest(bytes: Buffer, mediaType: string, tag?: string): Promise<string | undefined> {
-    const res = await this.request('PUT', `${this.base}/manifests/${tag ?? digestOf(bytes).value}`, { 'content-type': mediaType }, bytes);
-    await res.arrayBuffer();
-    return res.headers.get('oci-subject') ?? undefined;
+    const res = await this.client.send('PUT', this.name, `manifests/${tag ?? digestOf(bytes).value}`, { headers: { 'content-type': mediaType }, body: bytes });
+    await (await this.ok(res, 'PUT manifest')).body.dump();
+    const subject = res.headers['oci-subject'];
+    return typeof subject === 'string' ? subject : undefined;
   }
 
   /** The referrers API; undefined when the registry does not have it (404, as Distribution 2.8 answers). */
   async referrers(subject: string, artifactType: string): Promise<Descriptor[] | undefined> {
-    const url = `${this.base}/referrers/${subject}?artifactType=${encodeURIComponent(artifactType)}`;
-    const res = await this.send('GET', url, { accept: MediaType.ociIndex });
-    if (res.status === 404) {
-      await res.arrayBuffer();
-      return undefined;
-    }
-    if (!res.ok) throw await registryFailure(res, `GET ${this.ref.name}/referrers`);
-    return parseImageIndex(await readBounded(res, MAX_MANIFEST_BYTES)).manifests;
+    const res = await this.client.get(this.name, `referrers/${subject}?artifactType=${encodeURIComponent(artifactType)}`, { accept: MediaType.ociIndex });
+    return (await this.indexOrUndefined(res, `GET referrers/${subject}`))?.manifests;
   }
 
   /** An image index by tag (the referrers tag schema), undefined when the tag does not exist. */
   async indexByTag(tag: string): Promise<ImageIndex | undefined> {
-    const res = await this.send('GET', `${this.base}/manifests/${tag}`, { accept: MediaType.ociIndex });
-    if (res.status === 404) {
-      await res.arrayBuffer();
+    const res = await this.client.get(this.name, `manifests/${tag}`, { accept: MediaType.ociIndex });
+    return this.indexOrUndefined(res, `GET manifests/${tag}`);
+  }
+
+  private async indexOrUndefined(res: HttpResponse, what: string): Promise<ImageIndex | undefined> {
+    if (res.statusCode === 404) {
+      await res.body.dump();
       return undefined;
     }
-    if (!res.ok) throw await registryFailure(res, `GET ${this.ref.name}/manifests/${tag}`);
-    return parseImageIndex(await readBounded(res, MAX_MANIFEST_BYTES));
+    return parseImageIndex(await readBodyLimited(await this.ok(res, what), MAX_MANIFEST_BYTES, what));
   }
 
-  private async request(method: string, url: string, headers: Record<string, string>, body?: Buffer): Promise<Response> {
-    const res = await this.send(method, url, headers, body);
-    if (res.ok) return res;
-    throw await registryFailure(res, `${method} ${new URL(url).pathname}`);
-  }
-
-  private async send(method: string, url: string, headers: Record<string, string>, body?: Buffer): Promise<Response> {
-    const auth: Record<string, string> = this.options.token === undefined ? {} : { authorization: `Bearer ${this.options.token}` };
+  /** The response when it is a 2xx; else the registry's spec error code as ours (distribution spec, "Error Codes"). */
+  private async ok(res: HttpResponse, what: string): Promise<HttpResponse> {
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    let specCode = '';
     try {
-      return await fetch(url, { method, headers: { ...headers, ...auth }, ...(body === undefined ? {} : { body }) });
-    } catch (error) {
-      throw new BootfleetError('BOOTFLEET_INTERNAL', `cannot reach registry ${this.ref.registry}: ${(error as Error).message}`, { cause: error });
+      const body = JSON.parse((await readBodyLimited(res, ERROR_BODY_MAX_BYTES, 'registry error')).toString('utf8')) as { errors?: { code?: unknown }[] };
+      specCode = typeof body.errors?.[0]?.code === 'string' ? body.errors[0].code : '';
+    } catch {
+      // not a spec error body (or too long); the status says enough
     }
+    const code = registryErrorCode(specCode) ?? (res.statusCode === 404 ? 'BOOTFLEET_REGISTRY_NOT_FOUND' : 'BOOTFLEET_REGISTRY_RESPONSE_INVALID');
+    throw new BootfleetError(code, `${this.name}: ${what}: registry answered ${res.statusCode} ${specCode}`.trim(), { details: { status: res.statusCode, specCode } });
   }
-}
-
-async function registryFailure(res: Response, what: string): Promise<BootfleetError> {
-  let specCode = '';
-  try {
-    const body = JSON.parse((await readBounded(res, 64 * 1024)).toString('utf8')) as { errors?: { code?: unknown }[] };
-    specCode = typeof body.errors?.[0]?.code === 'string' ? body.errors[0].code : '';
-  } catch {
-    // not a spec error body; the status says enough
-  }
-  const code = registryErrorCode(specCode) ?? 'BOOTFLEET_INTERNAL';
-  return new BootfleetError(code, `${what}: registry answered ${res.status} ${specCode}`.trim(), { details: { status: res.status, specCode } });
-}
-
-async function readBounded(res: Response, limit: number): Promise<Buffer> {
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > limit) throw new BootfleetError('BOOTFLEET_MESSAGE_TOO_LARGE', `registry answer of ${declared} bytes exceeds ${limit}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  if (res.body === null) return Buffer.alloc(0);
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > limit) throw new BootfleetError('BOOTFLEET_MESSAGE_TOO_LARGE', `registry answer exceeds ${limit} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks);
 }

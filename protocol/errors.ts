@@ -87,7 +87,7 @@ export const ERROR_CODES = {
   BOOTFLEET_SERVER_UNREACHABLE: { status: 503, summary: 'The CLI cannot reach the server API.' },
   // Agent content: registry client, resumable fetch, content store, layer unpack (agent/, issue #4)
   BOOTFLEET_REGISTRY_REFERENCE_INVALID: { status: 400, summary: 'An image reference is not host[:port]/name[:tag][@digest].' },
-  BOOTFLEET_REGISTRY_AUTH_FAILED: { status: 401, summary: 'The registry refused the credentials, or its auth challenge is malformed.' },
+  BOOTFLEET_REGISTRY_AUTH_FAILED: { status: 401, summary: 'The registry refused the credentials or wants some none were given, or its auth challenge is malformed.' },
   BOOTFLEET_REGISTRY_NOT_FOUND: { status: 404, summary: 'The registry has no such repository, tag, manifest or blob.' },
   BOOTFLEET_REGISTRY_RESPONSE_INVALID: { status: 502, summary: 'The registry answered with an unexpected status, header or body.' },
   BOOTFLEET_REGISTRY_PLATFORM_MISSING: { status: 404, summary: 'The image index has no manifest for the device platform.' },

@@ -1,7 +1,9 @@
 /**
  * An OCI Distribution client for one registry (distribution spec v1.1,
- * "Pull"): manifests by tag or digest, blobs with Range. Authentication is
- * negotiated on the first 401 and cached per repository. Every manifest is
+ * "Pull"): manifests by tag or digest, blobs with Range; `send` also pushes
+ * (the CLI's image signing, cli/registry-client.ts). Authentication is
+ * negotiated on the first 401 and cached per repository and access (pull, or
+ * pull and push). Every manifest is
  * checked against the digest it was asked by, or the Docker-Content-Digest
  * the registry claimed, before anyone parses it.
  */
@@ -18,16 +20,24 @@ import {
   type Digest,
 } from '../../protocol/index.js';
 import { basicHeader, fetchToken, parseChallenge, type Credentials } from './auth.js';
-import { createDispatcher, httpRequest, readBodyLimited, type HttpResponse } from './http.js';
+import { createDispatcher, httpRequest, readBodyLimited, type HttpRequest, type HttpResponse } from './http.js';
 
 export interface RegistryClientOptions {
   readonly credentials?: Credentials;
+  /** A bearer token sent with every request as it is (an operator's API token for the embedded registry); no negotiation. */
+  readonly bearerToken?: string;
   /** Plain HTTP; the default is true only for loopback hosts. */
   readonly plainHttp?: boolean;
   readonly dispatcher?: Dispatcher;
   readonly stallTimeoutMs?: number;
   /** Aborts every request of this client (and the body being read). */
   readonly signal?: AbortSignal;
+}
+
+export interface SendOptions {
+  readonly headers?: Record<string, string>;
+  readonly body?: Buffer;
+  readonly stallTimeoutMs?: number;
 }
 
 export interface FetchedManifest {
@@ -62,33 +72,53 @@ export class RegistryClient {
   }
 
   /** GET with auth negotiation: anonymous first, then what the 401 challenge asks for. */
-  async get(repository: string, path: string, headers: Record<string, string> = {}, stallTimeoutMs?: number): Promise<HttpResponse> {
-    const url = `${this.base}${repository}/${path}`;
-    const timeout = stallTimeoutMs ?? this.options.stallTimeoutMs;
+  get(repository: string, path: string, headers: Record<string, string> = {}, stallTimeoutMs?: number): Promise<HttpResponse> {
+    return this.send('GET', repository, path, { headers, ...(stallTimeoutMs === undefined ? {} : { stallTimeoutMs }) });
+  }
+
+  /** The URL of `path` under `/v2/<repository>/`. */
+  urlFor(repository: string, path: string): string {
+    return `${this.base}${repository}/${path}`;
+  }
+
+  /**
+   * Any request under `/v2/<repository>/`, or to an absolute URL the registry
+   * gave (an upload's Location); a method that writes negotiates push access.
+   * Credentials go only to the registry's own host.
+   */
+  async send(method: NonNullable<HttpRequest['method']>, repository: string, path: string, extra: SendOptions = {}): Promise<HttpResponse> {
+    const url = /^https?:\/\//.test(path) ? path : this.urlFor(repository, path);
+    if (new URL(url).host !== new URL(this.base).host) return httpRequest(this.dispatcher, { url, method, ...requestExtras(extra, this.options) });
+    const headers = extra.headers ?? {};
+    const push = method !== 'GET' && method !== 'HEAD';
+    const key = push ? `${repository} push` : repository;
     const send = (authorization: string | undefined): Promise<HttpResponse> =>
       httpRequest(this.dispatcher, {
         url,
-        headers: authorization === undefined ? headers : { ...headers, authorization },
-        ...(timeout === undefined ? {} : { stallTimeoutMs: timeout }),
-        ...(this.options.signal === undefined ? {} : { signal: this.options.signal }),
+        method,
+        ...requestExtras({ ...extra, headers: authorization === undefined ? headers : { ...headers, authorization } }, this.options),
       });
-    let response = await send(this.auth.get(repository));
+    const preset = this.options.bearerToken === undefined ? this.auth.get(key) : `Bearer ${this.options.bearerToken}`;
+    let response = await send(preset);
     if (response.statusCode !== 401) return response;
+    if (this.options.bearerToken !== undefined) return this.refused(response, repository);
     const challenge = parseChallenge(response.headers['www-authenticate']);
     await response.body.dump();
-    const authorization = await this.negotiate(repository, challenge);
+    const authorization = await this.negotiate(repository, challenge, push);
     response = await send(authorization);
-    if (response.statusCode === 401 || response.statusCode === 403) {
-      await response.body.dump();
-      throw new BootfleetError('BOOTFLEET_REGISTRY_AUTH_FAILED', `${this.registry} refused the credentials for ${repository}`, {
-        details: { registry: this.registry, repository, status: response.statusCode },
-      });
-    }
-    this.auth.set(repository, authorization);
+    if (response.statusCode === 401 || response.statusCode === 403) return this.refused(response, repository);
+    this.auth.set(key, authorization);
     return response;
   }
 
-  private async negotiate(repository: string, challenge: ReturnType<typeof parseChallenge>): Promise<string> {
+  private async refused(response: HttpResponse, repository: string): Promise<never> {
+    await response.body.dump();
+    throw new BootfleetError('BOOTFLEET_REGISTRY_AUTH_FAILED', `${this.registry} refused the credentials for ${repository}`, {
+      details: { registry: this.registry, repository, status: response.statusCode },
+    });
+  }
+
+  private async negotiate(repository: string, challenge: ReturnType<typeof parseChallenge>, push: boolean): Promise<string> {
     const credentials = this.options.credentials;
     if (challenge.scheme === 'basic') {
       if (credentials === undefined) {
@@ -96,7 +126,7 @@ export class RegistryClient {
       }
       return basicHeader(credentials);
     }
-    return `Bearer ${await fetchToken(this.dispatcher, challenge, `repository:${repository}:pull`, credentials)}`;
+    return `Bearer ${await fetchToken(this.dispatcher, challenge, `repository:${repository}:${push ? 'pull,push' : 'pull'}`, credentials)}`;
   }
 
   /** Fetches a manifest or index by tag or digest and verifies it. */
@@ -140,6 +170,16 @@ export class RegistryClient {
     verifyDigest(bytes, digest);
     return bytes;
   }
+}
+
+function requestExtras(extra: SendOptions, options: RegistryClientOptions): Omit<HttpRequest, 'url' | 'method'> {
+  const timeout = extra.stallTimeoutMs ?? options.stallTimeoutMs;
+  return {
+    headers: extra.headers ?? {},
+    ...(extra.body === undefined ? {} : { body: extra.body }),
+    ...(timeout === undefined ? {} : { stallTimeoutMs: timeout }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
 }
 
 export async function expectStatus(response: HttpResponse, ok: readonly number[], what: string): Promise<void> {

@@ -1,9 +1,11 @@
 /**
- * The one HTTP client of the agent: undici 7 with a dispatcher of our own
- * (no global fetch, no global dispatcher), so connection limits, timeouts and
- * tests' proxies apply to every request the agent makes. Redirects (registries
- * send blob GETs to a CDN with 307) are followed here, at most five, and the
- * Authorization header is dropped when the host changes.
+ * The one HTTP client of the agent (and of the CLI's registry commands):
+ * undici 7 with a dispatcher of our own (no global fetch, no global
+ * dispatcher), so connection limits, timeouts and tests' proxies apply to
+ * every request. Redirects of reads (registries send blob GETs to a CDN with
+ * 307) are followed here, at most five, and the Authorization header is
+ * dropped when the host changes; a request with a body is never redirected
+ * (its body is a Buffer sent once; an upload's answer is judged as it is).
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { BootfleetError } from '../../protocol/index.js';
@@ -23,7 +25,9 @@ export function createDispatcher(options: Partial<HttpOptions> = {}): Dispatcher
 
 export interface HttpRequest {
   readonly url: string;
-  readonly method?: 'GET' | 'HEAD';
+  readonly method?: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH';
+  /** A small body sent whole (a manifest, a signature bundle); layers never come this way. */
+  readonly body?: Buffer;
   readonly headers?: Readonly<Record<string, string>>;
   readonly stallTimeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -39,7 +43,7 @@ export async function httpRequest(dispatcher: Dispatcher, req: HttpRequest): Pro
   let url = new URL(req.url);
   let headers: Record<string, string> = { ...req.headers };
   const timeout = req.stallTimeoutMs ?? DEFAULT_HTTP_OPTIONS.stallTimeoutMs;
-  const maxRedirects = req.maxRedirects ?? MAX_REDIRECTS;
+  const maxRedirects = req.body === undefined ? (req.maxRedirects ?? MAX_REDIRECTS) : 0;
   for (let hop = 0; hop <= maxRedirects; hop++) {
     const response = await request(url, {
       dispatcher,
@@ -47,6 +51,7 @@ export async function httpRequest(dispatcher: Dispatcher, req: HttpRequest): Pro
       headers,
       headersTimeout: timeout,
       bodyTimeout: timeout,
+      ...(req.body === undefined ? {} : { body: req.body }),
       ...(req.signal === undefined ? {} : { signal: req.signal }),
     });
     const location = response.headers.location;

@@ -6,33 +6,45 @@ import { BootfleetError, parseImageReference, readSigningKey, TrustedKeys } from
 import { loadServerConfig } from '../../server/config.js';
 import { signImage, verifyImage } from '../image-signing.js';
 import type { CliIo } from '../io.js';
-import { RegistryClient } from '../registry-client.js';
+import { RegistryRepository } from '../registry-client.js';
 
-/** Tokens come from the environment or a file, never from argv (visible in `ps`). */
+/** Secrets come from the environment or a file, never from argv (visible in `ps`). */
 export const TOKEN_ENV = 'BOOTFLEET_REGISTRY_TOKEN';
+export const PASSWORD_ENV = 'BOOTFLEET_REGISTRY_PASSWORD';
 
 interface RegistryOpts {
   tokenFile?: string;
+  username?: string;
+  passwordFile?: string;
   plainHttp?: boolean;
 }
 
 function withRegistryOptions(command: Command): Command {
   return command
-    .option('--token-file <file>', `file holding the registry token (default: $${TOKEN_ENV})`)
+    .option('--token-file <file>', `file holding a bearer token sent as it is, e.g. a bootfleet API token (default: $${TOKEN_ENV})`)
+    .option('--username <name>', 'user name for registries that ask for one (Basic, or the Bearer token flow of Docker Hub, GHCR, Harbor)')
+    .option('--password-file <file>', `file holding the password for --username (default: $${PASSWORD_ENV})`)
     .option('--plain-http', 'talk http:// instead of https:// (loopback, tests)');
 }
 
-async function clientFor(refText: string, opts: RegistryOpts): Promise<{ client: RegistryClient; ref: ReturnType<typeof parseImageReference> }> {
-  const ref = parseImageReference(refText);
-  let token = process.env[TOKEN_ENV];
-  if (opts.tokenFile !== undefined) {
-    try {
-      token = (await readFile(opts.tokenFile, 'utf8')).trim();
-    } catch (error) {
-      throw new BootfleetError('BOOTFLEET_FILE_UNREADABLE', `cannot read ${opts.tokenFile}`, { cause: error });
-    }
+async function readSecret(file: string | undefined, env: string): Promise<string | undefined> {
+  if (file === undefined) return process.env[env] === '' ? undefined : process.env[env];
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (error) {
+    throw new BootfleetError('BOOTFLEET_FILE_UNREADABLE', `cannot read ${file}`, { cause: error });
   }
-  return { ref, client: new RegistryClient(ref, { ...(token === undefined || token === '' ? {} : { token }), plainHttp: opts.plainHttp === true }) };
+}
+
+async function clientFor(refText: string, opts: RegistryOpts): Promise<{ client: RegistryRepository; ref: ReturnType<typeof parseImageReference> }> {
+  const ref = parseImageReference(refText);
+  const token = await readSecret(opts.tokenFile, TOKEN_ENV);
+  const password = opts.username === undefined ? undefined : await readSecret(opts.passwordFile, PASSWORD_ENV);
+  if (opts.username !== undefined && password === undefined) {
+    throw new BootfleetError('BOOTFLEET_CLI_USAGE', `--username needs a password: --password-file or $${PASSWORD_ENV}`);
+  }
+  const credentials = opts.username === undefined || password === undefined ? {} : { credentials: { username: opts.username, password } };
+  return { ref, client: new RegistryRepository(ref, { ...(token === undefined ? {} : { token }), ...credentials, plainHttp: opts.plainHttp === true }) };
 }
 
 export function imageCommand(io: CliIo): Command {
@@ -47,7 +59,11 @@ export function imageCommand(io: CliIo): Command {
   ).action(async (refText: string, opts: RegistryOpts & { key: string }) => {
     const key = await readSigningKey(opts.key);
     const { client, ref } = await clientFor(refText, opts);
-    io.out(`${JSON.stringify(await signImage(client, ref, key, new Date()))}\n`);
+    try {
+      io.out(`${JSON.stringify(await signImage(client, ref, key, new Date()))}\n`);
+    } finally {
+      await client.close();
+    }
   });
 
   withRegistryOptions(
@@ -59,7 +75,7 @@ export function imageCommand(io: CliIo): Command {
   ).action(async (refText: string, opts: RegistryOpts & { key: string[] }) => {
     const keys = await TrustedKeys.fromFiles(opts.key);
     const { client, ref } = await clientFor(refText, opts);
-    const result = await verifyImage(client, ref, keys);
+    const result = await verifyImage(client, ref, keys).finally(() => client.close());
     io.err(`verified: ${result.image} signed by key ${result.keyId}\n`);
     io.out(`${JSON.stringify(result)}\n`);
   });

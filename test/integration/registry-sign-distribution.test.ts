@@ -14,6 +14,7 @@ import { finishLayout, writeImage } from '../helpers/oci-layout.js';
 import { tempDir } from '../helpers/registry.js';
 import { requireTool } from '../helpers/tools.js';
 import { freePort } from '../helpers/ports.js';
+import { pushLayout, startRegistry, type TestRegistry } from '../helpers/distribution-registry.js';
 
 const run = promisify(execFile);
 const skopeo = requireTool('skopeo');
@@ -73,5 +74,46 @@ describe.skipIf(skopeo.skip || distribution.skip)('image signatures on a registr
     const wrongKey = await cli(['image', 'verify', `${host}/fleet/os:v1`, '--key', join(dir.path, 'stranger.pub'), '--plain-http']);
     expect(wrongKey.code).toBe(3);
     expect(wrongKey.err).toContain('BOOTFLEET_SIG_MISSING');
+  });
+});
+
+describe.skipIf(skopeo.skip || distribution.skip)('image signatures on a registry with Basic auth (htpasswd)', () => {
+  const creds = { username: 'builder', password: 'builder-secret' };
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let registry: TestRegistry | undefined;
+
+  beforeAll(async () => {
+    dir = await tempDir('bootfleet-sign-auth-');
+    registry = await startRegistry(distribution.path ?? 'docker-registry', creds);
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await dir.remove();
+  });
+
+  it('pushes and reads with --username and --password-file; a wrong password fails with BOOTFLEET_REGISTRY_AUTH_FAILED', async () => {
+    const host = registry?.host ?? '';
+    const layout = join(dir.path, 'layout');
+    const image = await writeImage(layout, dir.path, 'amd64', [{ 'etc/os-release': 'ID=bootfleet\n' }]);
+    await finishLayout(layout, image, 'v1');
+    await pushLayout(skopeo.path ?? 'skopeo', layout, 'v1', `${host}/fleet/os:v1`, creds);
+    expect((await cli(['keys', 'generate', '-o', join(dir.path, 'builder')])).code).toBe(0);
+    const good = join(dir.path, 'password');
+    const bad = join(dir.path, 'wrong-password');
+    await writeFile(good, `${creds.password}\n`);
+    await writeFile(bad, 'nope\n');
+    const auth = ['--username', creds.username, '--plain-http'];
+
+    const signed = await cli(['image', 'sign', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.key'), ...auth, '--password-file', good]);
+    expect(signed.err).toBe('');
+    expect(JSON.parse(signed.out)).toMatchObject({ image: image.digest });
+    const verified = await cli(['image', 'verify', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.pub'), ...auth, '--password-file', good]);
+    expect(verified.code).toBe(0);
+
+    const refused = await cli(['image', 'verify', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.pub'), ...auth, '--password-file', bad]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toContain('BOOTFLEET_REGISTRY_AUTH_FAILED');
+    const anonymous = await cli(['image', 'verify', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.pub'), '--plain-http']);
+    expect(anonymous.err).toContain('BOOTFLEET_REGISTRY_AUTH_FAILED');
   });
 });
