@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Report } from '../../protocol/index.js';
+import { generateSigningKey, type Report } from '../../protocol/index.js';
 import { DEVICE_TOKEN } from '../helpers/registry.js';
 import {
   AgentProcess,
@@ -111,5 +111,25 @@ describe('agent daemon, a newer desired state supersedes a running update', () =
     // Its end was reported before the newcomer started.
     expect(sickEnd?.seq).toBeLessThan(reports().find((r) => r.desiredSeq === 5)?.seq ?? 0);
     expect(line((l) => l.event === 'desired-superseded' && l.seq === 4)).toBe(-1);
+  }, 60_000);
+
+  it('is not stopped by a message that does not verify, nor by a re-issue of the same image', async () => {
+    const big = randomLayer(3 * 1024 * 1024);
+    const c = await pushTestImage(fleet, REPO, [base, big, layerOf({ 'etc/version': 'c', 'etc/healthy': 'y' })]);
+    await publishDesired(fleet, desiredFor(fleet, c, { device: DEVICE, seq: 6, version: '6.0', repo: REPO }));
+    await eventually(() => (line((l) => l.event === 'blob-progress' && l.digest === big.digest) >= 0 ? true : undefined), 'C downloading');
+    const other = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'forged', 'etc/healthy': 'y' })]);
+    // Another image, a higher seq, but signed by a key the device does not trust.
+    await publishDesired(fleet, desiredFor(fleet, other, { device: DEVICE, seq: 7, version: '7.0', repo: REPO }), generateSigningKey('ecdsa-p256'));
+    // The same image again with a higher seq, as a server re-issues a desired state before it expires.
+    await publishDesired(fleet, desiredFor(fleet, c, { device: DEVICE, seq: 8, version: '6.0', repo: REPO }));
+    const done = await waitReport(finished(6), 'C finished', 30_000);
+    expect(done.phase).toBe('succeeded');
+    expect(line((l) => l.event === 'desired-superseding' && l.seq === 6)).toBe(-1);
+    expect(line((l) => l.event === 'desired-superseded' && l.seq === 6)).toBe(-1);
+    // The re-issue is accepted afterwards and finds its image already booted.
+    expect((await waitReport(finished(8), 'the re-issue finished')).phase).toBe('succeeded');
+    expect(await currentVersion(dataDir)).toBe('c');
+    expect(reports().some((r) => r.error?.code === 'BOOTFLEET_SIG_KEY_UNKNOWN')).toBe(true);
   }, 60_000);
 });
