@@ -4,13 +4,13 @@
  * server's key. The agent's bandwidth cap (1 MiB/s) makes the registry slow. A newer desired state stops
  * the download of the one in progress, the device ends on the newer image, and the shared layer's partial
  * file is resumed, not fetched again. A probation in progress is never stopped: it ends (here rolled back)
- * before the newer desired state runs.
+ * before the newer desired state runs. Last, the signed `policy.soakSeconds` holds the commit back.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKey, type Report } from '../../protocol/index.js';
+import { generateSigningKey, type AgentState, type Report } from '../../protocol/index.js';
 import { DEVICE_TOKEN } from '../helpers/registry.js';
 import {
   AgentProcess,
@@ -131,5 +131,23 @@ describe('agent daemon, a newer desired state supersedes a running update', () =
     expect((await waitReport(finished(8), 'the re-issue finished')).phase).toBe('succeeded');
     expect(await currentVersion(dataDir)).toBe('c');
     expect(reports().some((r) => r.error?.code === 'BOOTFLEET_SIG_KEY_UNKNOWN')).toBe(true);
+  }, 60_000);
+
+  it('soaks for the signed policy.soakSeconds before it commits and reports succeeded', async () => {
+    const soaked = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'soaked', 'etc/healthy': 'y' })]);
+    const desired = desiredFor(fleet, soaked, { device: DEVICE, seq: 9, version: '9.0', repo: REPO });
+    desired.policy = { ...desired.policy, soakSeconds: 2 };
+    await publishDesired(fleet, desired);
+    const probation = await eventually(async () => {
+      const state = JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8')) as AgentState;
+      return state.probation?.soakStartedAtMs === undefined ? undefined : state.probation;
+    }, 'soak window open');
+    expect(probation.soakMs).toBe(2_000);
+    expect(reports().some((r) => r.desiredSeq === 9 && r.phase === 'succeeded')).toBe(false);
+    expect((await waitReport(finished(9), 'soaked finished')).phase).toBe('succeeded');
+    const state = JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8')) as AgentState;
+    const commit = state.history.at(-1);
+    expect(commit?.action).toBe('commit');
+    expect(commit?.atMs).toBeGreaterThanOrEqual((probation.soakStartedAtMs ?? 0) + 2_000);
   }, 60_000);
 });
