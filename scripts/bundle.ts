@@ -22,16 +22,27 @@ import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build, type RolldownOutput } from 'rolldown';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The repository root (this file runs as dist/scripts/bundle.js). */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BUNDLE_DIR = `${ROOT}dist/bundle`;
 /** Packages loaded from node_modules, not bundled (reasons above). */
 export const EXTERNAL: readonly RegExp[] = [/^level(\/|$)/, /^classic-level(\/|$)/, /^@sigstore\//];
 
-export async function bundleCli(outDir: string = BUNDLE_DIR): Promise<RolldownOutput> {
+/** Bundles the CLI into `outDir` (emptied first). */
+export function bundleCli(outDir: string = BUNDLE_DIR): Promise<RolldownOutput> {
+  return bundleEntry(`${ROOT}cli/main.ts`, outDir);
+}
+
+/**
+ * Bundles one entry (a path from the repository root's point of view) into
+ * `outDir` as `main.js` plus its chunks, the way the CLI ships; the recovery
+ * benchmark bundles its crash worker with it.
+ */
+export async function bundleEntry(entry: string, outDir: string): Promise<RolldownOutput> {
   // Chunk names carry a content hash: stale chunks of an earlier build would pile up.
   await rm(outDir, { recursive: true, force: true });
   return build({
-    input: { main: `${ROOT}cli/main.ts` },
+    input: { main: entry },
     platform: 'node',
     logLevel: 'warn',
     external: [...EXTERNAL],
