@@ -25,9 +25,9 @@ export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '
 
 const TARGET_NOTE = 'target < 80 MB';
 /** The shipped executable, the bundle next to this built script (dist/bundle/main.js). */
-const CLI = new URL('../bundle/main.js', import.meta.url).pathname;
+export const CLI = new URL('../bundle/main.js', import.meta.url).pathname;
 /** tsc's output of the same entry (dist/cli/main.js): about 900 ES modules, the before figure. */
-const TSC_CLI = new URL('../cli/main.js', import.meta.url).pathname;
+export const TSC_CLI = new URL('../cli/main.js', import.meta.url).pathname;
 /** How long the daemon idles, connected, before its memory is read (3_000 ms). */
 const DAEMON_IDLE_MS = 3_000;
 
@@ -79,18 +79,24 @@ async function enroll(fleet: Fleet, deviceId: string, dir: string): Promise<stri
   return out;
 }
 
+/** Enrols device `bench-dev` with `fleet` and writes a managed-mode agent configuration under `work`; returns its path. */
+export async function managedAgentConfig(fleet: Fleet, work: string): Promise<string> {
+  const dir = await mkdtemp(join(work, 'daemon-'));
+  const credentials = await enroll(fleet, 'bench-dev', dir);
+  const config = join(dir, 'agent.json');
+  await writeJson(config, {
+    deviceId: 'bench-dev',
+    deploy: { dataDir: join(dir, 'agent') },
+    server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')] },
+  });
+  return config;
+}
+
 /** The daemon in managed mode against a real bootfleet server (embedded broker), connected and idle. */
 export async function daemonIdle(work: string, nodeFlags: readonly string[], cli: string = CLI): Promise<{ hwmMiB: number; rssMiB: number }> {
   const fleet = await startFleet();
   try {
-    const dir = await mkdtemp(join(work, 'daemon-'));
-    const credentials = await enroll(fleet, 'bench-dev', dir);
-    const config = join(dir, 'agent.json');
-    await writeJson(config, {
-      deviceId: 'bench-dev',
-      deploy: { dataDir: join(dir, 'agent') },
-      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')] },
-    });
+    const config = await managedAgentConfig(fleet, work);
     const child = spawn(process.execPath, [...nodeFlags, cli, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';

@@ -12,7 +12,13 @@
  * `recovered`. Target: every trial under 1 s. The worker runs as the agent
  * ships, bundled by scripts/bundle.ts's `bundleEntry` (the same rolldown
  * options as dist/bundle/), and, in the same run, as tsc's module-per-file
- * output (dist/scripts/crash-worker.js, how the agent shipped before). Sizes: BENCH_TRIALS (default 24), BENCH_TREE_FILES (default
+ * output (dist/scripts/crash-worker.js, how the agent shipped before).
+ *
+ * Then the daemon itself (BENCH_DAEMON_RESTARTS, default 8, per entry):
+ * `bootfleet agent run` in managed mode against a real server, killed by
+ * SIGKILL and started again; the clock runs from the restart to its first
+ * `report` line, which it prints once its start-up recovery and probation
+ * check are done, for the bundle and for tsc's output. Sizes: BENCH_TRIALS (default 24), BENCH_TREE_FILES (default
  * 500 files per image).
  */
 import { spawn } from 'node:child_process';
@@ -22,7 +28,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { startFleet } from '../test/helpers/agent-daemon.js';
 import { bundleEntry, ROOT } from '../scripts/bundle.js';
+import { AGENT_NODE_FLAGS, CLI, managedAgentConfig, TSC_CLI } from './agent-memory.js';
 import { emitResults, median, result, type BenchResult } from './harness.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? '') || 24;
@@ -33,6 +41,7 @@ const TSC_WORKER = fileURLToPath(new URL('../scripts/crash-worker.js', import.me
 /** Inside dist/, so that what the bundle leaves out resolves from the repository's node_modules. */
 const BUNDLE_DIR = fileURLToPath(new URL('./crash-worker-bundle/', import.meta.url));
 const STEP_TIMEOUT_MS = 30_000;
+const DAEMON_RESTARTS = Number(process.env.BENCH_DAEMON_RESTARTS ?? '') || 8;
 
 function makeTrees(dir: string): void {
   for (const version of ['1.0', '2.0', '3.0']) {
@@ -129,6 +138,30 @@ async function bareNode(): Promise<number> {
   return ms;
 }
 
+/** Restarts of the managed daemon (each entry in turn): milliseconds from spawning it to its first `report` line. */
+async function daemonRestarts(work: string): Promise<{ bundle: number[]; tsc: number[] }> {
+  const fleet = await startFleet();
+  try {
+    const config = await managedAgentConfig(fleet, work);
+    const times = { bundle: [] as number[], tsc: [] as number[] };
+    for (let i = 0; i < DAEMON_RESTARTS; i += 1) {
+      for (const [cli, into] of [[CLI, times.bundle], [TSC_CLI, times.tsc]] as const) {
+        const started = performance.now();
+        const daemon = start([...AGENT_NODE_FLAGS, cli, 'agent', 'run', '--config', config]);
+        const report = await daemon.line('report');
+        const ms = performance.now() - started;
+        daemon.kill();
+        await daemon.exited;
+        if (report === undefined) throw new Error(`the daemon (${cli}) exited before its first report`);
+        into.push(ms);
+      }
+    }
+    return times;
+  } finally {
+    await fleet.t.destroy();
+  }
+}
+
 function figures(tag: string, ms: readonly number[], bare: readonly number[], note: string): BenchResult[] {
   const notes = `${String(TRIALS)} trials, SIGKILL at ${String(STEPS.length)} step boundaries, ${String(TREE_FILES)} files per image; ${note}`;
   return [
@@ -158,7 +191,15 @@ try {
     bare.push(await bareNode());
   }
   process.stdout.write(`kill -> recovered over ${String(TRIALS)} trials: ${line('bundle', ours)}; ${line('tsc output', tsc)}; ${line('bare node start', bare)}\n`);
-  emitResults([...figures('', ours, bare, 'the bundle, as shipped; target < 1000 ms'), ...figures(', tsc output', tsc, bare, 'before the bundle, for comparison')]);
+  const daemon = await daemonRestarts(work);
+  process.stdout.write(`daemon restart to its first report over ${String(DAEMON_RESTARTS)} restarts: ${line('bundle', daemon.bundle)}; ${line('tsc output', daemon.tsc)}\n`);
+  const note = `${String(DAEMON_RESTARTS)} SIGKILLed restarts of bootfleet agent run (managed, idle), to its first report`;
+  emitResults([
+    ...figures('', ours, bare, 'the bundle, as shipped; target < 1000 ms'),
+    ...figures(', tsc output', tsc, bare, 'before the bundle, for comparison'),
+    result('daemon restart to first report, median', median(daemon.bundle), 'ms', 'bare node start to first line, median', median(bare), false, `${note}; the bundle`),
+    result('daemon restart to first report, median, tsc output', median(daemon.tsc), 'ms', 'bare node start to first line, median', median(bare), false, `${note}; before the bundle`),
+  ]);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
