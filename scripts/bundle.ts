@@ -34,7 +34,7 @@ export function bundleCli(outDir: string = BUNDLE_DIR): Promise<RolldownOutput> 
 }
 
 /**
- * Bundles one entry (a path from the repository root's point of view) into
+ * Bundles one entry (an absolute path to a source file) into
  * `outDir` as `main.js` plus its chunks, the way the CLI ships; the recovery
  * benchmark bundles its crash worker with it.
  */
