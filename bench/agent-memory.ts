@@ -4,8 +4,11 @@
  *   - peak RSS of `bootfleet agent pull` of a large layer, and of `agent unpack`;
  *   - the idle CLI (`agent inventory`): what loading Node and our modules costs;
  *   - the daemon (`agent run`, managed mode, connected to a broker, idle).
- * The agent runs as the systemd unit runs it (AGENT_NODE_FLAGS); the pull and
- * unpack are also measured with node's defaults, to show what the flags do.
+ * The agent runs as the systemd unit runs it: the bundle (dist/bundle/main.js,
+ * scripts/bundle.ts) with AGENT_NODE_FLAGS. The same figures for tsc's
+ * module-per-file output (dist/cli/main.js, what shipped before the bundle)
+ * are taken in the same run; the pull and unpack are also measured with
+ * node's defaults, to show what the flags do.
  * Each figure is one fresh child process; CLI figures are its maxRSS, the
  * daemon's are /proc/<pid>/status (VmHWM, VmRSS) after it has idled.
  */
@@ -21,8 +24,10 @@ import { result, type BenchResult } from './harness.js';
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc', '--liftoff-only'];
 
 const TARGET_NOTE = 'target < 80 MB';
-/** The built CLI next to this built script (dist/cli/main.js). */
-const CLI = new URL('../cli/main.js', import.meta.url).pathname;
+/** The shipped executable, the bundle next to this built script (dist/bundle/main.js). */
+export const CLI = new URL('../bundle/main.js', import.meta.url).pathname;
+/** tsc's output of the same entry (dist/cli/main.js): about 900 ES modules, the before figure. */
+export const TSC_CLI = new URL('../cli/main.js', import.meta.url).pathname;
 /** How long the daemon idles, connected, before its memory is read (3_000 ms). */
 const DAEMON_IDLE_MS = 3_000;
 
@@ -32,7 +37,7 @@ export interface ProbeReport {
   readonly atPeakRssMiB: Record<string, number>;
 }
 
-/** Runs bench/rss-probe.js (a `bootfleet` command, or `--bare`) in a fresh node and returns its report. */
+/** Runs bench/rss-probe.js (`<entry> <bootfleet args>`, or `--bare`) in a fresh node and returns its report. */
 export async function probe(args: readonly string[], nodeFlags: readonly string[]): Promise<ProbeReport> {
   const script = new URL('./rss-probe.js', import.meta.url).pathname;
   const child = spawn(process.execPath, [...nodeFlags, script, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -74,19 +79,25 @@ async function enroll(fleet: Fleet, deviceId: string, dir: string): Promise<stri
   return out;
 }
 
+/** Enrols device `bench-dev` with `fleet` and writes a managed-mode agent configuration under `work`; returns its path. */
+export async function managedAgentConfig(fleet: Fleet, work: string): Promise<string> {
+  const dir = await mkdtemp(join(work, 'daemon-'));
+  const credentials = await enroll(fleet, 'bench-dev', dir);
+  const config = join(dir, 'agent.json');
+  await writeJson(config, {
+    deviceId: 'bench-dev',
+    deploy: { dataDir: join(dir, 'agent') },
+    server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')] },
+  });
+  return config;
+}
+
 /** The daemon in managed mode against a real bootfleet server (embedded broker), connected and idle. */
-export async function daemonIdle(work: string, nodeFlags: readonly string[]): Promise<{ hwmMiB: number; rssMiB: number }> {
+export async function daemonIdle(work: string, nodeFlags: readonly string[], cli: string = CLI): Promise<{ hwmMiB: number; rssMiB: number }> {
   const fleet = await startFleet();
   try {
-    const dir = await mkdtemp(join(work, 'daemon-'));
-    const credentials = await enroll(fleet, 'bench-dev', dir);
-    const config = join(dir, 'agent.json');
-    await writeJson(config, {
-      deviceId: 'bench-dev',
-      deploy: { dataDir: join(dir, 'agent') },
-      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')] },
-    });
-    const child = spawn(process.execPath, [...nodeFlags, CLI, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const config = await managedAgentConfig(fleet, work);
+    const child = spawn(process.execPath, [...nodeFlags, cli, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -111,30 +122,52 @@ export interface MemoryBenchInput {
   readonly layerMb: number;
 }
 
+interface Figures {
+  readonly work: string;
+  readonly image: string;
+  readonly layerMb: number;
+  readonly add: (name: string, report: ProbeReport, base: number, baseName: string, note: string) => void;
+  readonly bare: number;
+  readonly bareName: string;
+}
+
+/** Idle CLI, pull and unpack of the large layer, with the unit's flags, for one entry; `tag` names the entry in each figure. */
+async function cliFigures(f: Figures, entry: string, tag: string, dirs: string): Promise<void> {
+  const dataDir = join(f.work, `rss-agent${dirs}`);
+  const note = tag === '' ? TARGET_NOTE : `${TARGET_NOTE}; before the bundle, for comparison`;
+  f.add(`peak RSS, idle CLI (agent inventory)${tag}`, await probe([entry, 'agent', 'inventory', '--data-dir', join(f.work, `rss-idle${dirs}`)], AGENT_NODE_FLAGS), f.bare, f.bareName, `${note}; Node + protocol + content code, no data moved`);
+  f.add(`peak RSS, agent pull of a ${String(f.layerMb)} MB layer${tag}`, await probe([entry, 'agent', 'pull', f.image, '--data-dir', dataDir, '--json'], AGENT_NODE_FLAGS), f.bare, f.bareName, note);
+  f.add(`peak RSS, agent unpack of a ${String(f.layerMb)} MB layer${tag}`, await probe([entry, 'agent', 'unpack', f.image, '--data-dir', dataDir, '--dest', join(f.work, `rss-root${dirs}`)], AGENT_NODE_FLAGS), f.bare, f.bareName, note);
+}
+
 /** Runs every memory figure; prints them and returns them as BenchResults. */
 export async function benchMemory(input: MemoryBenchInput): Promise<BenchResult[]> {
   const { work, image, layerMb } = input;
   const results: BenchResult[] = [];
   const bare = mib(await probe(['--bare'], AGENT_NODE_FLAGS));
   const bareDefault = mib(await probe(['--bare'], []));
-  console.log(`bare node process: ${bare} MiB with ${AGENT_NODE_FLAGS.join(' ')}, ${bareDefault} MiB with node's defaults`);
+  console.log(`bare node process: ${String(bare)} MiB with ${AGENT_NODE_FLAGS.join(' ')}, ${String(bareDefault)} MiB with node's defaults`);
   const add = (name: string, report: ProbeReport, base: number, baseName: string, note: string): void => {
     show(name, report, base);
     results.push(result(name, mib(report), 'MiB', baseName, base, false, note));
   };
   const bareName = `bare node (${AGENT_NODE_FLAGS.join(' ')})`;
-  const dataDir = join(work, 'rss-agent');
-  add('peak RSS, idle CLI (agent inventory)', await probe(['agent', 'inventory', '--data-dir', join(work, 'rss-idle')], AGENT_NODE_FLAGS), bare, bareName, `${TARGET_NOTE}; Node + protocol + content code, no data moved`);
-  add(`peak RSS, agent pull of a ${layerMb} MB layer`, await probe(['agent', 'pull', image, '--data-dir', dataDir, '--json'], AGENT_NODE_FLAGS), bare, bareName, TARGET_NOTE);
-  add(`peak RSS, agent unpack of a ${layerMb} MB layer`, await probe(['agent', 'unpack', image, '--data-dir', dataDir, '--dest', join(work, 'rss-root')], AGENT_NODE_FLAGS), bare, bareName, TARGET_NOTE);
+  const figures: Figures = { work, image, layerMb, add, bare, bareName };
+  await cliFigures(figures, CLI, '', '');
+  await cliFigures(figures, TSC_CLI, ', tsc output', '-tsc');
   // The same two without the unit's flags: what they buy.
   const defaults = 'bare node (defaults)';
-  add(`peak RSS, agent pull, node defaults`, await probe(['agent', 'pull', image, '--data-dir', join(work, 'rss-agent-2'), '--json'], []), bareDefault, defaults, 'without the unit flags, for comparison');
-  add(`peak RSS, agent unpack, node defaults`, await probe(['agent', 'unpack', image, '--data-dir', dataDir, '--dest', join(work, 'rss-root-2')], []), bareDefault, defaults, 'without the unit flags, for comparison');
-  for (const [flags, base, baseName, suffix] of [[AGENT_NODE_FLAGS, bare, bareName, ''], [[], bareDefault, defaults, ', node defaults']] as const) {
-    const daemon = await daemonIdle(work, flags);
+  const dataDir = join(work, 'rss-agent');
+  add(`peak RSS, agent pull, node defaults`, await probe([CLI, 'agent', 'pull', image, '--data-dir', join(work, 'rss-agent-2'), '--json'], []), bareDefault, defaults, 'without the unit flags, for comparison');
+  add(`peak RSS, agent unpack, node defaults`, await probe([CLI, 'agent', 'unpack', image, '--data-dir', dataDir, '--dest', join(work, 'rss-root-2')], []), bareDefault, defaults, 'without the unit flags, for comparison');
+  const daemons = [
+    [AGENT_NODE_FLAGS, CLI, bare, bareName, '', `${TARGET_NOTE}; VmHWM after start-up and ${String(DAEMON_IDLE_MS)} ms idle`],
+    [AGENT_NODE_FLAGS, TSC_CLI, bare, bareName, ', tsc output', `${TARGET_NOTE}; before the bundle, for comparison`],
+    [[], CLI, bareDefault, defaults, ', node defaults', 'without the unit flags, for comparison'],
+  ] as const;
+  for (const [flags, entry, base, baseName, suffix, note] of daemons) {
+    const daemon = await daemonIdle(work, flags, entry);
     console.log(`daemon idle${suffix} (managed, connected): VmRSS ${daemon.rssMiB.toFixed(1)} MiB, VmHWM ${daemon.hwmMiB.toFixed(1)} MiB  x${(daemon.hwmMiB / base).toFixed(2)} bare`);
-    const note = suffix === '' ? `${TARGET_NOTE}; VmHWM after start-up and ${DAEMON_IDLE_MS} ms idle` : 'without the unit flags, for comparison';
     results.push(result(`peak RSS, daemon idle (agent run, managed, connected)${suffix}`, Math.round(daemon.hwmMiB * 10) / 10, 'MiB', baseName, base, false, note));
   }
   await writeFile(join(work, 'memory.json'), JSON.stringify(results));

@@ -1,6 +1,7 @@
 /**
- * Runs one `bootfleet` command (or, with `--bare`, idles like a bare Node
- * process) and reports, on stderr as one JSON line, the process's peak RSS
+ * Runs one `bootfleet` command (`<entry> <args...>`: the executable to load,
+ * dist/bundle/main.js as shipped or tsc's dist/cli/main.js, then its
+ * arguments; or, with `--bare`, idles like a bare Node process) and reports, on stderr as one JSON line, the process's peak RSS
  * (VmHWM of /proc/self/status, KiB) and where the bytes were: the peak of each
  * `process.memoryUsage()` field sampled every 20 ms, and the sample taken at
  * the highest RSS (heap, external, arrayBuffers). The bench runs it as a
@@ -8,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { memoryUsage } from 'node:process';
+import { pathToFileURL } from 'node:url';
 
 const SAMPLE_MS = 20;
 const MiB = 1024 * 1024;
@@ -39,8 +41,11 @@ if (args[0] === '--bare') {
   // What a bare `node -e 'setInterval(()=>{},1e3)'` costs on this machine: the baseline of every figure.
   await new Promise((resolve) => setTimeout(resolve, Number(args[1] ?? 500)));
 } else {
-  const { runCli } = await import('../cli/program.js');
-  code = await runCli(args, { out: () => undefined, err: (text) => process.stderr.write(text) });
+  // The executable as node runs it: its argv, its top-level code (which sets process.exitCode when done).
+  const [entry = '', ...rest] = args;
+  process.argv = [process.argv[0] ?? process.execPath, entry, ...rest];
+  await import(pathToFileURL(entry).href);
+  code = typeof process.exitCode === 'number' ? process.exitCode : 0;
 }
 sample();
 clearInterval(timer);

@@ -55,8 +55,8 @@ export const BENCH_SCRIPTS: readonly BenchScript[] = [
   {
     name: 'agent-recovery',
     file: 'agent-recovery.js',
-    description: 'agent: time from a SIGKILL mid-transition to a restarted agent that recovered a consistent state, against a bare node start (docs/agent-deployment.md)',
-    quick: { BENCH_TRIALS: '7', BENCH_TREE_FILES: '100' },
+    description: 'agent: time from a SIGKILL mid-transition to a restarted agent that recovered a consistent state, bundled as shipped and as tsc output, against a bare node start (docs/agent-daemon.md)',
+    quick: { BENCH_TRIALS: '7', BENCH_TREE_FILES: '100', BENCH_DAEMON_RESTARTS: '3' },
   },
   {
     name: 'undici-body-rss',

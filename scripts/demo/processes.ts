@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_PATH = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+/** The shipped executable: the bundle (scripts/bundle.ts) next to this built script. */
+export const CLI_PATH = fileURLToPath(new URL('../../bundle/main.js', import.meta.url));
 
 export interface Finished {
   readonly code: number | null;
@@ -62,7 +63,7 @@ export class Supervisor {
   private readonly dirs: string[] = [];
   private cleaning: Promise<void> | undefined;
 
-  /** `cliPath`: the built CLI (tests run from source and pass dist/cli/main.js). */
+  /** `cliPath`: the built CLI (tests run from source and pass dist/bundle/main.js). */
   constructor(private readonly cliPath: string = CLI_PATH) {}
 
   async tempDir(prefix: string): Promise<string> {

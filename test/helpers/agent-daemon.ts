@@ -2,7 +2,7 @@
  * A fleet for agent daemon tests: a real bootfleet server (HTTP API, embedded
  * broker, embedded registry) with registry tokens, the reports devices send,
  * images pushed over HTTP, and the agent as a real child process
- * (`node dist/cli/main.js agent run`), whose JSON lines are collected.
+ * (`node dist/bundle/main.js agent run`, the shipped bundle), whose JSON lines are collected.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -1,8 +1,12 @@
-/** Runs the built `bootfleet` executable as a real process (npm test builds it first). */
+/**
+ * Runs the built `bootfleet` executable as a real process (npm test builds it first):
+ * the bundle that ships (dist/bundle/main.js, package.json `bin`, the systemd units),
+ * not tsc's module-per-file output, so that the tests exercise what devices run.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_PATH = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL('../../dist/bundle/main.js', import.meta.url));
 
 export interface Finished {
   code: number | null;

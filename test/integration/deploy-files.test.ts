@@ -3,7 +3,8 @@
  * here, no podman): every COPY source of each Containerfile exists in the
  * build context (the repository root), the build stage copies every source
  * tsconfig.build.json compiles and those copies alone type-check, the units
- * enabled are the ones copied, the configurations baked in parse with the real
+ * and the server image start the bundle package.json ships and the images copy
+ * it, the units enabled are the ones copied, the configurations baked in parse with the real
  * parsers, the HEALTHCHECK's route answers 200 and the ports match EXPOSE.
  * The units themselves: systemd-units.test.ts (`systemd-analyze verify`).
  */
@@ -79,6 +80,21 @@ describe('deploy/ container files', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('the units and the server image start the executable package.json ships (the bundle), and the images copy it', () => {
+    const bin = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin.bootfleet ?? '';
+    expect(bin).toBe('dist/bundle/main.js');
+    for (const unit of ['bootfleet-agent.service', 'bootfleet-agent-update.service', 'bootfleet-server.service']) {
+      const execStart = /^ExecStart=(.*)$/m.exec(readFileSync(join(ROOT, 'deploy/systemd', unit), 'utf8'))?.[1] ?? '';
+      expect(execStart.split(/\s+/), unit).toContain(`/opt/bootfleet/${bin}`);
+    }
+    const entrypoint = instructions('deploy/container/Containerfile').find((i) => i.op === 'ENTRYPOINT')?.args ?? '';
+    expect(JSON.parse(entrypoint) as string[]).toContain(`/opt/bootfleet/${bin}`);
+    for (const file of CONTAINERFILES) {
+      const fromBuild = instructions(file).filter((i) => i.op === 'COPY' && i.args.includes('--from=build'));
+      expect(fromBuild.map((i) => i.args.split(/\s+/)[1]), file).toContain(`/src/${dirname(bin)}`);
+    }
+  });
 
   it('the server image: its configuration parses, listens on the exposed ports, and its health check route answers', async () => {
     const list = instructions('deploy/container/Containerfile');

@@ -21,7 +21,7 @@ import { requireTool } from '../helpers/tools.js';
 const registryTool = requireTool('docker-registry');
 const skopeo = requireTool('skopeo');
 const creds = { username: 'device', password: 'pw' };
-const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+const cli = new URL('../../dist/bundle/main.js', import.meta.url).pathname;
 
 function runPull(host: string, dataDir: string): { child: ReturnType<typeof spawn>; done: Promise<{ code: number | null; events: ProgressEvent[] }> } {
   const child = spawn(process.execPath, [cli, 'agent', 'pull', `${host}/fleet/big:v1`, '--data-dir', dataDir, '--json', '--username', creds.username], {
