@@ -5,7 +5,8 @@
  * their own credentials (or client certificate) and a client id equal to
  * their device id; the ACL in acl.ts is enforced on subscribe, publish and
  * every delivery. The server publishes from inside the broker, not as a
- * network client.
+ * network client, and hands a message on a device's own topic straight to
+ * that device's connection (direct-delivery.ts).
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import type { Level } from 'level';
@@ -15,7 +16,8 @@ import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
 import { FleetPersistence } from './fleet-persistence.js';
-import type { ControlPlane, DeviceMessageHandler, PublishOptions } from './control-plane.js';
+import type { ControlPlane, DeviceMessageHandler, OutgoingMessage, PublishOptions } from './control-plane.js';
+import { DirectDelivery } from './direct-delivery.js';
 import { newBrokerCounters } from './control-plane.js';
 import { startListeners } from './listeners.js';
 
@@ -40,6 +42,8 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     maxClientsIdLength: ID_MAX_LENGTH,
     ...deviceAccessHooks(deps.credentials, counters, logger, { onCertificateLogin: deps.onCertificateLogin, isCertificateRevoked: deps.isCertificateRevoked }),
   });
+  const direct = new DirectDelivery(aedes, persistence);
+  const viaAedes = (message: OutgoingMessage): Promise<void> => publishInside(aedes, message.topic, message.payload, message.options);
   const connected = new Map<string, Client>();
   aedes.on('client', (client) => connected.set(client.id, client));
   aedes.on('clientDisconnect', (client) => {
@@ -68,8 +72,12 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
       ...(listeners.ws === undefined ? {} : { ws: `ws://${hostOf(listeners.ws.address)}:${listeners.ws.port}/mqtt` }),
     },
     counters,
-    publish: (topic, payload, options) => publishInside(aedes, topic, payload, options),
-    onDeviceMessage: (filter, handler) => subscribeInside(aedes, filter, handler),
+    publish: (topic, payload, options) => direct.publishMany([{ topic, payload, options }], viaAedes),
+    publishMany: (messages) => direct.publishMany(messages, viaAedes),
+    onDeviceMessage: (filter, handler) => {
+      direct.addServerFilter(filter);
+      return subscribeInside(aedes, filter, handler);
+    },
     provisionDevice: () => Promise.resolve(),
     revokeDevice: (deviceId) => {
       // The credentials are gone from our store; a connected session must not outlive them.

@@ -32,7 +32,7 @@ export interface CampaignManagerDeps {
   readonly db: Level;
   readonly registry: Registry;
   readonly devices: DeviceRegistry;
-  readonly plane: Pick<ControlPlane, 'publish'>;
+  readonly plane: Pick<ControlPlane, 'publish' | 'publishMany'>;
   readonly key: SigningKey;
   readonly logger: Logger;
   /** Unix milliseconds; injected by tests. */

@@ -14,6 +14,7 @@ import type { Campaign } from '../../server/campaigns/index.js';
 import { Issuer } from '../../server/campaigns/issuer.js';
 import { CampaignStore } from '../../server/campaigns/store.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
+import { recorder } from '../helpers/publish-recorder.js';
 
 const NOW = 1_795_000_000;
 const TTL = 3600;
@@ -60,12 +61,9 @@ describe('Issuer signing ahead', () => {
     issuer = new Issuer({
       key,
       store,
-      plane: {
-        publish: (topic, payload) => {
-          published.set(topic.split('/')[3] ?? '', payload.toString());
-          return Promise.resolve();
-        },
-      },
+      plane: recorder((topic, payload) => {
+        published.set(topic.split('/')[3] ?? '', payload.toString());
+      }),
     });
   });
   afterEach(async () => {
