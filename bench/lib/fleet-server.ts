@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { deviceTopic, digestOf, MediaType } from '../../protocol/index.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { freePort } from '../../scripts/lib/free-port.js';
-import { endAll, pool, secondsUntilNotified, simDevice, simIds, waitUntil, type SimDevice } from './fleet-sim.js';
+import { endAll, pool, secondsUntilNotified, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
 import { cpuSecondsOf, rssOf, startProcess, waitForHttp } from './measure.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -119,13 +119,13 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
  * CPU seconds from asking to start until both the request has answered and
  * the last device is notified.
  */
-export async function notifyCampaign(server: Bootfleet, id: string): Promise<{ seconds: number; cpuSeconds: number }> {
+export async function notifyCampaign(server: Bootfleet, id: string): Promise<Notified & { cpuSeconds: number }> {
   const { base, devices } = server;
   await api(base, 'POST', '/api/v1/campaigns', { id, image: `${new URL(base).host}/bench/os:1.0`, selector: { ids: devices.map((d) => d.id) }, waves: [100] });
   const cpuBefore = await server.cpuSeconds();
   const started = performance.now();
-  const [, seconds] = await Promise.all([api(base, 'POST', `/api/v1/campaigns/${id}/start`), secondsUntilNotified(devices, started)]);
-  return { seconds, cpuSeconds: (await server.cpuSeconds()) - cpuBefore };
+  const [, notified] = await Promise.all([api(base, 'POST', `/api/v1/campaigns/${id}/start`), secondsUntilNotified(devices, started)]);
+  return { ...notified, cpuSeconds: (await server.cpuSeconds()) - cpuBefore };
 }
 
 /** Aborts the campaign and waits until every device saw its desired state withdrawn (so rounds do not overlap). */

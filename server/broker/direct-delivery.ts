@@ -30,6 +30,8 @@ interface Subscriber {
   readonly client: Client;
   /** MQTT 5 retain-as-published; without it a message sent to a subscriber has RETAIN 0 [MQTT-3.3.1-9]. */
   readonly retainAsPublished: boolean;
+  /** A server subscription matches the topic too (worked out once, not per message). */
+  shadowed: boolean;
 }
 
 /** [MQTT-3.9.3] return code 0x80 in a SUBACK: the subscription was refused. */
@@ -68,6 +70,7 @@ export class DirectDelivery {
   /** A subscription of the server's own, inside the broker: messages matching it take aedes' path. */
   addServerFilter(filter: string): void {
     this.serverFilters.push(filter);
+    for (const [topic, subscriber] of this.subscribers) subscriber.shadowed ||= topicMatches(filter, topic);
   }
 
   /** Publishes every message, directly where that is exact (see the top), through `fallback` otherwise. */
@@ -90,7 +93,9 @@ export class DirectDelivery {
   private deliver(packet: AedesPublishPacket, fallback: Fallback): Promise<void> {
     const subscriber = this.subscriberOf(packet.topic);
     if (subscriber === undefined) return fallback({ topic: packet.topic, payload: packet.payload, options: { qos: packet.qos === 0 ? 0 : 1, retain: packet.retain } });
-    const sent: AedesPublishPacket = { ...packet, retain: packet.retain && subscriber.retainAsPublished };
+    // A counter of its own, taken now: aedes drops a packet whose counter is below one already sent to the client
+    // (its duplicate check), so counters must grow in the order of delivery, not of publication.
+    const sent: AedesPublishPacket = { ...packet, brokerCounter: this.nextCounter(), retain: packet.retain && subscriber.retainAsPublished };
     return new Promise((resolve, reject) => {
       // The callback runs once written to the socket (or refused by authorizeForward), as for aedes' own deliveries.
       subscriber.client.publish(sent, (error) => {
@@ -101,15 +106,19 @@ export class DirectDelivery {
   }
 
   private subscriberOf(topic: string): Subscriber | undefined {
-    if (this.wildcardGranted || this.serverFilters.some((filter) => topicMatches(filter, topic))) return undefined;
+    if (this.wildcardGranted) return undefined;
     const subscriber = this.subscribers.get(topic);
-    return subscriber === undefined || subscriber.client.closed ? undefined : subscriber;
+    return subscriber === undefined || subscriber.shadowed || subscriber.client.closed ? undefined : subscriber;
   }
 
   private packetOf(message: OutgoingMessage): AedesPublishPacket {
-    this.counter += 1;
     const { topic, payload, options } = message;
-    return { cmd: 'publish', brokerId: this.brokerId, brokerCounter: this.counter, topic, payload, qos: options.qos, retain: options.retain, dup: false };
+    return { cmd: 'publish', brokerId: this.brokerId, brokerCounter: this.nextCounter(), topic, payload, qos: options.qos, retain: options.retain, dup: false };
+  }
+
+  private nextCounter(): number {
+    this.counter += 1;
+    return this.counter;
   }
 
   private subscribed(subscriptions: readonly Subscription[], client: Client): void {
@@ -120,7 +129,8 @@ export class DirectDelivery {
         this.wildcardGranted = true;
         continue;
       }
-      this.subscribers.set(topic, { client, retainAsPublished: rap === true });
+      const shadowed = this.serverFilters.some((filter) => topicMatches(filter, topic));
+      this.subscribers.set(topic, { client, retainAsPublished: rap === true, shadowed });
       const topics = this.topicsOf.get(client) ?? [];
       if (!topics.includes(topic)) topics.push(topic);
       this.topicsOf.set(client, topics);

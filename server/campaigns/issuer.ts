@@ -107,7 +107,8 @@ export class Issuer {
         policy: policyOf(campaign),
         ...(campaign.imageSignature === undefined ? {} : { imageSignature: campaign.imageSignature }),
       };
-      const bundle = JSON.stringify(signDeviceMessage('desired-state', message, this.deps.key));
+      // Bytes once, here: stored ahead and published as they are (no UTF-8 encoding per publish or per store).
+      const bundle = Buffer.from(JSON.stringify(signDeviceMessage('desired-state', message, this.deps.key)));
       return { device, seq: message.seq, issuedAt: message.issuedAt, expiresAt: message.expiresAt, layers: JSON.stringify(layers), bundle };
     });
   }

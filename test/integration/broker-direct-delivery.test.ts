@@ -78,6 +78,17 @@ describe('embedded broker: direct delivery of the server messages', () => {
     expect(cleared.seen).toEqual([{ topic: deviceTopic('dd0', 'commands'), payload: 'marker', retain: false }]);
   });
 
+  it('delivers both of two messages to one device published at once, the first still being stored', async () => {
+    broker = await startTestBroker();
+    const password = await broker.enroll('both');
+    const both = await device(broker, 'both', password);
+    const command: OutgoingMessage = { topic: deviceTopic('both', 'commands'), payload: 'command', options: { qos: 1, retain: false } };
+    // The command has nothing to store and is handed over first; aedes' duplicate check must not then drop the desired state.
+    await Promise.all([broker.plane.publishMany([desired('both', 'state')]), broker.plane.publishMany([command])]);
+    await waitFor(() => both.seen.length === 2, 5_000, 'both messages');
+    expect(both.seen.map((m) => m.payload).sort()).toEqual(['command', 'state']);
+  });
+
   it('queues a command for a persistent session that went offline, as aedes does', async () => {
     broker = await startTestBroker();
     const password = await broker.enroll('sleeper2');

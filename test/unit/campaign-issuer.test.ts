@@ -98,6 +98,19 @@ describe('Issuer signing ahead', () => {
     expect(again[0]?.seq).toBe(2);
   });
 
+  it('reads a desired state signed ahead in the earlier record format (one JSON document) and publishes it as it was signed', async () => {
+    await issuer.prepare(campaign, [{ device: 'd1', inventory: [] }], NOW);
+    const [state] = await store.prepared(campaign.id, ['d1']);
+    if (state === undefined) throw new Error('nothing signed ahead');
+    const old = JSON.stringify({ ...state, bundle: state.bundle.toString('utf8') });
+    await db.sublevel('campaigns', { valueEncoding: 'utf8' }).put(`p!${campaign.id}!d1`, old);
+    const [read] = await store.prepared(campaign.id, ['d1']);
+    expect(read?.bundle.equals(state.bundle)).toBe(true);
+    const [issued] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + 10);
+    expect(issued).toMatchObject({ seq: 1, issuedAt: NOW });
+    expect(published.get('d1')).toBe(state.bundle.toString('utf8'));
+  });
+
   it('signs anew when what was signed ahead has half its lifetime or less left', async () => {
     await issuer.prepare(campaign, [{ device: 'd1', inventory: [] }], NOW);
     const [issued] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + TTL / 2);
