@@ -5,8 +5,7 @@
  * their own credentials (or client certificate) and a client id equal to
  * their device id; the ACL in acl.ts is enforced on subscribe, publish and
  * every delivery. The server publishes from inside the broker, not as a
- * network client, and hands a message on a device's own topic straight to
- * that device's connection (direct-delivery.ts).
+ * network client.
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import type { Level } from 'level';
@@ -16,8 +15,7 @@ import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
 import { FleetPersistence } from './fleet-persistence.js';
-import type { ControlPlane, DeviceMessageHandler, OutgoingMessage, PublishOptions } from './control-plane.js';
-import { DirectDelivery } from './direct-delivery.js';
+import type { ControlPlane, DeviceMessageHandler, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
 import { startListeners } from './listeners.js';
 
@@ -42,8 +40,6 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     maxClientsIdLength: ID_MAX_LENGTH,
     ...deviceAccessHooks(deps.credentials, counters, logger, { onCertificateLogin: deps.onCertificateLogin, isCertificateRevoked: deps.isCertificateRevoked }),
   });
-  const direct = new DirectDelivery(aedes, persistence);
-  const viaAedes = (message: OutgoingMessage): Promise<void> => publishInside(aedes, message.topic, message.payload, message.options);
   const connected = new Map<string, Client>();
   aedes.on('client', (client) => connected.set(client.id, client));
   aedes.on('clientDisconnect', (client) => {
@@ -72,12 +68,12 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
       ...(listeners.ws === undefined ? {} : { ws: `ws://${hostOf(listeners.ws.address)}:${listeners.ws.port}/mqtt` }),
     },
     counters,
-    publish: (topic, payload, options) => direct.publishMany([{ topic, payload, options }], viaAedes),
-    publishMany: (messages) => direct.publishMany(messages, viaAedes),
-    onDeviceMessage: (filter, handler) => {
-      direct.addServerFilter(filter);
-      return subscribeInside(aedes, filter, handler);
+    publish: (topic, payload, options) => publishInside(aedes, topic, payload, options),
+    // Each through aedes' publish path: a batch's retained copies still go to LevelDB together (group-commit.ts).
+    publishMany: async (messages) => {
+      await Promise.all(messages.map((m) => publishInside(aedes, m.topic, m.payload, m.options)));
     },
+    onDeviceMessage: (filter, handler) => subscribeInside(aedes, filter, handler),
     provisionDevice: () => Promise.resolve(),
     revokeDevice: (deviceId) => {
       // The credentials are gone from our store; a connected session must not outlive them.

@@ -17,7 +17,6 @@
  *    per delivered message was the largest cost of a campaign's start).
  */
 import { Readable } from 'node:stream';
-import type { AedesPublishPacket } from 'aedes';
 import AsyncLevelPersistence, { type PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
 import msgpack from 'msgpack-lite';
 import { GroupCommit, type WriteOp } from './group-commit.js';
@@ -71,12 +70,10 @@ export class FleetPersistence extends AsyncLevelPersistence {
   }
 
   override storeRetained(packet: PersistedPacket): Promise<void> {
-    return this.writer.write(retainedOp(packet));
-  }
-
-  /** Stores retained messages as `storeRetained` does each, settling once all are in the LevelDB log (direct-delivery.ts). */
-  storeRetainedMany(packets: readonly AedesPublishPacket[]): Promise<void> {
-    return this.writer.writeAll(packets.map(retainedOp));
+    const key = `${RETAINED}${packet.topic}`;
+    // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
+    if (packet.payload.length === 0) return this.writer.write({ type: 'del', key });
+    return this.writer.write({ type: 'put', key, value: msgpack.encode(packet) });
   }
 
   override createRetainedStream(pattern: string): Readable {
@@ -100,19 +97,11 @@ export class FleetPersistence extends AsyncLevelPersistence {
   }
 }
 
-/** The library's record of a retained message: its key, and the packet as msgpack (or a delete for an empty payload). */
-function retainedOp(packet: Pick<PersistedPacket, 'topic' | 'payload'>): WriteOp {
-  const key = `${RETAINED}${packet.topic}`;
-  // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
-  if (packet.payload.length === 0) return { type: 'del', key };
-  return { type: 'put', key, value: msgpack.encode(packet) };
-}
-
 /**
  * A filter without wildcards [MQTT-4.7.1] matches only the topic of the same
  * name; `$`-topics are left to the library (its own matching rules).
  */
-export function isExact(pattern: string): boolean {
+function isExact(pattern: string): boolean {
   return !pattern.includes('+') && !pattern.includes('#') && !pattern.startsWith('$');
 }
 

@@ -34,27 +34,9 @@ export class GroupCommit {
   write(op: WriteOp): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ op, resolve, reject });
-      this.schedule();
+      // setImmediate: a burst of publishes made in one turn of the event loop joins the first batch.
+      this.writing ??= new Promise<void>((started) => setImmediate(started)).then(() => this.drain());
     });
-  }
-
-  /** Writes every op (in order, in as few batches as the bound allows); settles once all are written, with the first failure. */
-  writeAll(ops: readonly WriteOp[]): Promise<void> {
-    if (ops.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      let left = ops.length;
-      const written = (): void => {
-        left -= 1;
-        if (left === 0) resolve();
-      };
-      for (const op of ops) this.queue.push({ op, resolve: written, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    // setImmediate: a burst of publishes made in one turn of the event loop joins the first batch.
-    this.writing ??= new Promise<void>((started) => setImmediate(started)).then(() => this.drain());
   }
 
   /** Resolves once every write requested so far is written (or failed). */

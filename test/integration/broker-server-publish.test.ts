@@ -1,10 +1,10 @@
 /**
- * The embedded broker's direct delivery (server/broker/direct-delivery.ts):
- * a batch of the server's messages reaches each subscribed device once, on
+ * The embedded broker's `publishMany`, as the campaign issuer uses it: a
+ * batch of the server's messages reaches each subscribed device once, on
  * its own topic only, as a live message (RETAIN 0, [MQTT-3.3.1-9]); the
  * retained copies are stored, so a device that subscribes later, or again,
- * gets its own (RETAIN 1); a persistent session's copy is queued as aedes
- * queues it; and a restart of the broker keeps every retained copy.
+ * gets its own (RETAIN 1); a persistent session's copy is queued; and a
+ * restart of the broker keeps every retained copy.
  * Real mqtt.js clients against the real broker on 127.0.0.1 port 0.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { collect, connectDevice, waitFor } from '../helpers/mqtt.js';
 const RETAINED = { qos: 1, retain: true } as const;
 const desired = (id: string, payload: string): OutgoingMessage => ({ topic: deviceTopic(id, 'desired'), payload, options: RETAINED });
 
-describe('embedded broker: direct delivery of the server messages', () => {
+describe('embedded broker: the server publishing a batch', () => {
   let broker: TestBroker | undefined;
   const clients: MqttClient[] = [];
   afterEach(async () => {
@@ -76,17 +76,6 @@ describe('embedded broker: direct delivery of the server messages', () => {
     await broker.plane.publish(deviceTopic('dd0', 'commands'), 'marker', { qos: 1, retain: false });
     await waitFor(() => cleared.seen.length > 0, 5_000, 'the marker');
     expect(cleared.seen).toEqual([{ topic: deviceTopic('dd0', 'commands'), payload: 'marker', retain: false }]);
-  });
-
-  it('delivers both of two messages to one device published at once, the first still being stored', async () => {
-    broker = await startTestBroker();
-    const password = await broker.enroll('both');
-    const both = await device(broker, 'both', password);
-    const command: OutgoingMessage = { topic: deviceTopic('both', 'commands'), payload: 'command', options: { qos: 1, retain: false } };
-    // The command has nothing to store and is handed over first; aedes' duplicate check must not then drop the desired state.
-    await Promise.all([broker.plane.publishMany([desired('both', 'state')]), broker.plane.publishMany([command])]);
-    await waitFor(() => both.seen.length === 2, 5_000, 'both messages');
-    expect(both.seen.map((m) => m.payload).sort()).toEqual(['command', 'state']);
   });
 
   it('queues a command for a persistent session that went offline, as aedes does', async () => {
