@@ -11,7 +11,8 @@
  *     has stored them all;
  *   - RSS of the server with every device connected;
  *   - CPU time of the server in each notify round (from /proc: it does not
- *     depend on how much of the cores other processes take).
+ *     depend on how much of the cores other processes take), and the time
+ *     to the first device notified (in the JSON line only).
  * Baselines in the same run, same clients, on a bare Mosquitto: one
  * publisher sending one retained QoS 1 message (a desired state's size) per
  * device topic; the devices' reports relayed to one subscriber; its RSS.
