@@ -48,13 +48,20 @@ export interface MetricSources {
  * by kind. The kind is the topic's last level (protocol/topics.ts); the
  * server publishes only on its own well-formed topics.
  */
-export function countPublishes(plane: Pick<ControlPlane, 'publish'>, metrics: ServerMetrics): Pick<ControlPlane, 'publish'> {
+export function countPublishes(plane: Pick<ControlPlane, 'publish' | 'publishMany'>, metrics: ServerMetrics): Pick<ControlPlane, 'publish' | 'publishMany'> {
+  // Counted once the broker took it: a refused publish was not sent.
+  const count = (topic: string): void => {
+    const kind = topic.slice(topic.lastIndexOf('/') + 1);
+    if (kind in KIND_LABEL) metrics.mqttMessage('out', kind as TopicKind);
+  };
   return {
     async publish(topic, payload, options) {
       await plane.publish(topic, payload, options);
-      // Counted once the broker took it: a refused publish was not sent.
-      const kind = topic.slice(topic.lastIndexOf('/') + 1);
-      if (kind in KIND_LABEL) metrics.mqttMessage('out', kind as TopicKind);
+      count(topic);
+    },
+    async publishMany(messages) {
+      await plane.publishMany(messages);
+      for (const message of messages) count(message.topic);
     },
   };
 }

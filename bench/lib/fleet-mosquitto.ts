@@ -5,11 +5,13 @@ import { deviceTopic } from '../../protocol/index.js';
 import { freePort } from '../../scripts/lib/free-port.js';
 import { findTool } from './find-tool.js';
 import { connect, endAll, pool, simDevice, simIds, waitUntil, type SimDevice } from './fleet-sim.js';
-import { rssOf, startProcess } from './measure.js';
+import { cpuSecondsOf, rssOf, startProcess } from './measure.js';
 
 export interface BareMosquitto {
   readonly devices: readonly SimDevice[];
   rss(): Promise<number>;
+  /** CPU time the broker process has used so far, seconds. */
+  cpuSeconds(): Promise<number>;
   /** Reports the collector (one subscriber to every device's reports) has received so far. */
   relayed(): number;
   /** One publisher sends one retained QoS 1 message, of a desired state's size, to every device topic. */
@@ -42,6 +44,7 @@ export async function startBareMosquitto(work: string, n: number): Promise<BareM
   return {
     devices,
     rss: async () => (await rssOf(child.pid ?? 0)) ?? 0,
+    cpuSeconds: () => cpuSecondsOf(child.pid ?? 0),
     relayed: () => relayed,
     publishDesired: async () => {
       await Promise.all(ids.map((id) => publisher.publishAsync(deviceTopic(id, 'desired'), payload, { qos: 1, retain: true })));

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { deviceTopic, digestOf, MediaType } from '../../protocol/index.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { freePort } from '../../scripts/lib/free-port.js';
-import { endAll, pool, secondsUntilNotified, simDevice, simIds, waitUntil, type SimDevice } from './fleet-sim.js';
-import { rssOf, startProcess, waitForHttp } from './measure.js';
+import { endAll, pool, secondsUntilNotified, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
+import { cpuSecondsOf, rssOf, startProcess, waitForHttp } from './measure.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const TOKEN = 'bf_bench-admin-token';
@@ -21,6 +21,8 @@ export interface Bootfleet {
   rss(): Promise<number>;
   /** Peak RSS of the server so far (VmHWM), bytes. */
   peakRss(): Promise<number>;
+  /** CPU time the server process has used so far, seconds. */
+  cpuSeconds(): Promise<number>;
   reportsStored(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -104,6 +106,7 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
     devices,
     rss: async () => (await rssOf(child.pid ?? 0)) ?? 0,
     peakRss: () => peakRssOf(child.pid ?? 0),
+    cpuSeconds: () => cpuSecondsOf(child.pid ?? 0),
     reportsStored: async () => ((await api(base, 'GET', '/api/v1/broker')) as { ingest: { reportsStored: number } }).ingest.reportsStored,
     stop,
   };
@@ -112,14 +115,17 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
 /**
  * Creates a one-wave campaign over every device, starts it, and returns the
  * seconds from asking it to start to the last device notified (the devices
- * are watched while the start request is still running).
+ * are watched while the start request is still running), and the server's
+ * CPU seconds from asking to start until both the request has answered and
+ * the last device is notified.
  */
-export async function notifyCampaign(server: Bootfleet, id: string): Promise<number> {
+export async function notifyCampaign(server: Bootfleet, id: string): Promise<Notified & { cpuSeconds: number }> {
   const { base, devices } = server;
   await api(base, 'POST', '/api/v1/campaigns', { id, image: `${new URL(base).host}/bench/os:1.0`, selector: { ids: devices.map((d) => d.id) }, waves: [100] });
+  const cpuBefore = await server.cpuSeconds();
   const started = performance.now();
-  const [, seconds] = await Promise.all([api(base, 'POST', `/api/v1/campaigns/${id}/start`), secondsUntilNotified(devices, started)]);
-  return seconds;
+  const [, notified] = await Promise.all([api(base, 'POST', `/api/v1/campaigns/${id}/start`), secondsUntilNotified(devices, started)]);
+  return { ...notified, cpuSeconds: (await server.cpuSeconds()) - cpuBefore };
 }
 
 /** Aborts the campaign and waits until every device saw its desired state withdrawn (so rounds do not overlap). */

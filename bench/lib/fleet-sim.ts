@@ -12,6 +12,8 @@ export interface SimDevice {
   received: number;
   /** Empty (withdrawing) messages received since the last reset. */
   withdrawn: number;
+  /** When the first non-empty message since the last reset arrived (performance.now(), ms). */
+  firstAt: number | undefined;
 }
 
 export function simIds(n: number): string[] {
@@ -46,10 +48,13 @@ export async function connect(url: string, id: string, password?: string): Promi
 /** Connects a device and subscribes it (QoS 1) to `topic`. */
 export async function simDevice(url: string, id: string, topic: string, password?: string): Promise<SimDevice> {
   const client = await connect(url, id, password);
-  const device: SimDevice = { id, client, received: 0, withdrawn: 0 };
+  const device: SimDevice = { id, client, received: 0, withdrawn: 0, firstAt: undefined };
   client.on('message', (_topic, payload) => {
     if (payload.length === 0) device.withdrawn += 1;
-    else device.received += 1;
+    else {
+      device.received += 1;
+      device.firstAt ??= performance.now();
+    }
   });
   await client.subscribeAsync(topic, { qos: 1 });
   return device;
@@ -59,6 +64,7 @@ export function resetCounts(devices: readonly SimDevice[]): void {
   for (const d of devices) {
     d.received = 0;
     d.withdrawn = 0;
+    d.firstAt = undefined;
   }
 }
 
@@ -72,10 +78,18 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
   }
 }
 
-/** Seconds from now until every device has received a non-empty message. */
-export async function secondsUntilNotified(devices: readonly SimDevice[], started: number): Promise<number> {
+export interface Notified {
+  /** Seconds from `started` until every device had received a non-empty message. */
+  readonly seconds: number;
+  /** Seconds from `started` until the first device had. */
+  readonly firstSeconds: number;
+}
+
+export async function secondsUntilNotified(devices: readonly SimDevice[], started: number): Promise<Notified> {
   await waitUntil(() => devices.every((d) => d.received > 0), 300_000, 'every device notified');
-  return (performance.now() - started) / 1000;
+  const seconds = (performance.now() - started) / 1000;
+  const first = Math.min(...devices.map((d) => d.firstAt ?? Infinity));
+  return { seconds, firstSeconds: (first - started) / 1000 };
 }
 
 export async function endAll(devices: readonly SimDevice[]): Promise<void> {

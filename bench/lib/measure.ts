@@ -30,6 +30,21 @@ export async function rssOf(pid: number): Promise<number | undefined> {
   }
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (`getconf CLK_TCK`: 100 on every Linux this runs on). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system) a process has used so far, in seconds; 0 when it
+ * is gone. Unlike wall-clock time it does not grow when other processes take
+ * the cores, so it compares runs made under different loads.
+ */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces, hence the last ')'): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLOCK_TICKS_PER_SECOND;
+}
+
 /** `clients` curl processes download the blob at once; returns aggregate throughput and the server's peak RSS. */
 export async function downloadRound(target: Target, clients: number, expectedBytes: number): Promise<RoundResult> {
   let peak: number | undefined;

@@ -10,6 +10,13 @@ export interface PublishOptions {
   readonly retain: boolean;
 }
 
+/** One message the server publishes. */
+export interface OutgoingMessage {
+  readonly topic: string;
+  readonly payload: Buffer | string;
+  readonly options: PublishOptions;
+}
+
 /** Receives one message a device published; must not throw. */
 export type DeviceMessageHandler = (topic: string, payload: Buffer) => Promise<void>;
 
@@ -30,6 +37,12 @@ export interface ControlPlane {
   readonly endpoints: Readonly<{ tcp?: string; tls?: string; ws?: string }>;
   readonly counters: BrokerCounters;
   publish(topic: string, payload: Buffer | string, options: PublishOptions): Promise<void>;
+  /**
+   * Publishes every message with the guarantees `publish` gives each one (a
+   * retained message is stored before it is delivered); resolves when all
+   * are, rejects with the first failure. No order among them is promised.
+   */
+  publishMany(messages: readonly OutgoingMessage[]): Promise<void>;
   /** Delivers every message matching `filter` (the server's subscriptions: reports, presence). */
   onDeviceMessage(filter: string, handler: DeviceMessageHandler): Promise<void>;
   /** Gives an enrolled device its account and ACL in the broker (a no-op when embedded: the broker asks our store). */
@@ -38,4 +51,9 @@ export interface ControlPlane {
   revokeDevice(deviceId: string): Promise<void>;
   connectedClients(): number;
   close(): Promise<void>;
+}
+
+/** `publishMany` as one `publish` per message, all at once (the external broker; test doubles). */
+export async function publishEach(plane: Pick<ControlPlane, 'publish'>, messages: readonly OutgoingMessage[]): Promise<void> {
+  await Promise.all(messages.map((m) => plane.publish(m.topic, m.payload, m.options)));
 }

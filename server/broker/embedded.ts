@@ -69,6 +69,10 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     },
     counters,
     publish: (topic, payload, options) => publishInside(aedes, topic, payload, options),
+    // Each through aedes' publish path: a batch's retained copies still go to LevelDB together (group-commit.ts).
+    publishMany: async (messages) => {
+      await Promise.all(messages.map((m) => publishInside(aedes, m.topic, m.payload, m.options)));
+    },
     onDeviceMessage: (filter, handler) => subscribeInside(aedes, filter, handler),
     provisionDevice: () => Promise.resolve(),
     revokeDevice: (deviceId) => {

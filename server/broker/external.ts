@@ -11,7 +11,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { BootfleetError } from '../../protocol/index.js';
 import type { BrokerConfig } from './config.js';
-import { newBrokerCounters, type ControlPlane, type DeviceMessageHandler } from './control-plane.js';
+import { newBrokerCounters, publishEach, type ControlPlane, type DeviceMessageHandler } from './control-plane.js';
 import { startProvisioner, type BrokerProvisioner } from './provisioning.js';
 import { topicMatches } from './topic-filter.js';
 
@@ -55,13 +55,15 @@ export async function startExternalBroker({ config, logger }: ExternalBrokerDeps
     await client.endAsync(true);
     throw error;
   }
-  return {
+  const plane: ControlPlane = {
     mode: 'external',
     endpoints: { [config.url.startsWith('mqtts:') ? 'tls' : config.url.startsWith('ws') ? 'ws' : 'tcp']: config.url },
     counters: newBrokerCounters(),
     async publish(topic, payload, options) {
       await client.publishAsync(topic, payload, { qos: options.qos, retain: options.retain });
     },
+    // The server is one client of the external broker: mqtt.js pipelines the publishes on its connection.
+    publishMany: (messages) => publishEach(plane, messages),
     async onDeviceMessage(filter, handler) {
       handlers.push({ filter, handler });
       for (const message of early.filter((m) => topicMatches(filter, m.topic))) void handler(message.topic, message.payload);
@@ -78,7 +80,8 @@ export async function startExternalBroker({ config, logger }: ExternalBrokerDeps
       provisioner?.close();
       await client.endAsync();
     },
-  } satisfies ControlPlane;
+  };
+  return plane;
 }
 
 /** Resolves on the first CONNACK; a refusal or an unreachable broker fails the start. */

@@ -19,7 +19,7 @@ import { Issuer } from './issuer.js';
 import { isActive, verifyCampaignTransition } from './lifecycle.js';
 import { planCampaign, type CampaignPlan } from './plan.js';
 import { applyReport, type ReportFacts } from './progress.js';
-import { abortCampaign, setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type RolloutDeps } from './rollout.js';
+import { abortCampaign, setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type KnownInventories, type RolloutDeps } from './rollout.js';
 import type { Campaign, CreateCampaign, DeviceProgress } from './schemas.js';
 import { checkSelector, selectDevices } from './selector.js';
 import { sameDefinition, settingsOf } from './settings.js';
@@ -32,7 +32,7 @@ export interface CampaignManagerDeps {
   readonly db: Level;
   readonly registry: Registry;
   readonly devices: DeviceRegistry;
-  readonly plane: Pick<ControlPlane, 'publish'>;
+  readonly plane: Pick<ControlPlane, 'publish' | 'publishMany'>;
   readonly key: SigningKey;
   readonly logger: Logger;
   /** Unix milliseconds; injected by tests. */
@@ -213,7 +213,8 @@ export class CampaignManager {
       const active: ActiveCampaign = { campaign, devices };
       this.active.set(id, active);
       this.rollout.emit({ type: 'state', campaign: id, state: 'running' });
-      await this.stepLocked(active);
+      // The selection has just read every device's record: the first issue uses its inventories.
+      await this.stepLocked(active, new Map(selected.map((d) => [d.id, d.inventory])));
       return active.campaign;
     });
   }
@@ -332,8 +333,8 @@ export class CampaignManager {
   }
 
   /** Runs one rollout step; the caller holds the campaign's mutex. */
-  private async stepLocked(active: ActiveCampaign): Promise<void> {
-    const result = await stepCampaign(active, this.seconds(), this.rollout);
+  private async stepLocked(active: ActiveCampaign, known?: KnownInventories): Promise<void> {
+    const result = await stepCampaign(active, this.seconds(), this.rollout, known);
     if (result.campaignChanged) await this.store.put(active.campaign, result.devices.values());
     else if (result.devices.size > 0) await this.store.putDevices(active.campaign.id, result.devices.values());
     if (isActive(active.campaign.state)) return;

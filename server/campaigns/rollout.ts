@@ -41,7 +41,13 @@ export interface StepResult {
   readonly devices: Map<string, DeviceProgress>;
 }
 
-export async function stepCampaign(active: ActiveCampaign, now: number, deps: RolloutDeps): Promise<StepResult> {
+/**
+ * Device inventories already read by the caller (the selection at start),
+ * so that the first issue does not read every device record a second time.
+ */
+export type KnownInventories = ReadonlyMap<string, readonly string[]>;
+
+export async function stepCampaign(active: ActiveCampaign, now: number, deps: RolloutDeps, known?: KnownInventories): Promise<StepResult> {
   const devices = new Map<string, DeviceProgress>();
   const before = active.campaign;
   if (before.state !== 'running' || (before.settings.startAt !== undefined && now < before.settings.startAt)) return { campaignChanged: false, devices };
@@ -60,7 +66,7 @@ export async function stepCampaign(active: ActiveCampaign, now: number, deps: Ro
     active.campaign = { ...active.campaign, currentWave: active.campaign.currentWave + 1 };
     deps.emit({ type: 'wave', campaign: before.id, wave: active.campaign.currentWave });
   }
-  await issuePending(active, now, devices, deps);
+  await issuePending(active, now, devices, deps, known);
   await reissueExpiring(active, now, devices, deps);
   return { campaignChanged: active.campaign !== before, devices };
 }
@@ -124,7 +130,7 @@ async function tripFailure(active: ActiveCampaign, verdict: WaveVerdict, now: nu
 }
 
 /** Issues desired state to the pending devices of the waves so far, keeping at most `maxConcurrentActivations` in flight. */
-async function issuePending(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+async function issuePending(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, known?: KnownInventories): Promise<void> {
   const { currentWave, settings } = active.campaign;
   let inFlight = 0;
   for (const device of active.devices.values()) if (device.state === 'issued' || device.state === 'in-progress') inFlight += 1;
@@ -134,7 +140,7 @@ async function issuePending(active: ActiveCampaign, now: number, changed: Map<st
     if (due.length >= room) break;
     if (device.state === 'pending' && device.wave <= currentWave) due.push(device);
   }
-  await issue(active, due, now, changed, deps);
+  await issue(active, due, now, changed, deps, known);
 }
 
 /** Desired states at or past half their lifetime are signed again with a new seq while the campaign runs. */
@@ -155,13 +161,13 @@ const ISSUE_BATCH = 256;
  */
 const ISSUE_WINDOW = 4;
 
-async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, known?: KnownInventories): Promise<void> {
   const inFlight: Promise<void>[] = [];
   const failures: unknown[] = [];
   const settle = (batch: Promise<void>): Promise<void> => batch.catch((error: unknown) => void failures.push(error));
   for (let start = 0; start < due.length && failures.length === 0; start += ISSUE_BATCH) {
     if (inFlight.length >= ISSUE_WINDOW) await inFlight.shift();
-    inFlight.push(settle(issueBatch(active, due.slice(start, start + ISSUE_BATCH), now, changed, deps)));
+    inFlight.push(settle(issueBatch(active, due.slice(start, start + ISSUE_BATCH), now, changed, deps, known)));
   }
   // Every batch started is waited for, failed or not, before the step returns (no publish outlives it).
   await Promise.all(inFlight);
@@ -169,8 +175,19 @@ async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now
 }
 
 /** Signs and publishes one batch, then records each device as issued (published before recorded: see the top). */
-async function issueBatch(active: ActiveCampaign, batch: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
-  const inventories = (await deps.registry.getMany(batch.map((d) => d.device))).map((d) => d?.inventory ?? []);
+async function issueBatch(
+  active: ActiveCampaign,
+  batch: readonly DeviceProgress[],
+  now: number,
+  changed: Map<string, DeviceProgress>,
+  deps: RolloutDeps,
+  known?: KnownInventories,
+): Promise<void> {
+  const inventories = await inventoriesOf(
+    batch.map((d) => d.device),
+    deps.registry,
+    known,
+  );
   const issued = await deps.issuer.desiredStates(
     active.campaign,
     batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? [] })),
@@ -198,4 +215,9 @@ async function issueBatch(active: ActiveCampaign, batch: readonly DeviceProgress
       deps,
     );
   });
+}
+
+async function inventoriesOf(devices: readonly string[], registry: DeviceRegistry, known?: KnownInventories): Promise<(readonly string[])[]> {
+  if (known !== undefined && devices.every((device) => known.has(device))) return devices.map((device) => known.get(device) ?? []);
+  return (await registry.getMany(devices)).map((d) => d?.inventory ?? []);
 }

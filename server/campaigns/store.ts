@@ -2,7 +2,9 @@
  * Campaigns in level, under their own sublevels:
  *   campaigns        c!<campaign>            campaign record (JSON)
  *                    d!<campaign>!<device>   the device's progress in the campaign (JSON)
- *                    p!<campaign>!<device>   a desired state signed ahead, at creation (JSON, issuer.ts)
+ *                    p!<campaign>!<device>   a desired state signed ahead, at creation (issuer.ts): its
+ *                                            facts as one line of JSON, a newline, then the signed
+ *                                            bundle's bytes as published (read back without copying)
  *   campaign-seq     <device>!desired        last desired-state seq signed for the device
  *                    <device>!command        last command seq signed for the device
  * A campaign record and the device records that change with it are written
@@ -24,19 +26,26 @@ export interface PreparedState {
   readonly expiresAt: number;
   /** The layer entries it lists, as JSON: reused only while the device's inventory gives the same. */
   readonly layers: string;
-  /** The signed bundle, as published. */
-  readonly bundle: string;
+  /** The signed bundle (UTF-8 JSON), as published. */
+  readonly bundle: Buffer;
 }
+
+type PreparedFacts = Omit<PreparedState, 'bundle'>;
+
+const NEWLINE = 0x0a;
 
 const END = '\uffff';
 
 export class CampaignStore {
   private readonly records;
+  /** The same sublevel read and written as bytes (the prepared records). */
+  private readonly bytes;
   private readonly seqs;
   private readonly seqMutex = new KeyedMutex();
 
   constructor(db: Level) {
     this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
+    this.bytes = db.sublevel<string, Buffer>('campaigns', { valueEncoding: 'buffer' });
     this.seqs = db.sublevel('campaign-seq', { valueEncoding: 'utf8' });
   }
 
@@ -75,12 +84,19 @@ export class CampaignStore {
 
   /** Desired states signed ahead for these devices (undefined where none). */
   async prepared(campaignId: string, devices: readonly string[]): Promise<(PreparedState | undefined)[]> {
-    const texts = await this.records.getMany(devices.map((device) => `p!${campaignId}!${device}`));
-    return texts.map((text: string | undefined) => (text === undefined ? undefined : (JSON.parse(text) as PreparedState)));
+    const values = await this.bytes.getMany(devices.map((device) => `p!${campaignId}!${device}`));
+    return values.map((value) => (value === undefined ? undefined : preparedOf(value)));
   }
 
   async putPrepared(campaignId: string, states: readonly PreparedState[]): Promise<void> {
-    await this.write(states.map((state) => ({ key: `p!${campaignId}!${state.device}`, value: JSON.stringify(state) })));
+    if (states.length === 0) return;
+    await this.bytes.batch(
+      states.map((state) => {
+        const { bundle, ...facts } = state;
+        const value = Buffer.concat([Buffer.from(`${JSON.stringify(facts)}\n`), bundle]);
+        return { type: 'put' as const, key: `p!${campaignId}!${state.device}`, value };
+      }),
+    );
   }
 
   async dropPrepared(campaignId: string, devices?: readonly string[]): Promise<void> {
@@ -111,6 +127,18 @@ export class CampaignStore {
       return next;
     });
   }
+}
+
+/** Written only by this module; JSON.stringify never writes a raw newline, so the first one ends the facts. */
+function preparedOf(value: Buffer): PreparedState {
+  const newline = value.indexOf(NEWLINE);
+  if (newline < 0) {
+    // A record from before the bundle was stored raw: one JSON document with the bundle as a string.
+    const old = JSON.parse(value.toString('utf8')) as PreparedFacts & { bundle: string };
+    return { ...old, bundle: Buffer.from(old.bundle) };
+  }
+  const facts = JSON.parse(value.toString('utf8', 0, newline)) as PreparedFacts;
+  return { ...facts, bundle: value.subarray(newline + 1) };
 }
 
 function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): { key: string; value: string }[] {

@@ -3,7 +3,9 @@
  * in the middle of a campaign continues exactly where it was: same state,
  * wave, per-device progress and sequences; retained desired states are
  * still there for reconnecting devices; a report sent again after the
- * restart does not count twice; the campaign then completes.
+ * restart does not count twice; the campaign then completes. And a server
+ * killed right after `start` answered keeps the retained desired state of
+ * every device it counts as issued, for devices that were offline then.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -102,6 +104,38 @@ async function waitForReport(h: Handle, id: string): Promise<void> {
   }
 }
 
+/** The built CLI's server as a child process on a fixed data directory, restartable, killed with SIGKILL. */
+async function cliServer(dir: string): Promise<{ handle: Handle; boot: () => Promise<Handle>; kill: () => Promise<void> }> {
+  let child: ChildProcess | undefined;
+  const kill = async (): Promise<void> => {
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child?.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const [httpPort, mqttPort] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${httpPort}`;
+  const config = join(dir, 'server.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      dataDir: join(dir, 'data'),
+      http: { host: '127.0.0.1', port: httpPort },
+      logLevel: 'warn',
+      broker: { mode: 'embedded', tcp: { host: '127.0.0.1', port: mqttPort } },
+      auth: testAuthConfig(),
+      registry: { operatorTokenSha256: [sha256Hex(OPERATOR_TOKEN)] },
+    }),
+  );
+  const handle: Handle = { url, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, api: (method, path, options) => callServer(url, method, path, options) };
+  const boot = async (): Promise<Handle> => {
+    child = spawn(process.execPath, [CLI, 'server', 'start', '--config', config], { stdio: 'ignore' });
+    await waitUntilReady(url);
+    return handle;
+  };
+  return { handle, boot, kill };
+}
+
 describe('a campaign across a server restart', () => {
   it('continues exactly where it was after stop and start on the same data directory', async () => {
     let t: TestServer | undefined;
@@ -123,42 +157,47 @@ describe('a campaign across a server restart', () => {
     );
   });
 
-  it.skipIf(!built)('continues exactly where it was after kill -9 of the server process', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-kill-'));
-    let child: ChildProcess | undefined;
-    const kill = async (): Promise<void> => {
-      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child?.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    };
+  it.skipIf(!built)('keeps every desired state counted as issued when killed -9 right after the start answered', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-kill-start-'));
+    const server = await cliServer(dir);
     cleanups.push(async () => {
-      await kill();
+      await server.kill();
       await rm(dir, { recursive: true, force: true });
     });
-    const [httpPort, mqttPort] = [await freePort(), await freePort()];
-    const url = `http://127.0.0.1:${httpPort}`;
-    const config = join(dir, 'server.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        dataDir: join(dir, 'data'),
-        http: { host: '127.0.0.1', port: httpPort },
-        logLevel: 'warn',
-        broker: { mode: 'embedded', tcp: { host: '127.0.0.1', port: mqttPort } },
-        auth: testAuthConfig(),
-        registry: { operatorTokenSha256: [sha256Hex(OPERATOR_TOKEN)] },
-      }),
-    );
-    const handle: Handle = { url, mqttUrl: `mqtt://127.0.0.1:${mqttPort}`, api: (method, path, options) => callServer(url, method, path, options) };
-    await scenario(
-      async () => {
-        child = spawn(process.execPath, [CLI, 'server', 'start', '--config', config], { stdio: 'ignore' });
-        await waitUntilReady(url);
-        return handle;
-      },
-      kill,
-    );
+    let h = await server.boot();
+    const keys = await serverKeys(h);
+    const manifest = await pushVersionedImage(h.url, 'fleet/os', [blobOf('layer k')], '6.0', 'stable');
+    const sim: SimDevice[] = [];
+    cleanups.push(async () => {
+      await Promise.all(sim.map((d) => d.disconnect()));
+    });
+    for (const id of ['k0', 'k1', 'k2', 'k3', 'k4']) sim.push(await enrollSimDevice(h, keys, id, { labels: { site: 'kill' }, booted: OLD }));
+    for (const device of sim) await waitForReport(h, device.id);
+    // Offline while the campaign starts: what they get later can only come from the retained store.
+    await Promise.all(sim.map((d) => d.disconnect()));
+    const body = { id: 'sudden', image: `${new URL(h.url).host}/fleet/os:stable`, selector: { labels: { site: 'kill' } }, waves: [100] };
+    expect((await h.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body })).status).toBe(201);
+    expect((await h.api('POST', '/api/v1/campaigns/sudden/start', { token: TOKENS.operator })).status).toBe(200);
+    await server.kill();
+    h = await server.boot();
+    const after = (await h.api('GET', '/api/v1/campaigns/sudden', { token: TOKENS.viewer })).body as CampaignStatus;
+    expect(after.devices.map((d) => d.state)).toEqual(['issued', 'issued', 'issued', 'issued', 'issued']);
+    for (const device of sim) await device.connect(h.mqttUrl);
+    await waitFor(() => sim.every((d) => d.desired.length === 1), 5_000, 'the retained desired states after kill -9');
+    for (const device of sim) {
+      expect(device.desired[0]).toMatchObject({ campaign: 'sudden', seq: after.devices.find((d) => d.device === device.id)?.desiredSeq, image: { digest: manifest.digest } });
+    }
+    expect(sim.every((d) => d.refused.length === 0)).toBe(true);
+  });
+
+  it.skipIf(!built)('continues exactly where it was after kill -9 of the server process', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-kill-'));
+    const server = await cliServer(dir);
+    cleanups.push(async () => {
+      await server.kill();
+      await rm(dir, { recursive: true, force: true });
+    });
+    await scenario(server.boot, server.kill);
   });
 });
 

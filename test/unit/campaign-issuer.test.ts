@@ -14,6 +14,7 @@ import type { Campaign } from '../../server/campaigns/index.js';
 import { Issuer } from '../../server/campaigns/issuer.js';
 import { CampaignStore } from '../../server/campaigns/store.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
+import { recorder } from '../helpers/publish-recorder.js';
 
 const NOW = 1_795_000_000;
 const TTL = 3600;
@@ -60,12 +61,9 @@ describe('Issuer signing ahead', () => {
     issuer = new Issuer({
       key,
       store,
-      plane: {
-        publish: (topic, payload) => {
-          published.set(topic.split('/')[3] ?? '', payload.toString());
-          return Promise.resolve();
-        },
-      },
+      plane: recorder((topic, payload) => {
+        published.set(topic.split('/')[3] ?? '', payload.toString());
+      }),
     });
   });
   afterEach(async () => {
@@ -98,6 +96,19 @@ describe('Issuer signing ahead', () => {
     // Used once: a later issue (a re-issue) signs a new message with a new sequence.
     const again = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: none }], NOW + 20);
     expect(again[0]?.seq).toBe(2);
+  });
+
+  it('reads a desired state signed ahead in the earlier record format (one JSON document) and publishes it as it was signed', async () => {
+    await issuer.prepare(campaign, [{ device: 'd1', inventory: [] }], NOW);
+    const [state] = await store.prepared(campaign.id, ['d1']);
+    if (state === undefined) throw new Error('nothing signed ahead');
+    const old = JSON.stringify({ ...state, bundle: state.bundle.toString('utf8') });
+    await db.sublevel('campaigns', { valueEncoding: 'utf8' }).put(`p!${campaign.id}!d1`, old);
+    const [read] = await store.prepared(campaign.id, ['d1']);
+    expect(read?.bundle.equals(state.bundle)).toBe(true);
+    const [issued] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + 10);
+    expect(issued).toMatchObject({ seq: 1, issuedAt: NOW });
+    expect(published.get('d1')).toBe(state.bundle.toString('utf8'));
   });
 
   it('signs anew when what was signed ahead has half its lifetime or less left', async () => {

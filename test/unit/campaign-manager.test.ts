@@ -15,6 +15,7 @@ import { CampaignStore } from '../../server/campaigns/store.js';
 import { DeviceRegistry } from '../../server/devices/registry.js';
 import { openRegistry } from '../../server/registry/index.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
+import { recorder } from '../helpers/publish-recorder.js';
 
 const NOW = 1_795_000_000;
 const TARGET = SAMPLE_DIGESTS.manifest;
@@ -83,12 +84,9 @@ describe('CampaignManager', () => {
       db,
       registry: await openRegistry({ dataDir: dir }, db),
       devices: new DeviceRegistry(db, now),
-      plane: {
-        publish: (topic, payload, options) => {
-          published.push({ topic, payload: payload.toString(), retain: options.retain });
-          return Promise.resolve();
-        },
-      },
+      plane: recorder((topic, payload, options) => {
+        published.push({ topic, payload: payload.toString(), retain: options.retain });
+      }),
       key,
       logger: pino({ level: 'silent' }),
       now,
