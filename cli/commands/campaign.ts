@@ -30,6 +30,7 @@ interface CreateOpts extends ApiOpts {
   downloadOnly?: boolean;
   allowDowngrade?: boolean;
   healthTimeout?: number;
+  soak?: number;
   maxConcurrent?: number;
   deviceTimeout?: number;
   ttl?: number;
@@ -106,6 +107,7 @@ async function createBody(id: string, opts: CreateOpts): Promise<Record<string, 
     downloadOnly: opts.downloadOnly,
     allowDowngrade: opts.allowDowngrade,
     healthTimeoutSeconds: opts.healthTimeout,
+    soakSeconds: opts.soak,
     maxConcurrentActivations: opts.maxConcurrent,
     deviceTimeoutSeconds: opts.deviceTimeout,
     desiredStateTtlSeconds: opts.ttl,
@@ -151,6 +153,7 @@ export function campaignCommand(io: CliIo): Command {
       .option('--download-only', 'devices stage the image but do not activate it')
       .option('--allow-downgrade', 'allow a target version below the booted one')
       .option('--health-timeout <s>', 'probation after activation, seconds (default 600)', integer)
+      .option('--soak <s>', 'soak window: a device commits only after its checks stayed green this long, seconds (default 0)', integer)
       .option('--max-concurrent <n>', 'devices updating at once, at most', integer)
       .option('--device-timeout <s>', 'a device silent this long counts as failed, seconds (default 21600)', integer)
       .option('--ttl <s>', 'lifetime of each signed desired state, seconds (default 86400)', integer),

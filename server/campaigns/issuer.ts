@@ -161,6 +161,7 @@ function policyOf(campaign: Campaign): UpdatePolicy {
     downloadOnly: s.downloadOnly,
     allowDowngrade: s.allowDowngrade,
     healthTimeoutSeconds: s.healthTimeoutSeconds,
+    ...(s.soakSeconds === undefined ? {} : { soakSeconds: s.soakSeconds }),
     ...(s.deadline === undefined ? {} : { deadline: s.deadline }),
     ...(s.maintenanceWindows === undefined ? {} : { maintenanceWindows: s.maintenanceWindows }),
   };

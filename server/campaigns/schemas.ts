@@ -70,6 +70,8 @@ export const CreateCampaignSchema = Type.Object(
     downloadOnly: Type.Optional(Type.Boolean()),
     allowDowngrade: Type.Optional(Type.Boolean()),
     healthTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+    /** A soak window after the first all-green round of checks: the device commits (succeeds) only at its end. */
+    soakSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })),
     /** Devices between issue and a final report at once; absent: no cap. */
     maxConcurrentActivations: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CAMPAIGN_DEVICES })),
     /** A device silent this long after its desired state or its last report counts as failed. */
@@ -93,6 +95,7 @@ export const CampaignSettingsSchema = Type.Object(
     downloadOnly: Type.Boolean(),
     allowDowngrade: Type.Boolean(),
     healthTimeoutSeconds: Type.Integer(),
+    soakSeconds: Type.Optional(Type.Integer()),
     maxConcurrentActivations: Type.Optional(Type.Integer()),
     deviceTimeoutSeconds: Type.Integer(),
     desiredStateTtlSeconds: Type.Integer(),

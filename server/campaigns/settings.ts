@@ -41,6 +41,7 @@ export function settingsOf(request: CreateCampaign): CampaignSettings {
     healthTimeoutSeconds: request.healthTimeoutSeconds ?? CAMPAIGN_DEFAULTS.healthTimeoutSeconds,
     deviceTimeoutSeconds: request.deviceTimeoutSeconds ?? CAMPAIGN_DEFAULTS.deviceTimeoutSeconds,
     desiredStateTtlSeconds: request.desiredStateTtlSeconds ?? CAMPAIGN_DEFAULTS.desiredStateTtlSeconds,
+    ...(request.soakSeconds === undefined || request.soakSeconds === 0 ? {} : { soakSeconds: request.soakSeconds }),
     ...(request.startAt === undefined ? {} : { startAt: request.startAt }),
     ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
     ...(request.maintenanceWindows === undefined ? {} : { maintenanceWindows: request.maintenanceWindows }),

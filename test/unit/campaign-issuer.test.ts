@@ -117,4 +117,12 @@ describe('Issuer signing ahead', () => {
     expect(issued).toMatchObject({ seq: 2, issuedAt: NOW + TTL / 2, expiresAt: NOW + TTL / 2 + TTL });
     expect(opened('d1', NOW + TTL / 2).seq).toBe(2);
   });
+
+  it("carries the campaign's soak window in each device's signed policy, and none when the campaign has none", async () => {
+    const soaking: Campaign = { ...campaign, id: 'c2', settings: { ...campaign.settings, soakSeconds: 300 } };
+    await issuer.desiredStates(soaking, [{ device: 'd1', inventory: [] }], NOW);
+    expect(opened('d1', NOW).policy).toMatchObject({ soakSeconds: 300, healthTimeoutSeconds: 60 });
+    await issuer.desiredStates(campaign, [{ device: 'd2', inventory: [] }], NOW);
+    expect(opened('d2', NOW).policy).not.toHaveProperty('soakSeconds');
+  });
 });

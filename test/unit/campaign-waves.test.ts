@@ -47,6 +47,13 @@ describe('waves', () => {
     expect(codeOf(() => settingsOf({ ...base, startAt: 100, deadline: 50 }))).toBe('BOOTFLEET_CAMPAIGN_INVALID');
   });
 
+  it('keeps a soak window only when it is one (0 means none)', () => {
+    const base = { id: 'c', image: 'h/n:t', selector: { ids: ['d'] } };
+    expect(settingsOf({ ...base, soakSeconds: 120 }).soakSeconds).toBe(120);
+    expect(settingsOf({ ...base, soakSeconds: 0 })).not.toHaveProperty('soakSeconds');
+    expect(settingsOf(base)).not.toHaveProperty('soakSeconds');
+  });
+
   const progress = (states: DeviceProgress['state'][], waves: number[]): DeviceProgress[] =>
     states.map((state, i) => ({ device: `d${i}`, wave: waves[i] ?? 0, state, missingBytes: 0, missingLayers: 0 }));
   const input = { deviceCount: 4, waves: [50, 100], currentWave: 0, successThreshold: 1, failureThreshold: 0.5, failuresAcknowledged: 0 };
