@@ -1,16 +1,16 @@
 /**
  * A bound on V8's old space while a layer is applied. Each entry makes short
  * lived objects (node-tar's header and entry, paths, promises); those still
- * alive at two young collections are promoted, about 23 MiB of them over the
+ * alive at two young collections are promoted, about 14 MiB of them over the
  * bench's 1 GiB layer of 76 800 files, where they stay until V8 runs a full
  * collection. On its own schedule V8 let the old space grow from 19 to 27 MiB
  * first, and pages once committed stayed in the RSS (docs/agent-content.md,
  * "Memory"). So a full collection is run when a layer starts (the start-up's
  * own promoted garbage, 2 to 3 MiB, would otherwise be the floor) and again
  * whenever the used heap has grown by `maxGrowthBytes` since the last one:
- * about 15 to 25 ms each with a 20 MiB heap, two dozen per GiB. With 1 MiB
- * the bench's unpack peaked about 2 MiB lower than with 2 MiB and no
- * collection at the start.
+ * about 15 to 25 ms each with a 20 MiB heap, one to two dozen per GiB. With 1 MiB
+ * the unpack peaked about 2 MiB lower than with 2 MiB and no
+ * collection at the start, in paired probe runs.
  *
  * Only with `--expose-gc` (the agent's systemd units say why); without it V8's
  * own schedule applies. `gc()` without options: on Node 20 (V8 11.3)
