@@ -3,11 +3,11 @@
  * for its type. The per-layer state says what this layer already wrote, for
  * whiteout semantics, and which directories need their mtime set at the end.
  */
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import type { ReadEntry } from 'tar';
 import { BootfleetError } from '../../protocol/index.js';
 import type { UnpackOptions } from './limits.js';
-import { lstatOrUndefined, parseEntryPath, resolveParent, throughSymlink, type VerifiedDirs } from './safe-path.js';
+import { childPath, lstatOrUndefined, parseEntryPath, resolveParent, throughSymlink, type VerifiedDirs } from './safe-path.js';
 import { findNode, markWritten, newPathNode, type PathNode } from './layer-paths.js';
 import { applyWhiteout, classifyWhiteout, pruneLower } from './whiteouts.js';
 import { metaOf, writeDevice, writeDirectory, writeFile, writeHardlink, writeSymlink, type EntryMeta } from './write-entry.js';
@@ -22,7 +22,8 @@ export interface LayerState {
 }
 
 export function newLayerState(root: string, options: UnpackOptions): LayerState {
-  return { root, options, written: newPathNode(false), verified: new Set() };
+  // Normalised once: every path below it is built by childPath, which does not normalise.
+  return { root: resolve(root), options, written: newPathNode(false), verified: new Set() };
 }
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
@@ -55,7 +56,7 @@ export async function applyEntry(state: LayerState, entry: ReadEntry): Promise<v
   }
   const parent = resolveParent(state.root, parts, name, true, state.verified);
   if (parent === undefined) throw new BootfleetError('BOOTFLEET_INTERNAL', 'parent missing after create');
-  const path = join(parent, base);
+  const path = childPath(parent, base);
   await writeByType(state, entry, path, meta);
   const isDirectory = entry.type === 'Directory' || entry.type === 'GNUDumpDir';
   markWritten(state.written, parts, isDirectory ? meta.mtime.getTime() : undefined);
@@ -98,7 +99,7 @@ function resolveHardlinkTarget(state: LayerState, entry: string, linkpath: strin
     throw outside('target-missing');
   }
   if (parent === undefined) throw outside('target-missing');
-  const target = join(parent, parts[parts.length - 1] ?? '');
+  const target = childPath(parent, parts[parts.length - 1] ?? '');
   const stat = lstatOrUndefined(target);
   if (stat === undefined) throw outside('target-missing');
   if (stat.isDirectory()) throw outside('target-is-directory');

@@ -13,6 +13,7 @@ import { streamGarbageCollector } from '../content/stream-garbage.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
 import { setDirectoryTimes } from './layer-paths.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
+import { heapBudget } from './heap-budget.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
 import { applyLayerXattrs } from './apply-xattrs.js';
 import { XattrScanner, type EntryXattrs } from './pax-xattrs.js';
@@ -110,6 +111,7 @@ function watchParser(parser: Parser, state: LayerState, latch: ReturnType<typeof
 async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, options: UnpackOptions, latch: ReturnType<typeof failureLatch>): Promise<{ digest: Digest; bytes: number }> {
   const hash = createDigester('sha256');
   const collectGarbage = streamGarbageCollector();
+  const boundHeap = heapBudget();
   let bytes = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (bytes === 0 && isCompressedAgain(chunk)) throw tarInvalid('layer content is compressed twice', 'nested-compression');
@@ -118,7 +120,9 @@ async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, opt
     hash.update(chunk);
     scanner.write(chunk);
     if (!parser.write(chunk)) await once(parser, 'drain', { signal: latch.signal });
+    // Same 4 MiB cadence: the heap is looked at right after the young collection.
     collectGarbage(chunk.length);
+    boundHeap(chunk.length);
   }
   parser.end();
   return { digest: parseDigest(`sha256:${hash.digest('hex')}`), bytes };
@@ -140,8 +144,8 @@ export async function applyLayer(root: string, input: ApplyLayerInput, partial: 
         details: { expected: input.diffId.value, actual: fed.digest.value },
       });
     }
-    const xattrsApplied = await applyLayerXattrs(root, scanner.found, options);
-    await setDirectoryTimes(root, state.written);
+    const xattrsApplied = await applyLayerXattrs(state.root, scanner.found, options);
+    await setDirectoryTimes(state.root, state.written);
     return { diffId: fed.digest, uncompressedBytes: fed.bytes, entries: counts.entries, xattrs: scanner.found, xattrsApplied };
   } catch (error) {
     latch.fail(error);

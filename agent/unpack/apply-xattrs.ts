@@ -13,12 +13,11 @@
  * "Extended attributes").
  */
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BootfleetError } from '../../protocol/index.js';
 import type { UnpackOptions } from './limits.js';
 import type { EntryXattrs } from './pax-xattrs.js';
-import { lstatOrUndefined, parseEntryPath, resolveParent, type VerifiedDirs } from './safe-path.js';
+import { childPath, lstatOrUndefined, parseEntryPath, resolveParent, type VerifiedDirs } from './safe-path.js';
 
 const run = promisify(execFile);
 
@@ -41,7 +40,7 @@ async function applyXattrs(root: string, found: readonly EntryXattrs[], options:
     if (parts.length === 0) continue;
     const parent = resolveParent(root, parts, entry.path, false, verified);
     if (parent === undefined) continue;
-    const target = join(parent, parts[parts.length - 1] ?? '');
+    const target = childPath(parent, parts[parts.length - 1] ?? '');
     const stat = lstatOrUndefined(target);
     // Gone (removed later in the layer), or a symlink: Linux refuses user.* on links, and a capability on one means nothing.
     if (stat === undefined || stat.isSymbolicLink()) continue;

@@ -60,6 +60,9 @@ function through(source: Readable, transform: Transform): Readable {
   pipeline(source, transform, (error) => {
     if (error) out.destroy(corrupt(error));
   });
+  // pipeline() calls back at the transform's 'finish' and drops its listeners; zlib reports a
+  // truncated stream after that, and with no listener left the error crashed the process.
+  transform.on('error', (error) => out.destroy(corrupt(error)));
   transform.pipe(out);
   return out;
 }

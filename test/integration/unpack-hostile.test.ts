@@ -128,6 +128,25 @@ describe('hostile layers', () => {
     await expect(apply(tar.subarray(0, 2048))).rejects.toMatchObject({ code: 'BOOTFLEET_UNPACK_TAR_INVALID' });
   });
 
+  it('refuses a truncated gzip layer', async () => {
+    const gz = gzipSync(buildTar([{ path: 'f', body: Buffer.alloc(200_000, 1) }, { path: 'g', body: 'x' }]));
+    await expect(apply(gz.subarray(0, gz.length - 100), {}, 'gzip')).rejects.toMatchObject({ code: 'BOOTFLEET_UNPACK_TAR_INVALID' });
+  });
+
+  it('keeps every check when the root is named with a trailing slash and a dot segment', async () => {
+    const layer = buildTar([
+      { path: 'a/', type: 'Directory' },
+      { path: 'a/f', body: 'x' },
+      { path: 'evil', type: 'SymbolicLink', linkpath: outside },
+      { path: 'evil/pwned', body: 'x' },
+    ]);
+    await expect(applyLayer(`${sandbox}/./root/`, { blob: Readable.from([layer]), compression: 'none' })).rejects.toMatchObject({
+      code: 'BOOTFLEET_UNPACK_THROUGH_SYMLINK',
+    });
+    expect(readFileSync(join(root, 'a', 'f'), 'utf8')).toBe('x');
+    expectOutsideUntouched();
+  });
+
   it('checks the diff_id', async () => {
     const tar = buildTar([{ path: 'f', body: 'x' }]);
     const wrong = digestOf('something else');

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, createRateLimiter, DEFAULT_RETRY_POLICY, parseChallenge, parseReference, selectPlatform } from '../../agent/index.js';
 import { classifyWhiteout } from '../../agent/unpack/whiteouts.js';
-import { parseEntryPath } from '../../agent/unpack/safe-path.js';
+import { childPath, parseEntryPath } from '../../agent/unpack/safe-path.js';
 
 const limits = { maxDepth: 4, maxPathBytes: 64 };
 
@@ -77,6 +77,10 @@ describe('layer entry names', () => {
     expect(() => parseEntryPath('a/../../b', limits)).toThrow(expect.objectContaining({ code: 'BOOTFLEET_UNPACK_PATH_UNSAFE' }));
     expect(() => parseEntryPath('a/b/c/d/e', limits)).toThrow(expect.objectContaining({ code: 'BOOTFLEET_UNPACK_TOO_DEEP' }));
     expect(() => parseEntryPath('x'.repeat(65), limits)).toThrow(expect.objectContaining({ code: 'BOOTFLEET_UNPACK_TOO_DEEP' }));
+  });
+  it('joins a checked component below a normalised directory', () => {
+    expect(childPath('/srv/root', 'etc')).toBe('/srv/root/etc');
+    expect(childPath('/', 'etc')).toBe('/etc');
   });
   it('classifies whiteouts as the image spec says', () => {
     expect(classifyWhiteout('.wh..wh..opq', 'd/.wh..wh..opq')).toEqual({ kind: 'opaque' });
