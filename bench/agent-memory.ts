@@ -14,14 +14,40 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually, startFleet, writeJson, type Fleet } from '../test/helpers/agent-daemon.js';
 import { TOKENS } from '../test/helpers/server.js';
 import { result, type BenchResult } from './harness.js';
 
-/** The node flags of deploy/systemd/bootfleet-agent.service (ExecStart); the reason is written there. */
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc', '--liftoff-only'];
+/**
+ * How deploy/systemd/bootfleet-agent.service starts node: the flags of its
+ * ExecStart and its Environment= lines (the reasons are written there), read
+ * from the unit itself so the figures are the unit's, whatever it says.
+ */
+export function agentLaunch(unitText: string): { flags: string[]; env: Record<string, string> } {
+  const exec = /^ExecStart=\S*node((?:\s+--\S+)*)\s/m.exec(unitText);
+  if (exec === null) throw new Error('bootfleet-agent.service has no ExecStart running node');
+  const flags = (exec[1] ?? '').trim().split(/\s+/).filter((flag) => flag !== '');
+  const env: Record<string, string> = {};
+  for (const [, name, value] of unitText.matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(\S*)$/gm)) env[name ?? ''] = value ?? '';
+  return { flags, env };
+}
+
+/** The unit file, found upwards from this script (bench/ in the sources, dist/bench/ when built). */
+function readAgentUnit(): string {
+  for (const up of ['../', '../../']) {
+    const unit = new URL(`${up}deploy/systemd/bootfleet-agent.service`, import.meta.url);
+    if (existsSync(unit)) return readFileSync(unit, 'utf8');
+  }
+  throw new Error('deploy/systemd/bootfleet-agent.service not found above bench/');
+}
+
+const AGENT_UNIT = agentLaunch(readAgentUnit());
+export const AGENT_NODE_FLAGS: readonly string[] = AGENT_UNIT.flags;
+/** The unit's environment (MALLOC_ARENA_MAX=1), given to the agent and to the bare node it is compared with. */
+export const AGENT_ENV: Readonly<Record<string, string>> = AGENT_UNIT.env;
 
 const TARGET_NOTE = 'target < 80 MB';
 /** The shipped executable, the bundle next to this built script (dist/bundle/main.js). */
@@ -38,9 +64,9 @@ export interface ProbeReport {
 }
 
 /** Runs bench/rss-probe.js (`<entry> <bootfleet args>`, or `--bare`) in a fresh node and returns its report. */
-export async function probe(args: readonly string[], nodeFlags: readonly string[]): Promise<ProbeReport> {
+export async function probe(args: readonly string[], nodeFlags: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<ProbeReport> {
   const script = new URL('./rss-probe.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [...nodeFlags, script, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
   const [code] = (await once(child, 'close')) as [number | null];
@@ -93,11 +119,11 @@ export async function managedAgentConfig(fleet: Fleet, work: string): Promise<st
 }
 
 /** The daemon in managed mode against a real bootfleet server (embedded broker), connected and idle. */
-export async function daemonIdle(work: string, nodeFlags: readonly string[], cli: string = CLI): Promise<{ hwmMiB: number; rssMiB: number }> {
+export async function daemonIdle(work: string, nodeFlags: readonly string[], cli: string = CLI, env: Readonly<Record<string, string>> = {}): Promise<{ hwmMiB: number; rssMiB: number }> {
   const fleet = await startFleet();
   try {
     const config = await managedAgentConfig(fleet, work);
-    const child = spawn(process.execPath, [...nodeFlags, cli, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags, cli, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     try {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
@@ -135,23 +161,24 @@ interface Figures {
 async function cliFigures(f: Figures, entry: string, tag: string, dirs: string): Promise<void> {
   const dataDir = join(f.work, `rss-agent${dirs}`);
   const note = tag === '' ? TARGET_NOTE : `${TARGET_NOTE}; before the bundle, for comparison`;
-  f.add(`peak RSS, idle CLI (agent inventory)${tag}`, await probe([entry, 'agent', 'inventory', '--data-dir', join(f.work, `rss-idle${dirs}`)], AGENT_NODE_FLAGS), f.bare, f.bareName, `${note}; Node + protocol + content code, no data moved`);
-  f.add(`peak RSS, agent pull of a ${String(f.layerMb)} MB layer${tag}`, await probe([entry, 'agent', 'pull', f.image, '--data-dir', dataDir, '--json'], AGENT_NODE_FLAGS), f.bare, f.bareName, note);
-  f.add(`peak RSS, agent unpack of a ${String(f.layerMb)} MB layer${tag}`, await probe([entry, 'agent', 'unpack', f.image, '--data-dir', dataDir, '--dest', join(f.work, `rss-root${dirs}`)], AGENT_NODE_FLAGS), f.bare, f.bareName, note);
+  f.add(`peak RSS, idle CLI (agent inventory)${tag}`, await probe([entry, 'agent', 'inventory', '--data-dir', join(f.work, `rss-idle${dirs}`)], AGENT_NODE_FLAGS, AGENT_ENV), f.bare, f.bareName, `${note}; Node + protocol + content code, no data moved`);
+  f.add(`peak RSS, agent pull of a ${String(f.layerMb)} MB layer${tag}`, await probe([entry, 'agent', 'pull', f.image, '--data-dir', dataDir, '--json'], AGENT_NODE_FLAGS, AGENT_ENV), f.bare, f.bareName, note);
+  f.add(`peak RSS, agent unpack of a ${String(f.layerMb)} MB layer${tag}`, await probe([entry, 'agent', 'unpack', f.image, '--data-dir', dataDir, '--dest', join(f.work, `rss-root${dirs}`)], AGENT_NODE_FLAGS, AGENT_ENV), f.bare, f.bareName, note);
 }
 
 /** Runs every memory figure; prints them and returns them as BenchResults. */
 export async function benchMemory(input: MemoryBenchInput): Promise<BenchResult[]> {
   const { work, image, layerMb } = input;
   const results: BenchResult[] = [];
-  const bare = mib(await probe(['--bare'], AGENT_NODE_FLAGS));
+  const bare = mib(await probe(['--bare'], AGENT_NODE_FLAGS, AGENT_ENV));
   const bareDefault = mib(await probe(['--bare'], []));
-  console.log(`bare node process: ${String(bare)} MiB with ${AGENT_NODE_FLAGS.join(' ')}, ${String(bareDefault)} MiB with node's defaults`);
+  const unit = [...Object.entries(AGENT_ENV).map(([name, value]) => `${name}=${value}`), ...AGENT_NODE_FLAGS].join(' ');
+  console.log(`bare node process: ${String(bare)} MiB with ${unit}, ${String(bareDefault)} MiB with node's defaults`);
   const add = (name: string, report: ProbeReport, base: number, baseName: string, note: string): void => {
     show(name, report, base);
     results.push(result(name, mib(report), 'MiB', baseName, base, false, note));
   };
-  const bareName = `bare node (${AGENT_NODE_FLAGS.join(' ')})`;
+  const bareName = `bare node (${unit})`;
   const figures: Figures = { work, image, layerMb, add, bare, bareName };
   await cliFigures(figures, CLI, '', '');
   await cliFigures(figures, TSC_CLI, ', tsc output', '-tsc');
@@ -161,12 +188,12 @@ export async function benchMemory(input: MemoryBenchInput): Promise<BenchResult[
   add(`peak RSS, agent pull, node defaults`, await probe([CLI, 'agent', 'pull', image, '--data-dir', join(work, 'rss-agent-2'), '--json'], []), bareDefault, defaults, 'without the unit flags, for comparison');
   add(`peak RSS, agent unpack, node defaults`, await probe([CLI, 'agent', 'unpack', image, '--data-dir', dataDir, '--dest', join(work, 'rss-root-2')], []), bareDefault, defaults, 'without the unit flags, for comparison');
   const daemons = [
-    [AGENT_NODE_FLAGS, CLI, bare, bareName, '', `${TARGET_NOTE}; VmHWM after start-up and ${String(DAEMON_IDLE_MS)} ms idle`],
-    [AGENT_NODE_FLAGS, TSC_CLI, bare, bareName, ', tsc output', `${TARGET_NOTE}; before the bundle, for comparison`],
-    [[], CLI, bareDefault, defaults, ', node defaults', 'without the unit flags, for comparison'],
+    [AGENT_NODE_FLAGS, AGENT_ENV, CLI, bare, bareName, '', `${TARGET_NOTE}; VmHWM after start-up and ${String(DAEMON_IDLE_MS)} ms idle`],
+    [AGENT_NODE_FLAGS, AGENT_ENV, TSC_CLI, bare, bareName, ', tsc output', `${TARGET_NOTE}; before the bundle, for comparison`],
+    [[], {}, CLI, bareDefault, defaults, ', node defaults', 'without the unit flags, for comparison'],
   ] as const;
-  for (const [flags, entry, base, baseName, suffix, note] of daemons) {
-    const daemon = await daemonIdle(work, flags, entry);
+  for (const [flags, env, entry, base, baseName, suffix, note] of daemons) {
+    const daemon = await daemonIdle(work, flags, entry, env);
     console.log(`daemon idle${suffix} (managed, connected): VmRSS ${daemon.rssMiB.toFixed(1)} MiB, VmHWM ${daemon.hwmMiB.toFixed(1)} MiB  x${(daemon.hwmMiB / base).toFixed(2)} bare`);
     results.push(result(`peak RSS, daemon idle (agent run, managed, connected)${suffix}`, Math.round(daemon.hwmMiB * 10) / 10, 'MiB', baseName, base, false, note));
   }

@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { startFleet } from '../test/helpers/agent-daemon.js';
 import { bundleEntry, ROOT } from '../scripts/bundle.js';
-import { AGENT_NODE_FLAGS, CLI, managedAgentConfig, TSC_CLI } from './agent-memory.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, CLI, managedAgentConfig, TSC_CLI } from './agent-memory.js';
 import { emitResults, median, result, type BenchResult } from './harness.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? '') || 24;
@@ -61,7 +61,7 @@ interface Run {
 }
 
 function start(args: readonly string[], crashAt?: string): Run {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...AGENT_ENV };
   delete env.BOOTFLEET_CRASH_AT;
   if (crashAt !== undefined) env.BOOTFLEET_CRASH_AT = crashAt;
   const child = spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'inherit'] });
