@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { BootfleetError, parseImageReference, readSigningKey, TrustedKeys } from '../../protocol/index.js';
 import { loadServerConfig } from '../../server/config.js';
-import { signImage, verifyImage } from '../image-signing.js';
 import type { CliIo } from '../io.js';
-import { RegistryRepository } from '../registry-client.js';
+import type { RegistryRepository } from '../registry-client.js';
 
 /** Secrets come from the environment or a file, never from argv (visible in `ps`). */
 export const TOKEN_ENV = 'BOOTFLEET_REGISTRY_TOKEN';
@@ -44,6 +43,8 @@ async function clientFor(refText: string, opts: RegistryOpts): Promise<{ client:
     throw new BootfleetError('BOOTFLEET_CLI_USAGE', `--username needs a password: --password-file or $${PASSWORD_ENV}`);
   }
   const credentials = opts.username === undefined || password === undefined ? {} : { credentials: { username: opts.username, password } };
+  // Loaded here, not at start-up: the registry client brings undici, which an idle agent never needs.
+  const { RegistryRepository } = await import('../registry-client.js');
   return { ref, client: new RegistryRepository(ref, { ...(token === undefined ? {} : { token }), ...credentials, plainHttp: opts.plainHttp === true }) };
 }
 
@@ -59,6 +60,7 @@ export function imageCommand(io: CliIo): Command {
   ).action(async (refText: string, opts: RegistryOpts & { key: string }) => {
     const key = await readSigningKey(opts.key);
     const { client, ref } = await clientFor(refText, opts);
+    const { signImage } = await import('../image-signing.js');
     try {
       io.out(`${JSON.stringify(await signImage(client, ref, key, new Date()))}\n`);
     } finally {
@@ -75,6 +77,7 @@ export function imageCommand(io: CliIo): Command {
   ).action(async (refText: string, opts: RegistryOpts & { key: string[] }) => {
     const keys = await TrustedKeys.fromFiles(opts.key);
     const { client, ref } = await clientFor(refText, opts);
+    const { verifyImage } = await import('../image-signing.js');
     const result = await verifyImage(client, ref, keys).finally(() => client.close());
     io.err(`verified: ${result.image} signed by key ${result.keyId}\n`);
     io.out(`${JSON.stringify(result)}\n`);
