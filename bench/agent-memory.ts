@@ -141,6 +141,36 @@ export async function daemonIdle(work: string, nodeFlags: readonly string[], cli
   }
 }
 
+/**
+ * A whole update in one agent process, as the timer unit runs it: `agent run
+ * --once` in autonomous mode pulls the image, unpacks it, activates and
+ * commits it, then exits. Its VmHWM is read from /proc every 25 ms while it
+ * runs (the last read is within 25 ms of the exit; what comes after the
+ * unpack, the activation and the commit, is small).
+ */
+export async function fullUpdatePeak(work: string, image: string, entry: string = CLI): Promise<number> {
+  const dataDir = await mkdtemp(join(work, 'rss-update-'));
+  const config = `${dataDir}.json`;
+  await writeJson(config, { deviceId: 'bench-update', deploy: { dataDir }, registry: { plainHttp: true }, autonomous: { image } });
+  const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, entry, 'agent', 'run', '--once', '--config', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...AGENT_ENV },
+  });
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  let peakKiB = 0;
+  const timer = setInterval(() => {
+    procStatusKiB(child.pid ?? 0, 'VmHWM').then(
+      (kib) => (peakKiB = Math.max(peakKiB, kib)),
+      () => undefined, // the process has just exited
+    );
+  }, 25);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`agent run --once failed (${String(code)}): ${err.slice(-2000)}`);
+  return Math.round((peakKiB / 1024) * 10) / 10;
+}
+
 export interface MemoryBenchInput {
   readonly work: string;
   /** `host:port/repo:tag` of an image with one large gzip layer. */
@@ -182,6 +212,9 @@ export async function benchMemory(input: MemoryBenchInput): Promise<BenchResult[
   const figures: Figures = { work, image, layerMb, add, bare, bareName };
   await cliFigures(figures, CLI, '', '');
   await cliFigures(figures, TSC_CLI, ', tsc output', '-tsc');
+  const update = await fullUpdatePeak(work, image);
+  console.log(`agent run --once, a full update (pull, unpack, activate, commit): VmHWM ${update.toFixed(1)} MiB  x${(update / bare).toFixed(2)} bare`);
+  results.push(result(`peak RSS, a full update by the agent (agent run --once, autonomous, ${String(layerMb)} MB layer)`, update, 'MiB', bareName, bare, false, `${TARGET_NOTE}; the timer unit's process: pull, unpack, activate, commit`));
   // The same two without the unit's flags: what they buy.
   const defaults = 'bare node (defaults)';
   const dataDir = join(work, 'rss-agent');
