@@ -32,7 +32,7 @@ describe('treeDigest', () => {
     await chmod(join(dir, 'etc', 'big.bin'), 0o644);
     const expected = `sha256:${sha(lines.sort().map((line) => `${line}\n`).join(''))}`;
     expect((await treeDigest(dir)).value).toBe(expected);
-    big[big.length - 1] ^= 1;
+    big.writeUInt8(big.readUInt8(big.length - 1) ^ 1, big.length - 1);
     await writeFile(join(dir, 'etc', 'big.bin'), big);
     expect((await treeDigest(dir)).value).not.toBe(expected);
   });
