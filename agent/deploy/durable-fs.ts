@@ -25,18 +25,25 @@ export function tempName(target: string): string {
   return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
+export interface AtomicWriteOptions {
+  /** The new file's mode (default 0600: agent state). */
+  readonly mode?: number;
+  /** Called between the temporary file's fsync and the rename (the crash harness's step boundary). */
+  readonly afterTempWritten?: () => void;
+}
+
 /** Replaces `target` with `data` atomically and durably; on failure the old file is intact. */
-export async function writeFileAtomic(target: string, data: string | Uint8Array, afterTempWritten?: () => void): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   const temp = tempName(target);
   try {
-    const handle = await open(temp, 'wx', 0o600);
+    const handle = await open(temp, 'wx', options.mode ?? 0o600);
     try {
       await handle.writeFile(data);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    afterTempWritten?.();
+    options.afterTempWritten?.();
     await rename(temp, target);
   } catch (error) {
     await rm(temp, { force: true });

@@ -67,8 +67,10 @@ export async function writeState(dataDir: string, prev: AgentState, next: AgentS
   }
   try {
     await mkdir(dataDir, { recursive: true });
-    await writeFileAtomic(statePath(dataDir), `${JSON.stringify(parsed, null, 2)}\n`, () => {
-      crashPoint(`${label}:state-temp`);
+    await writeFileAtomic(statePath(dataDir), `${JSON.stringify(parsed, null, 2)}\n`, {
+      afterTempWritten: () => {
+        crashPoint(`${label}:state-temp`);
+      },
     });
   } catch (error) {
     throw new BootfleetError('BOOTFLEET_STATE_WRITE_FAILED', `cannot write ${statePath(dataDir)}`, { cause: error });
