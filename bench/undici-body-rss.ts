@@ -24,7 +24,7 @@ import { createServer, get, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { streamGarbageCollector } from '../agent/content/stream-garbage.js';
+import { garbagePacer } from '../agent/content/garbage-pacer.js';
 import { emitResults, median, result, type BenchResult } from './harness.js';
 
 /** The flags of deploy/systemd/bootfleet-agent.service before `--liftoff-only` (not imported: the client must load nothing else). */
@@ -45,13 +45,13 @@ function peakRssMiB(): number {
 /** Consumes a body as transfer.ts does: synchronous writes in 'data', so no backpressure. */
 function writeBody(body: NodeJS.ReadableStream, path: string): Promise<number> {
   const fd = openSync(path, 'w');
-  const collect = streamGarbageCollector();
+  const garbage = garbagePacer();
   let bytes = 0;
   return new Promise<number>((resolve, reject) => {
     body.on('data', (chunk: Buffer) => {
       for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       bytes += chunk.length;
-      collect(chunk.length);
+      garbage.count(chunk.length);
     });
     body.on('end', () => {
       closeSync(fd);

@@ -20,13 +20,37 @@
  */
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { build, type RolldownOutput } from 'rolldown';
+import { build, type Plugin, type RolldownOutput } from 'rolldown';
 
 /** The repository root (this file runs as dist/scripts/bundle.js). */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BUNDLE_DIR = `${ROOT}dist/bundle`;
 /** Packages loaded from node_modules, not bundled (reasons above). */
 export const EXTERNAL: readonly RegExp[] = [/^level(\/|$)/, /^classic-level(\/|$)/, /^@sigstore\//];
+
+/**
+ * Every chunk must be pure ASCII. V8 keeps each module's source text for as
+ * long as the process lives, and a source with a single character above
+ * U+00FF is stored two bytes a character: mqtt.js, undici and our protocol
+ * chunk held 4.4 MiB of source that way in the agent's heap (issues #4, #5).
+ * `charset: 'ascii'` escapes code; what it leaves is legal comments (an
+ * author's name in a licence line): their letters become `\u` escapes, still
+ * readable, the licence kept. A chunk that is still not ASCII fails the build.
+ */
+const NON_ASCII = /[^\0-\x7f]/g;
+const FIRST_NON_ASCII = /[^\0-\x7f]/;
+const LEGAL_COMMENT = /\/\*![\s\S]*?\*\//g;
+const escapeNonAscii = (text: string): string => text.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+export const asciiChunks: Plugin = {
+  name: 'bootfleet-ascii-chunks',
+  renderChunk(code, chunk) {
+    if (!FIRST_NON_ASCII.test(code)) return null;
+    const escaped = code.replace(LEGAL_COMMENT, escapeNonAscii);
+    const left = FIRST_NON_ASCII.exec(escaped);
+    if (left !== null) throw new Error(`bundle chunk ${chunk.fileName} keeps a non-ASCII character at offset ${String(left.index)}: V8 would hold its source as two-byte text`);
+    return { code: escaped, map: null };
+  },
+};
 
 /** Bundles the CLI into `outDir` (emptied first). */
 export function bundleCli(outDir: string = BUNDLE_DIR): Promise<RolldownOutput> {
@@ -46,11 +70,16 @@ export async function bundleEntry(entry: string, outDir: string): Promise<Rolldo
     platform: 'node',
     logLevel: 'warn',
     external: [...EXTERNAL],
+    plugins: [asciiChunks],
     output: {
       dir: outDir,
       format: 'esm',
       sourcemap: true,
       sourcemapExcludeSources: true,
+      charset: 'ascii',
+      minify: { compress: false, mangle: false, codegen: { removeWhitespace: true } },
+      // JSDoc would stay in every loaded chunk's source text, in the heap (see asciiChunks).
+      comments: { legal: true, annotation: true, jsdoc: false },
       entryFileNames: '[name].js',
       chunkFileNames: 'chunks/[name]-[hash].js',
     },

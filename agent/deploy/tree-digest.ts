@@ -3,16 +3,34 @@
  * content hash (files) or target (symlinks), in a fixed order. Recorded
  * at staging in deployment.json; recomputing it tells a complete, unaltered
  * tree from a partial or changed one (runtime integrity, crash harness).
- * Files are read through one buffer per walk, never whole: a read stream per
- * file allocated a fresh 1 MiB buffer for each of tens of thousands of small
- * files (`agent run --once` of the bench's 1 GiB image, 76 800 files, took
- * 126 s with them, 36 s with one buffer, on the same machine). The lines are
- * held until the end for the sort, as flat strings: about 175 bytes per entry.
+ *
+ * The format (unchanged since the first release, so recorded digests stay
+ * valid): one line per entry below the root,
+ *   d <mode> "<path>"                  a directory
+ *   f <mode> "<path>" <size> <sha256>  a regular file
+ *   l <mode> "<path>" "<target>"       a symlink, never followed
+ *   o <mode> "<path>" <type bits>      anything else
+ * mode in octal, paths and targets as JSON strings, each line followed by a
+ * newline; the digest is the sha256 of the lines sorted in UTF-16 code unit
+ * order (JavaScript's default sort).
+ *
+ * The lines are not held for that sort (76 800 of them took 8 MiB: the
+ * agent's whole update went over its memory target). A sorted order starts
+ * with the group `<type> <mode> ` and, within a group, orders entries by
+ * their quoted path; the walk produces exactly that: one pass finds the
+ * groups, then one pass per group (a handful: `d 755`, `f 644`, `l 777`...)
+ * visits each directory's entries in the order of their key, `<escaped
+ * name>"` for the entry's own line and `<escaped name>/` for what lies below
+ * a directory (JSON escapes each character on its own, so a path's escaped
+ * form is its escaped components joined by `/`). Files are hashed only in
+ * their group's pass, read through one buffer per walk. Memory is one
+ * directory listing per level of the tree being walked.
  */
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Hash } from 'node:crypto';
 import { createDigester, parseDigest, type Digest } from '../../protocol/index.js';
+import { garbagePacer } from '../content/garbage-pacer.js';
 
 const READ_BYTES = 256 * 1024;
 /** The walk gives the event loop a turn (MQTT keepalives, signals) after this many entries or bytes read. */
@@ -36,47 +54,140 @@ function hashFile(path: string, size: number, buffer: Buffer): string {
   return hash.digest('hex');
 }
 
-function entryLine(root: string, rel: string, buffer: Buffer): { line: string; isDir: boolean; bytes: number } {
-  const path = join(root, rel);
-  const info = lstatSync(path);
-  const mode = (info.mode & 0o7777).toString(8);
-  // join() makes one flat string; a template literal leaves a tree of cons strings, three to four times
-  // the memory for a line held until the sort (measured: a walk of 76 800 entries, +32 MiB against +10).
-  const name = JSON.stringify(rel);
-  if (info.isSymbolicLink()) return { line: ['l', mode, name, JSON.stringify(readlinkSync(path))].join(' '), isDir: false, bytes: 0 };
-  if (info.isDirectory()) return { line: ['d', mode, name].join(' '), isDir: true, bytes: 0 };
-  if (info.isFile()) return { line: ['f', mode, name, String(info.size), hashFile(path, info.size, buffer)].join(' '), isDir: false, bytes: info.size };
-  return { line: ['o', mode, name, String(info.mode & 0o170000)].join(' '), isDir: false, bytes: 0 };
+function typeLetter(info: Stats): string {
+  if (info.isSymbolicLink()) return 'l';
+  if (info.isDirectory()) return 'd';
+  if (info.isFile()) return 'f';
+  return 'o';
 }
 
-/**
- * Walks `root` without following symlinks; entries are hashed in byte order of their lines. The calls are
- * synchronous, with a turn of the event loop every few hundred entries: the promises, FileHandles and
- * closures of four async calls per file were most of the walk's garbage, promoted into the old space by
- * the agent's 1 MiB young generation.
- */
-export async function treeDigest(root: string): Promise<Digest> {
-  const lines: string[] = [];
-  const pending: string[] = [''];
-  const buffer = Buffer.allocUnsafe(READ_BYTES);
-  let entries = 0;
-  let bytes = 0;
-  while (pending.length > 0) {
-    const dir = pending.pop() ?? '';
-    for (const name of readdirSync(join(root, dir))) {
-      const rel = dir === '' ? name : `${dir}/${name}`;
-      const entry = entryLine(root, rel, buffer);
-      lines.push(entry.line);
-      if (entry.isDir) pending.push(rel);
-      entries += 1;
-      bytes += entry.bytes;
-      if (entries % YIELD_EVERY_ENTRIES === 0 || bytes >= YIELD_EVERY_BYTES) {
-        bytes = 0;
-        await nextTurn();
+/** `<type> <mode> `: the start of the entry's line, the group the sort puts it in. */
+function groupOf(info: Stats): string {
+  return `${typeLetter(info)} ${(info.mode & 0o7777).toString(8)} `;
+}
+
+/** The entry's line, without its group prefix (the caller has it) and its newline. */
+function lineRest(path: string, rel: string, info: Stats, buffer: Buffer): string {
+  const name = JSON.stringify(rel);
+  if (info.isSymbolicLink()) return `${name} ${JSON.stringify(readlinkSync(path))}`;
+  if (info.isDirectory()) return name;
+  if (info.isFile()) return `${name} ${String(info.size)} ${hashFile(path, info.size, buffer)}`;
+  return `${name} ${String(info.mode & 0o170000)}`;
+}
+
+/** What a directory entry is to the walk: its name, and whether its own line or its subtree comes next. */
+interface Child {
+  readonly name: string;
+  readonly below: boolean;
+}
+
+/** One directory's place in a pass: its relative path and the keys of its entries, sorted, still to visit. */
+interface Frame {
+  readonly rel: string;
+  readonly keyed: readonly (readonly [key: string, child: Child])[];
+  next: number;
+}
+
+/** A name as it stands between the quotes of JSON.stringify (most names: unchanged). */
+function escaped(name: string): string {
+  const json = JSON.stringify(name);
+  return json.length === name.length + 2 ? name : json.slice(1, -1);
+}
+
+class Walk {
+  private readonly buffer = Buffer.allocUnsafe(READ_BYTES);
+  private entries = 0;
+  private bytes = 0;
+  private readonly garbage = garbagePacer({ maxOldGrowthBytes: 1024 * 1024 });
+  readonly groups = new Set<string>();
+
+  constructor(
+    private readonly root: string,
+    private readonly hash: Hash | undefined,
+  ) {}
+
+  path(rel: string): string {
+    return rel === '' ? this.root : `${this.root}/${rel}`;
+  }
+
+  /** Visits the tree in sorted order, hashing the lines of `group` (none in the pass that only collects groups). */
+  async pass(group: string | undefined): Promise<void> {
+    const stack: Frame[] = [this.frame('', group)];
+    for (let frame = stack.at(-1); frame !== undefined; frame = stack.at(-1)) {
+      const item = frame.keyed[frame.next];
+      if (item === undefined) {
+        stack.pop();
+        continue;
+      }
+      frame.next += 1;
+      const [, child] = item;
+      const rel = frame.rel === '' ? child.name : `${frame.rel}/${child.name}`;
+      if (child.below) {
+        const next = this.frame(rel, group);
+        stack.push(next);
+        await this.pace(0, next.keyed.length);
+      } else {
+        await this.pace(this.emit(rel), 1);
       }
     }
   }
+
+  /**
+   * A directory's entries that matter to this pass, sorted by key: its
+   * subdirectories, and the entries of `group`. The directory entry's type
+   * (d_type) rules most entries out without an lstat; the pass that finds the
+   * groups (`group` undefined) reads every entry's mode.
+   */
+  private frame(rel: string, group: string | undefined): Frame {
+    const dir = this.path(rel);
+    const keyed: [string, Child][] = [];
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const name = entry.name;
+      const letter = entry.isSymbolicLink() ? 'l' : entry.isDirectory() ? 'd' : entry.isFile() ? 'f' : 'o';
+      if (group === undefined || group.startsWith(letter)) {
+        const found = groupOf(lstatSync(`${dir}/${name}`));
+        this.groups.add(found);
+        if (found === group) keyed.push([`${escaped(name)}"`, { name, below: false }]);
+      }
+      if (letter === 'd') keyed.push([`${escaped(name)}/`, { name, below: true }]);
+    }
+    keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return { rel, keyed, next: 0 };
+  }
+
+  /**
+   * Hashes one line; returns the bytes read. An entry changed since its
+   * listing gives its line as it is now: a different digest, as it should.
+   */
+  private emit(rel: string): number {
+    const path = this.path(rel);
+    const info = lstatSync(path);
+    this.hash?.update(`${groupOf(info)}${lineRest(path, rel, info, this.buffer)}\n`);
+    return info.isFile() ? info.size : 0;
+  }
+
+  /** Counts entries looked at and bytes read; past either bound, a turn of the event loop and a look at the heap. */
+  private async pace(bytes: number, entries: number): Promise<void> {
+    this.entries += entries;
+    this.bytes += bytes;
+    if (this.entries < YIELD_EVERY_ENTRIES && this.bytes < YIELD_EVERY_BYTES) return;
+    this.entries = 0;
+    this.bytes = 0;
+    this.garbage.check();
+    await nextTurn();
+  }
+}
+
+/**
+ * Walks `root` without following symlinks. Synchronous calls with a turn of
+ * the event loop every few hundred entries or few MiB: the promises and
+ * FileHandles of async calls per file were most of a walk's garbage.
+ */
+export async function treeDigest(root: string): Promise<Digest> {
+  const survey = new Walk(root, undefined);
+  await survey.pass(undefined);
   const hash = createDigester('sha256');
-  for (const line of lines.sort()) hash.update(`${line}\n`);
+  const walk = new Walk(root, hash);
+  for (const group of [...survey.groups].sort()) await walk.pass(group);
   return parseDigest(`sha256:${hash.digest('hex')}`);
 }

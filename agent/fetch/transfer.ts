@@ -8,7 +8,7 @@
 import type { Hash } from 'node:crypto';
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { BootfleetError, type Digest } from '../../protocol/index.js';
-import { streamGarbageCollector } from '../content/stream-garbage.js';
+import { garbagePacer } from '../content/garbage-pacer.js';
 import { expectStatus, type RegistryClient } from '../registry/client.js';
 import type { HttpResponse } from '../registry/http.js';
 import type { PartialPaths } from './partial-state.js';
@@ -91,7 +91,7 @@ function appendBody(response: HttpResponse, fd: number, offset: number, skip: nu
   let position = offset;
   let toSkip = skip;
   let sinceCheckpoint = 0;
-  const collectGarbage = streamGarbageCollector();
+  const garbage = garbagePacer();
   return new Promise<number>((resolve, reject) => {
     let settled = false;
     const finish = (error?: unknown): void => {
@@ -123,7 +123,7 @@ function appendBody(response: HttpResponse, fd: number, offset: number, skip: nu
           ctx.onCheckpoint(position);
           sinceCheckpoint = 0;
         }
-        collectGarbage(raw.length);
+        garbage.count(raw.length);
         if (position >= end) {
           body.destroy();
           finish();

@@ -3,12 +3,13 @@
  * for its type. The per-layer state says what this layer already wrote, for
  * whiteout semantics, and which directories need their mtime set at the end.
  */
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ReadEntry } from 'tar';
 import { BootfleetError } from '../../protocol/index.js';
 import type { UnpackOptions } from './limits.js';
 import { childPath, lstatOrUndefined, parseEntryPath, resolveParent, throughSymlink, type VerifiedDirs } from './safe-path.js';
-import { findNode, markWritten, newPathNode, type PathNode } from './layer-paths.js';
+import { findNode, forgetReplaced, markWritten, newPathNode, type PathNode } from './layer-paths.js';
 import { applyWhiteout, classifyWhiteout, pruneLower } from './whiteouts.js';
 import { metaOf, writeDevice, writeDirectory, writeFile, writeHardlink, writeSymlink, type EntryMeta } from './write-entry.js';
 
@@ -19,11 +20,20 @@ export interface LayerState {
   readonly written: PathNode;
   /** Directories known to be real directories (safe-path.ts). */
   readonly verified: VerifiedDirs;
+  /**
+   * The root was empty when the layer began (the first layer of a fresh
+   * unpack): there is no lower layer, so the image spec's whiteouts, which
+   * "MUST only apply to resources in lower/parent layers", hide nothing, and
+   * `written` keeps only directories (their mtimes), not every file: 76 800
+   * leaves cost about 4 MiB of heap (docs/agent-content.md, "Memory").
+   */
+  readonly lowerEmpty: boolean;
 }
 
 export function newLayerState(root: string, options: UnpackOptions): LayerState {
   // Normalised once: every path below it is built by childPath, which does not normalise.
-  return { root: resolve(root), options, written: newPathNode(false), verified: new Set() };
+  const resolved = resolve(root);
+  return { root: resolved, options, written: newPathNode(false), verified: new Set(), lowerEmpty: readdirSync(resolved).length === 0 };
 }
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
@@ -42,7 +52,7 @@ export async function applyEntry(state: LayerState, entry: ReadEntry): Promise<v
   if (whiteout.kind !== 'none') {
     // A whiteout never makes directories: with no parent there is nothing to hide.
     const parent = resolveParent(state.root, parts, name, whiteout.kind === 'opaque', state.verified);
-    if (parent === undefined) return;
+    if (parent === undefined || state.lowerEmpty) return;
     const touched = findNode(state.written, parts, parts.length - 1);
     if (whiteout.kind === 'opaque') pruneLower(parent, touched);
     else applyWhiteout(parent, touched, whiteout.target);
@@ -59,7 +69,8 @@ export async function applyEntry(state: LayerState, entry: ReadEntry): Promise<v
   const path = childPath(parent, base);
   await writeByType(state, entry, path, meta);
   const isDirectory = entry.type === 'Directory' || entry.type === 'GNUDumpDir';
-  markWritten(state.written, parts, isDirectory ? meta.mtime.getTime() : undefined);
+  if (!isDirectory && state.lowerEmpty) forgetReplaced(state.written, parts);
+  else markWritten(state.written, parts, isDirectory ? meta.mtime.getTime() : undefined);
 }
 
 async function writeByType(state: LayerState, entry: ReadEntry, path: string, meta: EntryMeta): Promise<void> {

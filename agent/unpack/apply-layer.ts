@@ -9,11 +9,10 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { BootfleetError, createDigester, parseDigest, type Digest, type LayerCompression } from '../../protocol/index.js';
-import { streamGarbageCollector } from '../content/stream-garbage.js';
+import { garbagePacer } from '../content/garbage-pacer.js';
 import { applyEntry, newLayerState, type LayerState } from './apply-entry.js';
 import { setDirectoryTimes } from './layer-paths.js';
 import { decompressLayer, type ZstdImplementation } from './decompress.js';
-import { heapBudget } from './heap-budget.js';
 import { unpackOptions, type UnpackOptions } from './limits.js';
 import { applyLayerXattrs } from './apply-xattrs.js';
 import { XattrScanner, type EntryXattrs } from './pax-xattrs.js';
@@ -39,6 +38,8 @@ export interface ApplyLayerResult {
 
 /** PAX bodies larger than this are refused by the parser too (its maxMetaEntrySize). */
 const MAX_META_BYTES = 1024 * 1024;
+/** Old-space growth allowed between full collections while a layer is applied (garbage-pacer.ts). */
+const UNPACK_OLD_GROWTH_BYTES = 1024 * 1024;
 
 /**
  * A promise that rejects with the first failure reported by any step, and a
@@ -110,8 +111,7 @@ function watchParser(parser: Parser, state: LayerState, latch: ReturnType<typeof
 
 async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, options: UnpackOptions, latch: ReturnType<typeof failureLatch>): Promise<{ digest: Digest; bytes: number }> {
   const hash = createDigester('sha256');
-  const collectGarbage = streamGarbageCollector();
-  const boundHeap = heapBudget();
+  const garbage = garbagePacer({ maxOldGrowthBytes: UNPACK_OLD_GROWTH_BYTES });
   let bytes = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (bytes === 0 && isCompressedAgain(chunk)) throw tarInvalid('layer content is compressed twice', 'nested-compression');
@@ -120,9 +120,7 @@ async function feed(stream: Readable, parser: Parser, scanner: XattrScanner, opt
     hash.update(chunk);
     scanner.write(chunk);
     if (!parser.write(chunk)) await once(parser, 'drain', { signal: latch.signal });
-    // Same 4 MiB cadence: the heap is looked at right after the young collection.
-    collectGarbage(chunk.length);
-    boundHeap(chunk.length);
+    garbage.count(chunk.length);
   }
   parser.end();
   return { digest: parseDigest(`sha256:${hash.digest('hex')}`), bytes };

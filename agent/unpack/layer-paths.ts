@@ -70,6 +70,19 @@ export function markWritten(root: PathNode, parts: readonly string[], directoryM
 }
 
 /**
+ * Records a non-directory written at `parts` when nothing lies below this
+ * layer (see LayerState.lowerEmpty): no leaf is kept, since no whiteout can
+ * hide anything, but a directory recorded there is dropped, as markWritten
+ * does, so that its mtime is never set through what replaced it.
+ */
+export function forgetReplaced(root: PathNode, parts: readonly string[]): void {
+  const parent = findNode(root, parts, parts.length - 1);
+  if (parent === undefined || parent === WRITTEN_LEAF) return;
+  const name = parts[parts.length - 1] ?? '';
+  if (parent.children?.get(name) !== undefined) parent.children.delete(name);
+}
+
+/**
  * Sets the recorded directory mtimes, children before their parent, so that
  * setting a parent's time is the last change to it. `lutimes` never follows
  * a final symlink; markWritten dropped every directory a non-directory replaced.

@@ -23,7 +23,16 @@ async function readToken(path: string): Promise<string> {
  * The daemon (MQTT, the pipeline, the registry client) is loaded when `run` or
  * `enroll` starts, so that the other commands do not carry it (docs/agent-content.md, "Memory").
  */
-const daemonApi = () => import('../../agent/daemon/index.js');
+// The modules themselves, not agent/daemon/index.js: its re-export of run-managed.js would load the MQTT client in every mode.
+const daemonApi = async () => {
+  const [config, log, daemon, credentials] = await Promise.all([
+    import('../../agent/daemon/config.js'),
+    import('../../agent/daemon/log.js'),
+    import('../../agent/daemon/daemon.js'),
+    import('../../agent/daemon/credentials.js'),
+  ]);
+  return { ...config, ...log, ...daemon, ...credentials };
+};
 
 /** After SIGTERM, how long work in flight may take to notice before the process exits (5_000 ms). */
 const STOP_GRACE_MS = 5_000;

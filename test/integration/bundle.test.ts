@@ -27,6 +27,12 @@ function sourcesOf(chunk: string): string[] {
   return sources.map((s) => resolve(dirname(chunk), s).slice(ROOT.length));
 }
 
+/**
+ * A static import of a relative chunk, where the bundle writes them: at the start of a line or after a
+ * `;` (whitespace is removed, several imports share a line). `import(` (dynamic) and `import.meta` never match.
+ */
+const STATIC_IMPORT = /(?:^|[;\n])\s*import\s*(?:[\w*{][^;"']*?from\s*)?"(\.{1,2}\/[^"]+)"/g;
+
 /** `chunk` and every chunk it imports statically, transitively: what loading it loads. */
 function staticClosure(chunk: string): string[] {
   const seen = new Set<string>();
@@ -35,7 +41,7 @@ function staticClosure(chunk: string): string[] {
     if (seen.has(next)) continue;
     seen.add(next);
     const code = readFileSync(next, 'utf8');
-    for (const m of code.matchAll(/^import\s(?:[^;]*?\sfrom\s*)?"(\.{1,2}\/[^"]+)";?$/gm)) queue.push(normalize(join(dirname(next), m[1] ?? '')));
+    for (const m of code.matchAll(STATIC_IMPORT)) queue.push(normalize(join(dirname(next), m[1] ?? '')));
   }
   return [...seen];
 }
@@ -81,8 +87,20 @@ describe('the shipped bundle (dist/bundle/main.js)', () => {
       // undici costs an idle daemon about 9 MiB (measured: 76.5 against 67.3 MiB VmHWM when `image` imported it eagerly).
       expect(sources.filter((s) => s.startsWith('node_modules/undici/') || s.startsWith('agent/registry/'))).toEqual([]);
     }
+    // An autonomous daemon (agent/daemon/daemon.ts) loads the MQTT client only in managed mode.
+    const autonomous = [...atStart, ...staticClosure(chunkWith('agent/daemon/daemon.ts'))].flatMap(sourcesOf);
+    expect(autonomous).toContain('agent/daemon/run.ts');
+    expect(autonomous.filter((s) => s.startsWith('node_modules/mqtt/') || s === 'agent/managed/mqtt-session.ts')).toEqual([]);
+    expect(daemon.flatMap(sourcesOf)).toContain('agent/managed/mqtt-session.ts');
     // ...and the server is in the bundle, in chunks of its own that `server start` imports.
     expect(sourcesOf(chunkWith('server/start.ts')).some((s) => s.includes('node_modules/fastify/'))).toBe(true);
+  });
+
+  it('is ASCII in every chunk: V8 would keep a source with any wider character as two bytes a character', () => {
+    for (const chunk of [join(BUNDLE, 'main.js'), ...chunkFiles()]) {
+      const bytes = readFileSync(chunk);
+      expect({ chunk, ascii: bytes.every((b) => b < 0x80) }).toEqual({ chunk, ascii: true });
+    }
   });
 
   it('leaves the native database addon and the lazily required sigstore libraries to node_modules', () => {
