@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MediaType, parseReport, readSigningKey, signDeviceMessage, type DesiredState, type Report, type SigningKey } from '../../protocol/index.js';
+import { MediaType, parseReport, readSigningKey, signDeviceMessage, type Command, type DesiredState, type Report, type SigningKey } from '../../protocol/index.js';
 import { sha256Hex } from '../../server/registry/index.js';
 import { CLI_PATH, runCliProcess } from './cli-process.js';
 import { blobOf, DEVICE_TOKEN, OPERATOR_TOKEN, pushImage, type Blob } from './registry.js';
@@ -83,11 +83,28 @@ export function desiredFor(fleet: Fleet, image: TestImage, o: DesiredOptions): D
   };
 }
 
+/** A required health check of an agent config that passes while the file `path` exists (`test -f`). */
+export function fileCheck(name: string, path: string, timeoutMs = 2_000): Record<string, unknown> {
+  return { name, kind: 'command', required: true, timeoutMs, argv: ['test', '-f', path] };
+}
+
 /** Publishes a desired state as the server's campaigns do: signed, retained, QoS 1, on `topicDevice`'s topic (default: its own). */
 export async function publishDesired(fleet: Fleet, desired: DesiredState, key: SigningKey = fleet.key, topicDevice = desired.device): Promise<void> {
   const envelope = JSON.stringify(signDeviceMessage('desired-state', desired, key));
   await fleet.t.server.control.plane.publish(`bootfleet/v1/devices/${topicDevice}/desired`, envelope, { qos: 1, retain: true });
 }
+
+/** Publishes a command as the server does: signed, QoS 1, not retained, on the command's device's topic. */
+export async function publishCommand(fleet: Fleet, command: Command): Promise<void> {
+  const envelope = JSON.stringify(signDeviceMessage('command', command, fleet.key));
+  await fleet.t.server.control.plane.publish(`bootfleet/v1/devices/${command.device}/commands`, envelope, { qos: 1, retain: false });
+}
+
+/** Matches the report that ends the update to desired state `seq`, whatever its outcome. */
+export const finished =
+  (seq: number) =>
+  (r: Report): boolean =>
+    r.desiredSeq === seq && ['succeeded', 'rolled-back', 'failed'].includes(r.phase);
 
 /** Enrols through the CLI (`agent enroll`), as a device would; returns the credentials file. */
 export async function enrollDevice(fleet: Fleet, deviceId: string, dir: string): Promise<string> {
