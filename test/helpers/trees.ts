@@ -7,7 +7,7 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestOf } from '../../protocol/index.js';
-import { directoryStageSource, type StageSource } from '../../agent/deploy/index.js';
+import { Deployer, directoryStageSource, rootfsBackend, type StageSource } from '../../agent/deploy/index.js';
 
 export async function makeTree(dir: string, version: string): Promise<string> {
   await mkdir(join(dir, 'etc'), { recursive: true });
@@ -29,4 +29,11 @@ export function manifestFor(version: string): { manifestBytes: Buffer; manifestD
 
 export function treeSource(dir: string, version: string): StageSource {
   return directoryStageSource(dir, manifestFor(version));
+}
+
+/** A device on the rootfs backend in `dataDir`, provisioned with the tree of `version` (made in `<treesDir>/t1`). */
+export async function provisionDevice(dataDir: string, treesDir: string, version = '1.0'): Promise<Deployer> {
+  const deployer = new Deployer({ dataDir, backend: rootfsBackend({ dataDir }) });
+  await deployer.provision(treeSource(await makeTree(join(treesDir, 't1'), version), version));
+  return deployer;
 }

@@ -13,16 +13,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
-import { runCli } from '../../cli/program.js';
+import { readAudit } from '../../agent/deploy/index.js';
 import { generateSigningKey, writeKeyPair } from '../../protocol/index.js';
 import { startServer, type RunningServer } from '../../server/index.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
 import { currentVersion } from '../helpers/agent-daemon.js';
 import { addSignatureReferrer, writeArchiveLayout } from '../helpers/archive-layout.js';
 import { DEVICE_TOKEN, OPERATOR_TOKEN, registryServerConfig } from '../helpers/registry.js';
 import { buildTar } from '../helpers/tar-build.js';
 import { requireTool } from '../helpers/tools.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { provisionDevice } from '../helpers/trees.js';
 
 const run = promisify(execFile);
 const skopeo = requireTool('skopeo');
@@ -33,18 +33,14 @@ let data: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bootfleet-agent-apply-'));
   data = join(dir, 'data');
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }) });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
+  await provisionDevice(data, dir);
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
+function cli(...args: string[]): Promise<CliRun> {
+  return captureCli(args);
 }
 
 async function layout(name: string, images: Parameters<typeof writeArchiveLayout>[1]): Promise<{ path: string; written: ReturnType<typeof writeArchiveLayout> }> {

@@ -7,9 +7,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
-import { runCli } from '../../cli/program.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { readAudit } from '../../agent/deploy/index.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
+import { makeTree, provisionDevice, treeSource } from '../helpers/trees.js';
 
 let dir: string;
 let data: string;
@@ -17,8 +17,7 @@ let data: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bootfleet-agent-cli-'));
   data = join(dir, 'data');
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }) });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
+  const d = await provisionDevice(data, dir);
   await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
   await d.activate();
   await d.commit();
@@ -27,11 +26,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
+function cli(...args: string[]): Promise<CliRun> {
+  return captureCli(args);
 }
 
 async function currentVersion(): Promise<string> {

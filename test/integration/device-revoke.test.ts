@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
 import { ExitCode } from '../../cli/exit-codes.js';
-import type { CliIo } from '../../cli/io.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
 import { makeCa, makeCert, type Pem } from '../helpers/certs.js';
 import { connectDevice, waitFor } from '../helpers/mqtt.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
@@ -46,13 +45,7 @@ describe.skipIf(openssl.skip)('bootfleet device revoke', () => {
     if (t === undefined) throw new Error('no server');
     return t;
   };
-  const cli = async (args: string[], token: string): Promise<{ code: number; out: string; err: string }> => {
-    let out = '';
-    let err = '';
-    const io: CliIo = { out: (text) => (out += text), err: (text) => (err += text) };
-    const code = await runCli([...args, '--server', server().url, '--token', token], io);
-    return { code, out, err };
-  };
+  const cli = (args: string[], token: string): Promise<CliRun> => captureCli([...args, '--server', server().url, '--token', token]);
   const byCertificate = (): Promise<MqttClient> =>
     connectDevice({ url: server().server.control.plane.endpoints.tls ?? '', clientId: 'rv-cert', tls: { ca: ca.cert, key: device.key, cert: device.cert } });
 

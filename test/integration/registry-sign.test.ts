@@ -7,17 +7,12 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
 import { MediaType } from '../../protocol/index.js';
 import { startServer, type RunningServer } from '../../server/index.js';
+import { captureCli } from '../helpers/cli-capture.js';
 import { blobOf, deviceAuth, OPERATOR_TOKEN, DEVICE_TOKEN, pushBlob, pushImage, registryServerConfig, tempDir } from '../helpers/registry.js';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+const cli = captureCli;
 
 describe('image sign, verify and gc', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
