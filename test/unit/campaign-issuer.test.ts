@@ -13,36 +13,13 @@ import { generateSigningKey, TrustedKeys, verifySignedMessage, type DesiredState
 import type { Campaign } from '../../server/campaigns/index.js';
 import { Issuer } from '../../server/campaigns/issuer.js';
 import { CampaignStore } from '../../server/campaigns/store.js';
+import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
 import { recorder } from '../helpers/publish-recorder.js';
 
-const NOW = 1_795_000_000;
-const TTL = 3600;
-
-const campaign: Campaign = {
-  id: 'c1',
-  state: 'draft',
-  createdAt: NOW,
-  createdBy: 'token:operator',
-  image: 'registry.example.net/fleet/os:1',
-  target: { registry: 'registry.example.net', repository: 'fleet/os', digest: SAMPLE_DIGESTS.manifest, size: 500, mediaType: 'application/vnd.oci.image.manifest.v1+json', version: '1.0' },
-  layers: [{ digest: SAMPLE_DIGESTS.layer1, size: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
-  selector: { ids: ['d1', 'd2', 'd3'] },
-  settings: {
-    waves: [100],
-    successThreshold: 1,
-    failureThreshold: 1,
-    revertOnFailure: false,
-    downloadOnly: false,
-    allowDowngrade: false,
-    healthTimeoutSeconds: 60,
-    deviceTimeoutSeconds: 600,
-    desiredStateTtlSeconds: TTL,
-  },
-  currentWave: 0,
-  failuresAcknowledged: 0,
-  deviceCount: 0,
-};
+const NOW = SAMPLE_NOW;
+const campaign: Campaign = sampleCampaign();
+const TTL = campaign.settings.desiredStateTtlSeconds;
 
 describe('Issuer signing ahead', () => {
   let dir: string;
