@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readAudit } from '../../agent/deploy/index.js';
 import { captureCli, type CliRun } from '../helpers/cli-capture.js';
-import { makeTree, provisionDevice, treeSource } from '../helpers/trees.js';
+import { currentOsVersion, deviceOnProbation } from '../helpers/trees.js';
 
 let dir: string;
 let data: string;
@@ -17,10 +17,7 @@ let data: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bootfleet-agent-cli-'));
   data = join(dir, 'data');
-  const d = await provisionDevice(data, dir);
-  await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
-  await d.activate();
-  await d.commit();
+  await (await deviceOnProbation(data, dir)).commit();
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -30,9 +27,7 @@ function cli(...args: string[]): Promise<CliRun> {
   return captureCli(args);
 }
 
-async function currentVersion(): Promise<string> {
-  return (await readFile(join(data, 'current/etc/os-release'), 'utf8')).split('VERSION_ID=')[1]?.trim() ?? '';
-}
+const currentVersion = (): Promise<string> => currentOsVersion(data);
 
 describe('bootfleet agent (local, offline)', () => {
   it('status --json shows the slots like bootc status', async () => {

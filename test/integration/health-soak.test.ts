@@ -4,14 +4,14 @@
  * at its end, a required failure inside it rolls back, and a restart continues the window from the time
  * recorded in the state file.
  */
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, rootfsBackend } from '../../agent/deploy/index.js';
+import type { Deployer } from '../../agent/deploy/index.js';
 import { runProbation, startUp, type HealthCheck } from '../../agent/health/index.js';
 import { eventually } from '../helpers/agent-daemon.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { currentOsVersion, deviceOnProbation } from '../helpers/trees.js';
 
 let dir: string;
 let data: string;
@@ -26,16 +26,10 @@ afterEach(async () => {
 
 /** A device on 1.0 (committed) with 2.0 activated, on probation with a soak window. */
 async function onProbation(healthTimeoutMs: number, soakMs: number, now?: () => number): Promise<Deployer> {
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }), healthTimeoutMs, soakMs, ...(now === undefined ? {} : { now }) });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
-  await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
-  await d.activate();
-  return d;
+  return deviceOnProbation(data, dir, { healthTimeoutMs, soakMs, ...(now === undefined ? {} : { now }) });
 }
 
-async function currentVersion(): Promise<string> {
-  return (await readFile(join(data, 'current/etc/os-release'), 'utf8')).split('VERSION_ID=')[1]?.trim() ?? '';
-}
+const currentVersion = (): Promise<string> => currentOsVersion(data);
 
 /** Passes while `file` exists. */
 const whileExists = (file: string): HealthCheck => ({ name: 'app', kind: 'command', argv: ['test', '-f', file], required: true, timeoutMs: 2_000 });

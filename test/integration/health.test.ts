@@ -5,13 +5,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
+import { readAudit, type Deployer } from '../../agent/deploy/index.js';
 import { runHealthCheck, runProbation, startUp, superviseProbation, type HealthCheck } from '../../agent/health/index.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { currentOsVersion, deviceOnProbation, makeTree, treeSource } from '../helpers/trees.js';
 
 let dir: string;
 let data: string;
@@ -30,16 +30,10 @@ afterEach(async () => {
 
 /** A device on 1.0 (committed) with 2.0 activated and on probation. */
 async function onProbation(healthTimeoutMs: number, maxBoots = 3): Promise<Deployer> {
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }), healthTimeoutMs, maxBoots });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
-  await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
-  await d.activate();
-  return d;
+  return deviceOnProbation(data, dir, { healthTimeoutMs, maxBoots });
 }
 
-async function currentVersion(): Promise<string> {
-  return (await readFile(join(data, 'current/etc/os-release'), 'utf8')).split('VERSION_ID=')[1]?.trim() ?? '';
-}
+const currentVersion = (): Promise<string> => currentOsVersion(data);
 
 const sh = (name: string, script: string, required = true, timeoutMs = 5000): HealthCheck => ({ name, kind: 'command', argv: ['/bin/sh', '-c', script], required, timeoutMs });
 
