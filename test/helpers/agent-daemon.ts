@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MediaType, parseReport, readSigningKey, signDeviceMessage, type Command, type DesiredState, type Report, type SigningKey } from '../../protocol/index.js';
+import { MediaType, parseReport, readSigningKey, signDeviceMessage, type Command, type DesiredState, type MaintenanceWindow, type Report, type SigningKey } from '../../protocol/index.js';
 import { sha256Hex } from '../../server/registry/index.js';
 import { CLI_PATH, runCliProcess } from './cli-process.js';
 import { blobOf, DEVICE_TOKEN, OPERATOR_TOKEN, pushImage, type Blob } from './registry.js';
@@ -171,6 +171,23 @@ export async function currentVersion(dataDir: string): Promise<string | undefine
   } catch {
     return undefined;
   }
+}
+
+/** A one-minute maintenance window every day, twelve hours after `nowMs` (UTC): closed all through a test. */
+export function closedWindow(nowMs = Date.now()): MaintenanceWindow {
+  const start = new Date(nowMs + 12 * 3600 * 1000);
+  const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
+  return { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' };
+}
+
+/** Waits (bounded) until the tree the `current` link of `dataDir` points at is `version`. */
+export async function waitForVersion(dataDir: string, version: string, what: string): Promise<void> {
+  await eventually(async () => ((await currentVersion(dataDir)) === version ? true : undefined), what);
+}
+
+/** The `autonomous` section of an agent config tracking `image`, polled every 0.3 s (jitter 0.1 s) so that a push is seen at once. */
+export function tracking(image: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { image, pollIntervalSeconds: 0.3, jitterSeconds: 0.1, ...extra };
 }
 
 export function writeJson(path: string, value: unknown): Promise<void> {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { generateSigningKey, writeKeyPair } from '../../protocol/index.js';
 import { runCliProcess } from '../helpers/cli-process.js';
 import { OPERATOR_TOKEN } from '../helpers/registry.js';
-import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, writeJson } from '../helpers/agent-daemon.js';
+import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, tracking, waitForVersion, writeJson } from '../helpers/agent-daemon.js';
 import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 
 const REPO = 'fleet/kiosk';
@@ -31,10 +31,10 @@ describe('agent daemon, autonomous mode', () => {
       autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.2, randomDelaySeconds: 0.5 },
     });
     const running = harness.start(configPath);
-    await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
+    await waitForVersion(dataDir, '1', 'v1 installed');
 
     const v2 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '2' })], 'stable');
-    await eventually(async () => ((await currentVersion(dataDir)) === '2' ? true : undefined), 'v2 applied');
+    await waitForVersion(dataDir, '2', 'v2 applied');
     // Two successes: the first install, then the update (after its probation).
     await eventually(() => (running.lines.filter((l) => l.event === 'phase' && l.phase === 'succeeded').length >= 2 ? true : undefined), 'v2 succeeded');
     // A wait before activating the update comes only from its random delay (the first install
@@ -70,14 +70,14 @@ describe('agent daemon, autonomous mode', () => {
       deploy: { dataDir },
       registry: harness.registryConfig(),
       builderKeyFiles: [builder.publicPath],
-      autonomous: { image, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      autonomous: tracking(image),
     });
     const signed = harness.start(configPath);
     await eventually(() => (signed.lines.some((l) => l.event === 'phase' && l.phase === 'failed' && l.code === 'BOOTFLEET_SIG_MISSING') ? true : undefined), 'unsigned image refused');
     expect(await currentVersion(dataDir)).toBeUndefined();
     const sign = await runCliProcess(['image', 'sign', image, '-k', builder.privatePath, '--token-file', join(dir, 'operator.token'), '--plain-http']);
     expect(sign.code, sign.stderr).toBe(0);
-    await eventually(async () => ((await currentVersion(dataDir)) === 's1' ? true : undefined), 'signed image installed');
+    await waitForVersion(dataDir, 's1', 'signed image installed');
   }, 40_000);
 
   it('with --once polls a single time, updates and exits 0; exits 1 when the tag cannot be resolved', async () => {
@@ -112,10 +112,10 @@ describe('agent daemon, autonomous mode', () => {
         healthChecks: [fileCheck('ok', `${dataDir}/current/etc/ok`, 1_000)],
       },
       registry: harness.registryConfig(),
-      autonomous: { image: `${fleet.registry}/${REPO}:probe`, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      autonomous: tracking(`${fleet.registry}/${REPO}:probe`),
     });
     const probing = harness.start(configPath);
-    await eventually(async () => ((await currentVersion(dataDir)) === 'p1' ? true : undefined), 'p1 installed');
+    await waitForVersion(dataDir, 'p1', 'p1 installed');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'p2' })], 'probe');
     // The first install passes through `probation` too (trivially): wait for the second one.
     await eventually(() => (probing.lines.filter((l) => l.event === 'phase' && l.phase === 'probation').length >= 2 ? true : undefined), 'p2 on probation');

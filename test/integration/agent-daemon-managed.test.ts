@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, type Command } from '../../protocol/index.js';
 import {
+  closedWindow,
   currentVersion,
   desiredFor,
   eventually,
@@ -170,10 +171,8 @@ describe('agent daemon, managed mode', () => {
     const now = Math.floor(Date.now() / 1000);
     // A one-minute window twelve hours away: closed now; the deadline, six seconds away, comes first.
     // Six, not less: the agent must fetch and stage before the deadline to be seen waiting, on a loaded CI machine too.
-    const start = new Date((now + 12 * 3600) * 1000);
-    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
     const desired = desiredFor(fleet, v4, { device: DEVICE, seq: 23, version: '4.0', repo: REPO });
-    desired.policy = { ...desired.policy, deadline: now + 6, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
+    desired.policy = { ...desired.policy, deadline: now + 6, maintenanceWindows: [closedWindow(now * 1000)] };
     await publishDesired(fleet, desired);
     const waiting = await waitReport(before, (r) => r.desiredSeq === 23 && r.phase === 'waiting', 'waiting');
     expect(await currentVersion(dataDir)).toBe('3');
@@ -215,10 +214,8 @@ describe('agent daemon, managed mode', () => {
 
   it('lets a newer desired state supersede one waiting for its maintenance window', async () => {
     const before = lastSeq();
-    const start = new Date(Date.now() + 12 * 3600 * 1000);
-    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
     const waiting = desiredFor(fleet, v3, { device: DEVICE, seq: 24, version: '5.0', repo: REPO });
-    waiting.policy = { ...waiting.policy, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
+    waiting.policy = { ...waiting.policy, maintenanceWindows: [closedWindow()] };
     await publishDesired(fleet, waiting);
     await waitReport(before, (r) => r.desiredSeq === 24 && r.phase === 'waiting', 'seq 24 waiting');
     await publishDesired(fleet, desiredFor(fleet, v2, { device: DEVICE, seq: 25, version: '5.1', repo: REPO }));

@@ -9,7 +9,7 @@ import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AgentState } from '../../protocol/index.js';
-import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, writeJson } from '../helpers/agent-daemon.js';
+import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, tracking, waitForVersion, writeJson } from '../helpers/agent-daemon.js';
 import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 
 const REPO = 'fleet/soak';
@@ -31,10 +31,10 @@ describe('agent daemon, soak window', () => {
       deploy: { dataDir, healthTimeoutSeconds: 60, soakSeconds: SOAK_SECONDS, healthChecks: [fileCheck('app', healthy)] },
       healthRetryIntervalMs: 200,
       registry: harness.registryConfig(),
-      autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      autonomous: tracking(`${fleet.registry}/${REPO}:stable`),
     });
     const first = harness.start(configPath);
-    await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
+    await waitForVersion(dataDir, '1', 'v1 installed');
 
     const v2 = await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '2' })], 'stable');
     const opened = await eventually(async () => (await state(dataDir)).probation?.soakStartedAtMs, 'v2 soaking');

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentState } from '../../protocol/index.js';
 import { readAudit } from '../../agent/deploy/index.js';
 import { runCliProcess, spawnCli, waitForExit } from '../helpers/cli-process.js';
-import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, writeJson } from '../helpers/agent-daemon.js';
+import { closedWindow, currentVersion, eventually, fileCheck, layerOf, pushTestImage, tracking, waitForVersion, writeJson } from '../helpers/agent-daemon.js';
 import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 
 const REPO = 'fleet/locked';
@@ -33,10 +33,10 @@ describe('technician CLI against a working daemon', () => {
       deploy: { dataDir, healthTimeoutSeconds: 120, healthChecks: [fileCheck('app', healthy)] },
       healthRetryIntervalMs: 200,
       registry: harness.registryConfig(),
-      autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      autonomous: tracking(`${fleet.registry}/${REPO}:stable`),
     });
     const daemon = harness.start(configPath);
-    await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
+    await waitForVersion(dataDir, '1', 'v1 installed');
 
     // v2 on probation, its check failing: the daemon is at work and holds the lock.
     const v2 = await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '2' })], 'stable');
@@ -82,22 +82,15 @@ describe('technician CLI against a working daemon', () => {
     const { fleet, dir } = harness;
     const dataDir = join(dir, 'windowed');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'w1' })], 'windowed');
-    const start = new Date(Date.now() + 12 * 3600 * 1000);
-    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
     const configPath = join(dir, 'windowed.json');
     await writeJson(configPath, {
       deviceId: 'locked-2',
       deploy: { dataDir },
       registry: harness.registryConfig(),
-      autonomous: {
-        image: `${fleet.registry}/${REPO}:windowed`,
-        pollIntervalSeconds: 0.3,
-        jitterSeconds: 0.1,
-        maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }],
-      },
+      autonomous: tracking(`${fleet.registry}/${REPO}:windowed`, { maintenanceWindows: [closedWindow()] }),
     });
     const daemon = harness.start(configPath);
-    await eventually(async () => ((await currentVersion(dataDir)) === 'w1' ? true : undefined), 'w1 installed');
+    await waitForVersion(dataDir, 'w1', 'w1 installed');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'w2' })], 'windowed');
     await eventually(() => (daemon.lines.some((l) => l.event === 'phase' && l.phase === 'waiting') ? true : undefined), 'w2 staged, waiting for its window');
     const status = await runCliProcess(['agent', 'status', '--json', '--data-dir', dataDir]);
