@@ -3,24 +3,20 @@
  * files, with no server and no network: status, rollback, factory reset,
  * history; every action lands in the audit log, refused ones included.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { readAudit } from '../../agent/deploy/index.js';
 import { captureCli, type CliRun } from '../helpers/cli-capture.js';
 import { currentOsVersion, deviceOnProbation } from '../helpers/trees.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = useTempDir('bootfleet-agent-cli-');
 let data: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-agent-cli-'));
-  data = join(dir, 'data');
-  await (await deviceOnProbation(data, dir)).commit();
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  data = join(dir(), 'data');
+  await (await deviceOnProbation(data, dir())).commit();
 });
 
 function cli(...args: string[]): Promise<CliRun> {
@@ -89,7 +85,7 @@ describe('bootfleet agent (local, offline)', () => {
   });
 
   it('reads the data directory from the deploy section of a configuration file and rejects a bad one', async () => {
-    const config = join(dir, 'agent.json');
+    const config = join(dir(), 'agent.json');
     await writeFile(config, JSON.stringify({ deploy: { dataDir: data, healthTimeoutSeconds: 60 }, registry: { ignored: true } }));
     expect(JSON.parse((await cli('agent', 'status', '--json', '--config', config)).out)).toMatchObject({ booted: { version: '2.0' } });
     await writeFile(config, JSON.stringify({ deploy: { backend: 'floppy' } }));

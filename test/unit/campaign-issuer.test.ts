@@ -4,8 +4,6 @@
  * signed then; otherwise signed again with a new sequence. Real level
  * database on disk, a publish recorder instead of a broker.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,21 +14,21 @@ import { CampaignStore } from '../../server/campaigns/store.js';
 import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
 import { recorder } from '../helpers/publish-recorder.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const NOW = SAMPLE_NOW;
 const campaign: Campaign = sampleCampaign();
 const TTL = campaign.settings.desiredStateTtlSeconds;
 
 describe('Issuer signing ahead', () => {
-  let dir: string;
+  const dir = useTempDir('bootfleet-issuer-unit-');
   let db: Level;
   let key: SigningKey;
   let store: CampaignStore;
   let issuer: Issuer;
   const published = new Map<string, string>();
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-issuer-unit-'));
-    db = new Level(join(dir, 'state'));
+    db = new Level(join(dir(), 'state'));
     await db.open();
     key = generateSigningKey('ecdsa-p256');
     store = new CampaignStore(db);
@@ -45,7 +43,6 @@ describe('Issuer signing ahead', () => {
   });
   afterEach(async () => {
     await db.close();
-    await rm(dir, { recursive: true, force: true });
   });
   const opened = (device: string, now: number): DesiredState =>
     verifySignedMessage('desired-state', published.get(device) ?? '', { keys: new TrustedKeys([key]), device, now }).message;

@@ -2,8 +2,6 @@
  * The campaign engine with a level database on disk, an in-memory publish
  * recorder instead of a broker, and an injected clock.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { pino } from 'pino';
@@ -17,6 +15,7 @@ import { openRegistry } from '../../server/registry/index.js';
 import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
 import { recorder } from '../helpers/publish-recorder.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const NOW = SAMPLE_NOW;
 const TARGET = SAMPLE_DIGESTS.manifest;
@@ -48,26 +47,24 @@ describe('campaign progress from reports', () => {
 });
 
 describe('CampaignManager', () => {
-  let dir: string;
+  const dir = useTempDir('bootfleet-campaign-unit-');
   let db: Level;
   let key: SigningKey;
   const published: { topic: string; payload: string; retain: boolean }[] = [];
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-unit-'));
-    db = new Level<string, string>(join(dir, 'state'), { valueEncoding: 'utf8' });
+    db = new Level<string, string>(join(dir(), 'state'), { valueEncoding: 'utf8' });
     await db.open();
     key = generateSigningKey('ecdsa-p256');
     published.length = 0;
   });
   afterEach(async () => {
     await db.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   const manager = async (now: () => number): Promise<CampaignManager> =>
     new CampaignManager({
       db,
-      registry: await openRegistry({ dataDir: dir }, db),
+      registry: await openRegistry({ dataDir: dir() }, db),
       devices: new DeviceRegistry(db, now),
       plane: recorder((topic, payload, options) => {
         published.push({ topic, payload: payload.toString(), retain: options.retain });
