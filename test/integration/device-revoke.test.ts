@@ -12,7 +12,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../cli/exit-codes.js';
 import { captureCli, type CliRun } from '../helpers/cli-capture.js';
-import { makeCa, makeCert, type Pem } from '../helpers/certs.js';
+import { makeFleetCerts, type Pem } from '../helpers/certs.js';
 import { connectDevice, waitFor } from '../helpers/mqtt.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
 import { requireTool } from '../helpers/tools.js';
@@ -29,10 +29,9 @@ describe.skipIf(openssl.skip)('bootfleet device revoke', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bootfleet-revoke-'));
     const tool = openssl.path ?? 'openssl';
-    ca = await makeCa(tool, dir, 'fleet-ca');
-    const server = await makeCert(tool, dir, ca, 'broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1');
-    device = await makeCert(tool, dir, ca, 'device', 'rv-cert', 'extendedKeyUsage=clientAuth');
-    tls = { host: '127.0.0.1', port: 0, certFile: server.certFile, keyFile: server.keyFile, caFile: ca.certFile };
+    const certs = await makeFleetCerts(tool, dir, 'rv-cert');
+    ({ ca, device } = certs);
+    tls = { host: '127.0.0.1', port: 0, certFile: certs.server.certFile, keyFile: certs.server.keyFile, caFile: ca.certFile };
     t = await startTestServer({ tls }, join(dir, 'server'));
   });
   afterAll(async () => {
