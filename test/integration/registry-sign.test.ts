@@ -67,6 +67,10 @@ describe('image sign, verify and gc', () => {
     const noToken = await cli(['image', 'sign', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.key'), '--plain-http']);
     expect(noToken.code).not.toBe(0);
     expect(noToken.err).toContain('BOOTFLEET_REGISTRY_AUTH_FAILED');
+    // A device token may pull but not push: the registry's DENIED reaches the operator as its own code.
+    const denied = await cli(['image', 'sign', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.key'), '--token-file', deviceTokenFile, '--plain-http']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.err).toContain('BOOTFLEET_REGISTRY_DENIED');
   });
 
   it('gc removes unreferenced blobs and keeps images and signatures', async () => {
