@@ -8,7 +8,7 @@
  * digest they were fetched by before anything reads them.
  */
 import type { Credentials } from '../agent/registry/auth.js';
-import { RegistryClient } from '../agent/registry/client.js';
+import { expectStatus, RegistryClient } from '../agent/registry/client.js';
 import { readBodyLimited, type HttpResponse } from '../agent/registry/http.js';
 import {
   BootfleetError,
@@ -16,7 +16,6 @@ import {
   MAX_MANIFEST_BYTES,
   MediaType,
   parseImageIndex,
-  registryErrorCode,
   verifyDigest,
   type Descriptor,
   type Digest,
@@ -37,8 +36,6 @@ export interface FetchedManifest {
   readonly bytes: Buffer;
   readonly descriptor: { mediaType: string; digest: string; size: number };
 }
-
-const ERROR_BODY_MAX_BYTES = 64 * 1024;
 
 export class RegistryRepository {
   private readonly client: RegistryClient;
@@ -114,17 +111,8 @@ export class RegistryRepository {
     return parseImageIndex(await readBodyLimited(await this.ok(res, what), MAX_MANIFEST_BYTES, what));
   }
 
-  /** The response when it is a 2xx; else the registry's spec error code as ours (distribution spec, "Error Codes"). */
-  private async ok(res: HttpResponse, what: string): Promise<HttpResponse> {
-    if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    let specCode = '';
-    try {
-      const body = JSON.parse((await readBodyLimited(res, ERROR_BODY_MAX_BYTES, 'registry error')).toString('utf8')) as { errors?: { code?: unknown }[] };
-      specCode = typeof body.errors?.[0]?.code === 'string' ? body.errors[0].code : '';
-    } catch {
-      // not a spec error body (or too long); the status says enough
-    }
-    const code = registryErrorCode(specCode) ?? (res.statusCode === 404 ? 'BOOTFLEET_REGISTRY_NOT_FOUND' : 'BOOTFLEET_REGISTRY_RESPONSE_INVALID');
-    throw new BootfleetError(code, `${this.name}: ${what}: registry answered ${res.statusCode} ${specCode}`.trim(), { details: { status: res.statusCode, specCode } });
+  /** The response when it is a 2xx; else the registry's spec error code as ours (agent/registry/client.ts `expectStatus`, `spec`). */
+  private ok(res: HttpResponse, what: string): Promise<HttpResponse> {
+    return expectStatus(res, '2xx', `${this.name}: ${what}`, 'spec');
   }
 }

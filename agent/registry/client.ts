@@ -15,6 +15,7 @@ import {
   MANIFEST_MEDIA_TYPES,
   MAX_MANIFEST_BYTES,
   parseDigest,
+  registryErrorCode,
   verifyDigest,
   type Descriptor,
   type Digest,
@@ -182,10 +183,34 @@ function requestExtras(extra: SendOptions, options: RegistryClientOptions): Omit
   };
 }
 
-export async function expectStatus(response: HttpResponse, ok: readonly number[], what: string): Promise<void> {
-  if (ok.includes(response.statusCode)) return;
-  await response.body.dump();
-  const details = { status: response.statusCode, what };
-  if (response.statusCode === 404) throw new BootfleetError('BOOTFLEET_REGISTRY_NOT_FOUND', `${what} not found`, { details });
-  throw new BootfleetError('BOOTFLEET_REGISTRY_RESPONSE_INVALID', `${what}: unexpected HTTP ${response.statusCode}`, { details });
+const ERROR_BODY_MAX_BYTES = 64 * 1024;
+
+/**
+ * How a registry's refusal becomes a code. `status`: BOOTFLEET_REGISTRY_NOT_FOUND for a 404,
+ * BOOTFLEET_REGISTRY_RESPONSE_INVALID for any other status, whatever the registry says; the agent's reports,
+ * its retry rule (pull-image.ts: `details.status` >= 500) and docs/errors.md count on these two, from any
+ * registry. `spec`: the error body's first code (distribution spec v1.1, "Error Codes") as ours, those two
+ * when there is none; the CLI's `image sign|verify` show an operator DENIED or MANIFEST_INVALID.
+ */
+export type RegistryErrorCodes = 'status' | 'spec';
+
+/** The response when its status is one of `ok` (`2xx`: any); else its body is consumed and a BootfleetError thrown. */
+export async function expectStatus(response: HttpResponse, ok: readonly number[] | '2xx', what: string, codes: RegistryErrorCodes = 'status'): Promise<HttpResponse> {
+  const status = response.statusCode;
+  if (ok === '2xx' ? status >= 200 && status < 300 : ok.includes(status)) return response;
+  const specCode = codes === 'spec' ? await readSpecCode(response) : '';
+  if (codes === 'status') await response.body.dump();
+  const code = registryErrorCode(specCode) ?? (status === 404 ? 'BOOTFLEET_REGISTRY_NOT_FOUND' : 'BOOTFLEET_REGISTRY_RESPONSE_INVALID');
+  throw new BootfleetError(code, `${what}: registry answered ${status} ${specCode}`.trim(), { details: { status, what, ...(specCode === '' ? {} : { specCode }) } });
+}
+
+/** The first code of a distribution spec error body; '' when the body is none (or over 64 KiB): the status says enough. */
+async function readSpecCode(response: HttpResponse): Promise<string> {
+  try {
+    const body = JSON.parse((await readBodyLimited(response, ERROR_BODY_MAX_BYTES, 'registry error')).toString('utf8')) as { errors?: { code?: unknown }[] };
+    const code = body.errors?.[0]?.code;
+    return typeof code === 'string' ? code : '';
+  } catch {
+    return '';
+  }
 }

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MediaType, parseReport, readSigningKey, signDeviceMessage, type DesiredState, type Report, type SigningKey } from '../../protocol/index.js';
+import { MediaType, parseReport, readSigningKey, signDeviceMessage, type Command, type DesiredState, type MaintenanceWindow, type Report, type SigningKey } from '../../protocol/index.js';
 import { sha256Hex } from '../../server/registry/index.js';
 import { CLI_PATH, runCliProcess } from './cli-process.js';
 import { blobOf, DEVICE_TOKEN, OPERATOR_TOKEN, pushImage, type Blob } from './registry.js';
@@ -83,11 +83,28 @@ export function desiredFor(fleet: Fleet, image: TestImage, o: DesiredOptions): D
   };
 }
 
+/** A required health check of an agent config that passes while the file `path` exists (`test -f`). */
+export function fileCheck(name: string, path: string, timeoutMs = 2_000): Record<string, unknown> {
+  return { name, kind: 'command', required: true, timeoutMs, argv: ['test', '-f', path] };
+}
+
 /** Publishes a desired state as the server's campaigns do: signed, retained, QoS 1, on `topicDevice`'s topic (default: its own). */
 export async function publishDesired(fleet: Fleet, desired: DesiredState, key: SigningKey = fleet.key, topicDevice = desired.device): Promise<void> {
   const envelope = JSON.stringify(signDeviceMessage('desired-state', desired, key));
   await fleet.t.server.control.plane.publish(`bootfleet/v1/devices/${topicDevice}/desired`, envelope, { qos: 1, retain: true });
 }
+
+/** Publishes a command as the server does: signed, QoS 1, not retained, on the command's device's topic. */
+export async function publishCommand(fleet: Fleet, command: Command): Promise<void> {
+  const envelope = JSON.stringify(signDeviceMessage('command', command, fleet.key));
+  await fleet.t.server.control.plane.publish(`bootfleet/v1/devices/${command.device}/commands`, envelope, { qos: 1, retain: false });
+}
+
+/** Matches the report that ends the update to desired state `seq`, whatever its outcome. */
+export const finished =
+  (seq: number) =>
+  (r: Report): boolean =>
+    r.desiredSeq === seq && ['succeeded', 'rolled-back', 'failed'].includes(r.phase);
 
 /** Enrols through the CLI (`agent enroll`), as a device would; returns the credentials file. */
 export async function enrollDevice(fleet: Fleet, deviceId: string, dir: string): Promise<string> {
@@ -154,6 +171,23 @@ export async function currentVersion(dataDir: string): Promise<string | undefine
   } catch {
     return undefined;
   }
+}
+
+/** A one-minute maintenance window every day, twelve hours after `nowMs` (UTC): closed all through a test. */
+export function closedWindow(nowMs = Date.now()): MaintenanceWindow {
+  const start = new Date(nowMs + 12 * 3600 * 1000);
+  const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
+  return { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' };
+}
+
+/** Waits (bounded) until the tree the `current` link of `dataDir` points at is `version`. */
+export async function waitForVersion(dataDir: string, version: string, what: string): Promise<void> {
+  await eventually(async () => ((await currentVersion(dataDir)) === version ? true : undefined), what);
+}
+
+/** The `autonomous` section of an agent config tracking `image`, polled every 0.3 s (jitter 0.1 s) so that a push is seen at once. */
+export function tracking(image: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { image, pollIntervalSeconds: 0.3, jitterSeconds: 0.1, ...extra };
 }
 
 export function writeJson(path: string, value: unknown): Promise<void> {

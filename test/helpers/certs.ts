@@ -36,3 +36,19 @@ export async function makeCert(openssl: string, dir: string, ca: Pem, name: stri
   await run(openssl, ['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', join(dir, `${name}.crt`), '-days', '2', '-extfile', ext]);
   return load(dir, name);
 }
+
+export interface FleetCerts {
+  readonly ca: Pem;
+  /** The broker's certificate, for 127.0.0.1. */
+  readonly server: Pem;
+  /** A client certificate for `deviceId` (its CN), as a device holds one for mutual TLS. */
+  readonly device: Pem;
+}
+
+/** A fleet CA (`fleet-ca`), a broker certificate signed by it and one device's client certificate. */
+export async function makeFleetCerts(openssl: string, dir: string, deviceId: string): Promise<FleetCerts> {
+  const ca = await makeCa(openssl, dir, 'fleet-ca');
+  const server = await makeCert(openssl, dir, ca, 'broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1');
+  const device = await makeCert(openssl, dir, ca, 'device', deviceId, 'extendedKeyUsage=clientAuth');
+  return { ca, server, device };
+}

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { api, prepareAgent, runAgent, runServer, startServer, type DemoAgent, type DemoServer, type ExternalBroker } from '../../scripts/demo/fleet.js';
 import { pushImage, sampleImage, type SampleImage } from '../../scripts/demo/image.js';
 import { Supervisor, waitFor } from '../../scripts/demo/processes.js';
@@ -84,6 +85,27 @@ export async function startE2eFleet(sup: Supervisor, o: FleetOptions): Promise<E
 
 export function newSupervisor(): Supervisor {
   return new Supervisor(CLI_PATH);
+}
+
+/**
+ * Registers in the calling `describe` the start of a fleet with the options `options()` gives then (beforeAll,
+ * up to 60 s: images are built and signed) and its clean-up (afterAll: the proxy closed, every process stopped).
+ * Hooks the fleet needs (an external broker) are registered before: vitest runs afterAll hooks in reverse order.
+ */
+export function useE2eFleet(options: () => FleetOptions): () => E2eFleet {
+  const sup = newSupervisor();
+  let fleet: E2eFleet | undefined;
+  beforeAll(async () => {
+    fleet = await startE2eFleet(sup, options());
+  }, 60_000);
+  afterAll(async () => {
+    await fleet?.proxy.close();
+    await sup.cleanup();
+  }, 30_000);
+  return () => {
+    if (fleet === undefined) throw new Error('the fleet did not start');
+    return fleet;
+  };
 }
 
 export function image(f: E2eFleet, version: string): SampleImage {

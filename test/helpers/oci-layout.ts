@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { MediaType } from '../../protocol/index.js';
-import { blobOf, type Blob } from './registry.js';
+import { blobOf, imageOf, type Blob } from './registry.js';
 
 export interface Descriptor {
   readonly mediaType: string;
@@ -37,15 +37,7 @@ export async function writeImage(layout: string, work: string, architecture: str
   await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
   const blobs: Blob[] = [];
   for (const files of layers) blobs.push(await makeLayer(work, files));
-  const config = blobOf(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: blobs.map((b) => b.digest) } }));
-  const manifest = blobOf(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: { mediaType: MediaType.ociConfig, digest: config.digest, size: config.size },
-      layers: blobs.map((b) => ({ mediaType: MediaType.ociLayerGzip, digest: b.digest, size: b.size })),
-    }),
-  );
+  const { config, manifest } = imageOf(blobs, {}, { architecture, layerMediaType: MediaType.ociLayerGzip });
   for (const blob of [...blobs, config, manifest]) await writeBlob(layout, blob);
   return { mediaType: MediaType.ociManifest, digest: manifest.digest, size: manifest.size, platform: { architecture, os: 'linux' } };
 }

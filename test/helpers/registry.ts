@@ -44,17 +44,30 @@ export function blobOf(content: string | Buffer): Blob {
   return { bytes, digest: digestOf(bytes).value, size: bytes.byteLength };
 }
 
-/** A config blob, some layer blobs and the OCI image manifest naming them. */
-export function imageOf(layers: readonly Blob[], extra: Record<string, unknown> = {}): { config: Blob; manifest: Blob } {
-  const config = blobOf(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }),
-  );
+export interface ImageOptions {
+  /** Default amd64. */
+  readonly architecture?: string;
+  /** Fields of the config beside architecture, os and rootfs (a `config` with labels). */
+  readonly configFields?: Record<string, unknown>;
+  /** Default uncompressed tar. */
+  readonly layerMediaType?: string;
+}
+
+export interface BuiltImage {
+  readonly config: Blob;
+  readonly manifest: Blob;
+}
+
+/** A config blob and the OCI image manifest naming it and `layers`, with `extra` fields in the manifest (subject, annotations). */
+export function imageOf(layers: readonly Blob[], extra: Record<string, unknown> = {}, options: ImageOptions = {}): BuiltImage {
+  const { architecture = 'amd64', configFields = {}, layerMediaType = MediaType.ociLayerTar } = options;
+  const config = blobOf(JSON.stringify({ architecture, os: 'linux', ...configFields, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }));
   const manifest = blobOf(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaType.ociManifest,
       config: { mediaType: MediaType.ociConfig, digest: config.digest, size: config.size },
-      layers: layers.map((l) => ({ mediaType: MediaType.ociLayerTar, digest: l.digest, size: l.size })),
+      layers: layers.map((l) => ({ mediaType: layerMediaType, digest: l.digest, size: l.size })),
       ...extra,
     }),
   );
@@ -73,8 +86,12 @@ export async function pushBlob(base: string, repo: string, blob: Blob): Promise<
 }
 
 /** Pushes layers, config and manifest; tags it when `tag` is given. Returns the manifest blob. */
-export async function pushImage(base: string, repo: string, layers: Blob[], extra: Record<string, unknown> = {}, tag?: string): Promise<Blob> {
-  const image = imageOf(layers, extra);
+export function pushImage(base: string, repo: string, layers: Blob[], extra: Record<string, unknown> = {}, tag?: string): Promise<Blob> {
+  return pushBuiltImage(base, repo, layers, imageOf(layers, extra), tag);
+}
+
+/** Pushes `layers`, then the config and manifest of `image`; tags it when `tag` is given. Returns the manifest blob. */
+export async function pushBuiltImage(base: string, repo: string, layers: readonly Blob[], image: BuiltImage, tag?: string): Promise<Blob> {
   for (const blob of [...layers, image.config]) await pushBlob(base, repo, blob);
   const res = await fetch(`${base}/v2/${repo}/manifests/${tag ?? image.manifest.digest}`, {
     method: 'PUT',

@@ -15,8 +15,7 @@ import {
   type Phase,
   type Report,
 } from '../../protocol/index.js';
-import { MediaType } from '../../protocol/index.js';
-import { blobOf, OPERATOR_TOKEN, pushBlob, type Blob } from './registry.js';
+import { imageOf, pushBuiltImage, type Blob } from './registry.js';
 import { connectDevice } from './mqtt.js';
 import { TOKENS, type TestServer } from './server.js';
 
@@ -127,25 +126,7 @@ export async function enrollSimDevice(
 }
 
 /** An image with a version label in its config, pushed to the embedded registry; returns its manifest and layers. */
-export async function pushVersionedImage(base: string, repo: string, layers: Blob[], version: string, tag: string): Promise<Blob> {
-  const config = blobOf(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { 'org.opencontainers.image.version': version } }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }),
-  );
-  for (const blob of [...layers, config]) await pushBlob(base, repo, blob);
-  const manifest = blobOf(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.ociManifest,
-      config: { mediaType: MediaType.ociConfig, digest: config.digest, size: config.size },
-      layers: layers.map((l) => ({ mediaType: MediaType.ociLayerTar, digest: l.digest, size: l.size })),
-    }),
-  );
-  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': MediaType.ociManifest },
-    body: manifest.bytes,
-  });
-  await res.arrayBuffer();
-  if (res.status !== 201) throw new Error(`manifest push answered ${res.status}`);
-  return manifest;
+export function pushVersionedImage(base: string, repo: string, layers: Blob[], version: string, tag: string): Promise<Blob> {
+  const image = imageOf(layers, {}, { configFields: { config: { Labels: { 'org.opencontainers.image.version': version } } } });
+  return pushBuiltImage(base, repo, layers, image, tag);
 }

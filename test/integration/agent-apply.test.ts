@@ -12,43 +12,36 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, unlink, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
-import { runCli } from '../../cli/program.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readAudit } from '../../agent/deploy/index.js';
 import { generateSigningKey, writeKeyPair } from '../../protocol/index.js';
 import { startServer, type RunningServer } from '../../server/index.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
 import { currentVersion } from '../helpers/agent-daemon.js';
 import { addSignatureReferrer, writeArchiveLayout } from '../helpers/archive-layout.js';
 import { DEVICE_TOKEN, OPERATOR_TOKEN, registryServerConfig } from '../helpers/registry.js';
 import { buildTar } from '../helpers/tar-build.js';
 import { requireTool } from '../helpers/tools.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { provisionDevice } from '../helpers/trees.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const skopeo = requireTool('skopeo');
 
-let dir: string;
+const dir = useTempDir('bootfleet-agent-apply-');
 let data: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-agent-apply-'));
-  data = join(dir, 'data');
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }) });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  data = join(dir(), 'data');
+  await provisionDevice(data, dir());
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
+function cli(...args: string[]): Promise<CliRun> {
+  return captureCli(args);
 }
 
 async function layout(name: string, images: Parameters<typeof writeArchiveLayout>[1]): Promise<{ path: string; written: ReturnType<typeof writeArchiveLayout> }> {
-  const path = join(dir, name);
+  const path = join(dir(), name);
   await mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
   return { path, written: writeArchiveLayout(path, images) };
 }
@@ -69,7 +62,7 @@ async function lastAudit(): Promise<{ action: string; result: string; code?: str
 describe.skipIf(skopeo.skip)('bootfleet agent apply --archive (skopeo-made oci-archive)', () => {
   it('installs the image offline, commits it, prints the status and audits the apply', async () => {
     const src = await layout('layout', [{ tag: 'v2', version: '2.0', files: { 'usr/share/app.txt': 'two\n' } }]);
-    const archive = join(dir, 'image.tar');
+    const archive = join(dir(), 'image.tar');
     await run(skopeo.path ?? 'skopeo', ['copy', `oci:${src.path}:v2`, `oci-archive:${archive}:v2`], { timeout: 60_000 });
     const applied = await cli('agent', 'apply', '--archive', archive, '--data-dir', data, '--json');
     expect(applied.code, applied.err).toBe(0);
@@ -102,7 +95,7 @@ describe('bootfleet agent apply --archive (layout directory and hand-made tars)'
       { tag: 'v3', version: '3.0' },
       { tag: 'v0', version: '0.5' },
     ]);
-    const archive = tarOf(src.path, join(dir, 'several.tar'));
+    const archive = tarOf(src.path, join(dir(), 'several.tar'));
     const ambiguous = await cli('agent', 'apply', '--archive', archive, '--data-dir', data);
     expect(ambiguous.err).toContain('BOOTFLEET_ARCHIVE_IMAGE_AMBIGUOUS');
     const unknown = await cli('agent', 'apply', '--archive', archive, '--name', 'v9', '--data-dir', data);
@@ -117,18 +110,18 @@ describe('bootfleet agent apply --archive (layout directory and hand-made tars)'
 
   it('requires a builder signature in the archive when the configuration names builder keys', async () => {
     const builder = generateSigningKey('ecdsa-p256');
-    const keys = await writeKeyPair(join(dir, 'builder'), builder);
-    const config = join(dir, 'agent.json');
+    const keys = await writeKeyPair(join(dir(), 'builder'), builder);
+    const config = join(dir(), 'agent.json');
     await writeFile(config, JSON.stringify({ deviceId: 'dev-1', deploy: { dataDir: data }, builderKeyFiles: [keys.publicPath] }));
     const src = await layout('signed', [{ tag: 'v2', version: '2.0' }]);
-    const unsigned = await cli('agent', 'apply', '--archive', tarOf(src.path, join(dir, 'unsigned.tar')), '--config', config);
+    const unsigned = await cli('agent', 'apply', '--archive', tarOf(src.path, join(dir(), 'unsigned.tar')), '--config', config);
     expect(unsigned.code).toBe(3);
     expect(unsigned.err).toContain('BOOTFLEET_SIG_MISSING');
     expect(await lastAudit()).toMatchObject({ action: 'apply', result: 'failed', code: 'BOOTFLEET_SIG_MISSING' });
     addSignatureReferrer(src.path, src.written[0]?.manifest ?? expect.fail('no image'), generateSigningKey('ecdsa-p256'));
     expect((await cli('agent', 'apply', '--archive', src.path, '--config', config)).err).toContain('BOOTFLEET_SIG_MISSING');
     addSignatureReferrer(src.path, src.written[0]?.manifest ?? expect.fail('no image'), builder);
-    const signed = await cli('agent', 'apply', '--archive', tarOf(src.path, join(dir, 'signed.tar')), '--config', config);
+    const signed = await cli('agent', 'apply', '--archive', tarOf(src.path, join(dir(), 'signed.tar')), '--config', config);
     expect(signed.code, signed.err).toBe(0);
     expect(await currentVersion(data)).toBe('2.0');
   });
@@ -150,11 +143,11 @@ describe('bootfleet agent apply --archive (layout directory and hand-made tars)'
         { path: '../escaped.txt', body: 'owned\n' },
         { path: 'index.json', body: '{"schemaVersion":2,"manifests":[]}' },
       ]);
-      await writeFile(join(dir, 'escape.tar'), tar);
-      await refused(join(dir, 'escape.tar'), 'BOOTFLEET_ARCHIVE_PATH_UNSAFE', 1);
+      await writeFile(join(dir(), 'escape.tar'), tar);
+      await refused(join(dir(), 'escape.tar'), 'BOOTFLEET_ARCHIVE_PATH_UNSAFE', 1);
       const absolute = buildTar([{ path: '/tmp/bootfleet-absolute-escape', body: 'x' }]);
-      await writeFile(join(dir, 'absolute.tar'), absolute);
-      await refused(join(dir, 'absolute.tar'), 'BOOTFLEET_ARCHIVE_PATH_UNSAFE', 1);
+      await writeFile(join(dir(), 'absolute.tar'), absolute);
+      await refused(join(dir(), 'absolute.tar'), 'BOOTFLEET_ARCHIVE_PATH_UNSAFE', 1);
       await expect(readFile(join(data, 'escaped.txt'))).rejects.toThrow();
     });
 
@@ -162,8 +155,8 @@ describe('bootfleet agent apply --archive (layout directory and hand-made tars)'
       const src = await layout('linked', [{ tag: 'v2', version: '2.0' }]);
       const layer = src.written[0]?.layer.digest.slice('sha256:'.length) ?? '';
       const tar = buildTar([{ path: `blobs/sha256/${layer}`, type: 'SymbolicLink', linkpath: '/etc/passwd' }]);
-      await writeFile(join(dir, 'link.tar'), tar);
-      await refused(join(dir, 'link.tar'), 'BOOTFLEET_ARCHIVE_INVALID', 1);
+      await writeFile(join(dir(), 'link.tar'), tar);
+      await refused(join(dir(), 'link.tar'), 'BOOTFLEET_ARCHIVE_INVALID', 1);
       await unlink(join(src.path, 'blobs', 'sha256', layer));
       await symlink('/etc/passwd', join(src.path, 'blobs', 'sha256', layer));
       await refused(src.path, 'BOOTFLEET_ARCHIVE_PATH_UNSAFE', 1);
@@ -175,21 +168,21 @@ describe('bootfleet agent apply --archive (layout directory and hand-made tars)'
       const bytes = await readFile(layer);
       bytes[600] = (bytes[600] ?? 0) ^ 0xff;
       await writeFile(layer, bytes);
-      await refused(tarOf(src.path, join(dir, 'tampered.tar')), 'BOOTFLEET_ARCHIVE_DIGEST_MISMATCH', 3);
+      await refused(tarOf(src.path, join(dir(), 'tampered.tar')), 'BOOTFLEET_ARCHIVE_DIGEST_MISMATCH', 3);
       await refused(src.path, 'BOOTFLEET_ARCHIVE_DIGEST_MISMATCH', 3);
     });
 
     it('refuses an archive that lacks a layer of its image', async () => {
       const src = await layout('partial', [{ tag: 'v2', version: '2.0' }]);
       await unlink(join(src.path, 'blobs', 'sha256', src.written[0]?.layer.digest.slice('sha256:'.length) ?? ''));
-      await refused(tarOf(src.path, join(dir, 'partial.tar')), 'BOOTFLEET_ARCHIVE_BLOB_MISSING', 1);
+      await refused(tarOf(src.path, join(dir(), 'partial.tar')), 'BOOTFLEET_ARCHIVE_BLOB_MISSING', 1);
     });
 
     it('refuses a file that is not a tar of a layout', async () => {
-      await writeFile(join(dir, 'junk.tar'), Buffer.alloc(4096, 0x41));
-      await refused(join(dir, 'junk.tar'), 'BOOTFLEET_ARCHIVE_INVALID', 1);
-      await writeFile(join(dir, 'empty-layout.tar'), buildTar([{ path: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' }]));
-      await refused(join(dir, 'empty-layout.tar'), 'BOOTFLEET_ARCHIVE_INVALID', 1);
+      await writeFile(join(dir(), 'junk.tar'), Buffer.alloc(4096, 0x41));
+      await refused(join(dir(), 'junk.tar'), 'BOOTFLEET_ARCHIVE_INVALID', 1);
+      await writeFile(join(dir(), 'empty-layout.tar'), buildTar([{ path: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' }]));
+      await refused(join(dir(), 'empty-layout.tar'), 'BOOTFLEET_ARCHIVE_INVALID', 1);
     });
   });
 });
@@ -217,15 +210,15 @@ describe.skipIf(skopeo.skip)('bootfleet agent apply <ref> (embedded registry)', 
     for (const tag of ['v2', 'v3']) {
       await run(skopeo.path ?? 'skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `ci:${OPERATOR_TOKEN}`, `oci:${src.path}:${tag}`, `docker://${host}/fleet/os:${tag}`], { timeout: 60_000 });
     }
-    const passwordFile = join(dir, 'registry.password');
+    const passwordFile = join(dir(), 'registry.password');
     await writeFile(passwordFile, DEVICE_TOKEN, { mode: 0o600 });
-    const config = join(dir, 'agent.json');
+    const config = join(dir(), 'agent.json');
     await writeFile(config, JSON.stringify({ deviceId: 'dev-1', deploy: { dataDir: data }, registry: { username: 'device', passwordFile } }));
     const pulled = await cli('agent', 'apply', `${host}/fleet/os:v2`, '--config', config);
     expect(pulled.code, pulled.err).toBe(0);
     expect(pulled.err).toContain('bootfleet: downloading');
     expect(await currentVersion(data)).toBe('2.0');
-    const archive = join(dir, 'from-registry.tar');
+    const archive = join(dir(), 'from-registry.tar');
     await run(skopeo.path ?? 'skopeo', ['copy', '--src-tls-verify=false', '--src-creds', `device:${DEVICE_TOKEN}`, `docker://${host}/fleet/os:v3`, `oci-archive:${archive}:v3`], { timeout: 60_000 });
     const offline = await cli('agent', 'apply', '--archive', archive, '--config', config);
     expect(offline.code, offline.err).toBe(0);
@@ -238,6 +231,6 @@ describe.skipIf(skopeo.skip)('bootfleet agent apply <ref> (embedded registry)', 
 
   it('refuses a command line with both or neither of a reference and --archive (exit 2)', async () => {
     expect((await cli('agent', 'apply', '--data-dir', data)).code).toBe(2);
-    expect((await cli('agent', 'apply', `${host}/fleet/os:v2`, '--archive', dir, '--data-dir', data)).code).toBe(2);
+    expect((await cli('agent', 'apply', `${host}/fleet/os:v2`, '--archive', dir(), '--data-dir', data)).code).toBe(2);
   });
 });

@@ -6,10 +6,9 @@
  * image is tried and its success clears the count; `bootfleet agent apply`
  * (an operator command) tries the exhausted image again.
  */
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { importArchive } from '../../agent/archive/index.js';
 import { ContentStore } from '../../agent/content/store.js';
 import { Deployer, rootfsBackend } from '../../agent/deploy/index.js';
@@ -21,27 +20,24 @@ import type { UpdatePolicy } from '../../protocol/index.js';
 import { currentVersion } from '../helpers/agent-daemon.js';
 import { writeArchiveLayout } from '../helpers/archive-layout.js';
 import { makeTree, treeSource } from '../helpers/trees.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const BROKEN: HealthCheck = { name: 'broken', kind: 'command', argv: ['sh', '-c', 'echo unhealthy; exit 1'], required: true, timeoutMs: 5_000 };
 const POLICY: UpdatePolicy = { downloadOnly: false, allowDowngrade: false, healthTimeoutSeconds: 1, maxAttempts: 2 };
 
-let dir: string;
+const dir = useTempDir('bootfleet-attempts-');
 let data: string;
 let layout: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-attempts-'));
-  data = join(dir, 'data');
-  layout = join(dir, 'layout');
+  data = join(dir(), 'data');
+  layout = join(dir(), 'layout');
   await mkdir(layout);
   writeArchiveLayout(layout, [
     { tag: 'v2', version: '2.0' },
     { tag: 'v3', version: '3.0' },
   ]);
-  await new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }) }).provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }) }).provision(treeSource(await makeTree(join(dir(), 't1'), '1.0'), '1.0'));
 });
 
 async function context(checks: readonly HealthCheck[], events: PipelineEvent[]): Promise<PipelineContext> {
@@ -97,10 +93,10 @@ describe('the attempt counter', () => {
 
   it('counts a rollback at the daemon\'s next start (the probation it left open failed) as a failed attempt', async () => {
     const deployer = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }), healthTimeoutMs: 300 });
-    await deployer.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
+    await deployer.stage(treeSource(await makeTree(join(dir(), 't2'), '2.0'), '2.0'));
     const onProbation = await deployer.activate();
     const digest = onProbation.booted?.manifestDigest ?? expect.fail('nothing booted');
-    const config = join(dir, 'daemon.json');
+    const config = join(dir(), 'daemon.json');
     // The tag cannot be resolved (nothing listens on port 1): the run is only its start-up.
     await writeFile(config, JSON.stringify({ deviceId: 'd1', deploy: { dataDir: data, healthChecks: [BROKEN] }, healthRetryIntervalMs: 50, autonomous: { image: '127.0.0.1:1/none:tag' } }));
     const run = await runCliProcess(['agent', 'run', '--once', '--config', config]);
@@ -114,7 +110,7 @@ describe('the attempt counter', () => {
     await runUpdate(ctx, v2);
     await runUpdate(ctx, v2);
     expect((await runUpdate(ctx, v2)).error?.code).toBe('BOOTFLEET_UPDATE_ATTEMPTS_EXHAUSTED');
-    const config = join(dir, 'agent.json');
+    const config = join(dir(), 'agent.json');
     await writeFile(config, JSON.stringify({ deploy: { dataDir: data, healthTimeoutSeconds: 1, healthChecks: [BROKEN] }, healthRetryIntervalMs: 50 }));
     let err = '';
     const code = await runCli(['agent', 'apply', '--archive', layout, '--name', 'v2', '--config', config], { out: () => undefined, err: (s) => (err += s) });

@@ -8,14 +8,13 @@
  * entries are sent again and still stored once; an action taken while the
  * daemon runs arrives too.
  */
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { readAudit } from '../../agent/deploy/index.js';
 import { runCli } from '../../cli/program.js';
-import { AgentProcess, enrollDevice, eventually, layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
+import { eventually, layerOf, pushTestImage, type Fleet } from '../helpers/agent-daemon.js';
+import { useManagedDaemon } from '../helpers/daemon-fleet.js';
 
 const DEVICE = 'field-1';
 const REPO = 'fleet/field';
@@ -26,33 +25,17 @@ interface Event {
 }
 
 describe('audit log synced to the server', () => {
+  // The daemon starts only after the technician's offline actions.
+  const daemon = useManagedDaemon({ device: DEVICE, tmpPrefix: 'bootfleet-audit-sync-', startAgent: false, config: () => ({ server: { auditSyncIntervalMs: 100 } }) });
   let fleet: Fleet;
-  let dir: string;
   let dataDir: string;
   let configPath: string;
-  let agent: AgentProcess | undefined;
 
   beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-audit-sync-'));
-    dataDir = join(dir, 'agent');
+    ({ fleet, dataDir, configPath } = daemon);
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '1' })], 'v1');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '2' })], 'v2');
-    const credentials = await enrollDevice(fleet, DEVICE, dir);
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-    configPath = join(dir, 'agent.json');
-    await writeJson(configPath, {
-      deviceId: DEVICE,
-      deploy: { dataDir },
-      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')], reconnectMinMs: 100, auditSyncIntervalMs: 100 },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
-    });
   }, 30_000);
-  afterAll(async () => {
-    await agent?.kill();
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   async function cli(...args: string[]): Promise<number> {
     return runCli(args, { out: () => undefined, err: () => undefined });
@@ -77,14 +60,14 @@ describe('audit log synced to the server', () => {
     const local = (await readAudit(dataDir)).entries;
     expect(local.filter((e) => e.actor === 'local-cli').map((e) => e.action)).toEqual(['apply', 'apply', 'rollback', 'verify']);
 
-    agent = new AgentProcess(configPath);
+    daemon.start(configPath);
     const events = await eventually(serverHasAll, 'audit events on the server');
     expect(events.map((e) => e.details.seq)).toEqual(local.map((_, i) => i + 1));
     expect(events.map((e) => [e.details.actor, e.details.action, e.details.result])).toEqual(local.map((e) => [e.actor, e.action, e.result]));
   }, 40_000);
 
   it('stores a resent entry once (kill -9, acknowledgement mark lost), and sends actions taken while the daemon runs', async () => {
-    const running = agent ?? expect.fail('no agent');
+    const running = daemon.agent;
     const local = (await readAudit(dataDir)).entries.length;
     // The broker's PUBACK of a report carrying the entries moves the persisted mark.
     await eventually(async () => {
@@ -93,8 +76,7 @@ describe('audit log synced to the server', () => {
     }, 'acknowledgement mark');
     await running.kill('SIGKILL');
     await unlink(join(dataDir, 'audit-acked.json'));
-    const restarted = new AgentProcess(configPath);
-    agent = restarted;
+    const restarted = daemon.start(configPath);
     // Without the mark, the restarted daemon sends every entry again.
     await eventually(() => (restarted.lines.some((l) => l.event === 'report' && l.audit === local) ? true : undefined), 'the entries sent again');
     expect(await cli('agent', 'verify', '--config', configPath)).toBe(0);

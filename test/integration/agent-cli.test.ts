@@ -3,40 +3,27 @@
  * files, with no server and no network: status, rollback, factory reset,
  * history; every action lands in the audit log, refused ones included.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
-import { runCli } from '../../cli/program.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { readAudit } from '../../agent/deploy/index.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
+import { currentOsVersion, deviceOnProbation } from '../helpers/trees.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = useTempDir('bootfleet-agent-cli-');
 let data: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-agent-cli-'));
-  data = join(dir, 'data');
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }) });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
-  await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
-  await d.activate();
-  await d.commit();
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  data = join(dir(), 'data');
+  await (await deviceOnProbation(data, dir())).commit();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
+function cli(...args: string[]): Promise<CliRun> {
+  return captureCli(args);
 }
 
-async function currentVersion(): Promise<string> {
-  return (await readFile(join(data, 'current/etc/os-release'), 'utf8')).split('VERSION_ID=')[1]?.trim() ?? '';
-}
+const currentVersion = (): Promise<string> => currentOsVersion(data);
 
 describe('bootfleet agent (local, offline)', () => {
   it('status --json shows the slots like bootc status', async () => {
@@ -98,7 +85,7 @@ describe('bootfleet agent (local, offline)', () => {
   });
 
   it('reads the data directory from the deploy section of a configuration file and rejects a bad one', async () => {
-    const config = join(dir, 'agent.json');
+    const config = join(dir(), 'agent.json');
     await writeFile(config, JSON.stringify({ deploy: { dataDir: data, healthTimeoutSeconds: 60 }, registry: { ignored: true } }));
     expect(JSON.parse((await cli('agent', 'status', '--json', '--config', config)).out)).toMatchObject({ booted: { version: '2.0' } });
     await writeFile(config, JSON.stringify({ deploy: { backend: 'floppy' } }));

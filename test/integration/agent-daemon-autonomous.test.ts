@@ -4,51 +4,37 @@
  * with jitter, and applies a new push of the tag through the same pipeline.
  * The agent is a real child process; the `current` link is checked on disk.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateSigningKey, writeKeyPair } from '../../protocol/index.js';
 import { runCliProcess } from '../helpers/cli-process.js';
-import { DEVICE_TOKEN, OPERATOR_TOKEN } from '../helpers/registry.js';
-import { AgentProcess, currentVersion, eventually, layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
+import { OPERATOR_TOKEN } from '../helpers/registry.js';
+import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, tracking, waitForVersion, writeJson } from '../helpers/agent-daemon.js';
+import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 
 const REPO = 'fleet/kiosk';
 
 describe('agent daemon, autonomous mode', () => {
-  let fleet: Fleet;
-  let dir: string;
-  let agent: AgentProcess | undefined;
-
-  beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-autonomous-'));
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-  }, 30_000);
-
-  afterAll(async () => {
-    await agent?.kill();
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const harness = useDaemonFleet('bootfleet-autonomous-');
 
   it('installs the tracked tag, then picks up and applies a new push of it', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'agent');
     const base = layerOf({ 'usr/bin/kiosk': 'kiosk' });
     const v1 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '1' })], 'stable');
     const configPath = join(dir, 'agent.json');
     await writeJson(configPath, {
       deviceId: 'kiosk-1',
-      deploy: { dataDir, healthChecks: [{ name: 'tree', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', `${dataDir}/current/usr/bin/kiosk`] }] },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      deploy: { dataDir, healthChecks: [fileCheck('tree', `${dataDir}/current/usr/bin/kiosk`)] },
+      registry: harness.registryConfig(),
       autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.2, randomDelaySeconds: 0.5 },
     });
-    agent = new AgentProcess(configPath);
-    await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
+    const running = harness.start(configPath);
+    await waitForVersion(dataDir, '1', 'v1 installed');
 
     const v2 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '2' })], 'stable');
-    await eventually(async () => ((await currentVersion(dataDir)) === '2' ? true : undefined), 'v2 applied');
-    const running = agent;
+    await waitForVersion(dataDir, '2', 'v2 applied');
     // Two successes: the first install, then the update (after its probation).
     await eventually(() => (running.lines.filter((l) => l.event === 'phase' && l.phase === 'succeeded').length >= 2 ? true : undefined), 'v2 succeeded');
     // A wait before activating the update comes only from its random delay (the first install
@@ -72,6 +58,7 @@ describe('agent daemon, autonomous mode', () => {
   }, 40_000);
 
   it('with builder keys configured, applies an image only once it carries a signature by one of them (referrers API)', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'signed-agent');
     const image = `${fleet.registry}/${REPO}:signed`;
     await pushTestImage(fleet, REPO, [layerOf({ 'usr/bin/kiosk': 'kiosk', 'etc/version': 's1' })], 'signed');
@@ -81,25 +68,25 @@ describe('agent daemon, autonomous mode', () => {
     await writeJson(configPath, {
       deviceId: 'kiosk-2',
       deploy: { dataDir },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      registry: harness.registryConfig(),
       builderKeyFiles: [builder.publicPath],
-      autonomous: { image, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      autonomous: tracking(image),
     });
-    const signed = new AgentProcess(configPath);
-    agent = signed;
+    const signed = harness.start(configPath);
     await eventually(() => (signed.lines.some((l) => l.event === 'phase' && l.phase === 'failed' && l.code === 'BOOTFLEET_SIG_MISSING') ? true : undefined), 'unsigned image refused');
     expect(await currentVersion(dataDir)).toBeUndefined();
     const sign = await runCliProcess(['image', 'sign', image, '-k', builder.privatePath, '--token-file', join(dir, 'operator.token'), '--plain-http']);
     expect(sign.code, sign.stderr).toBe(0);
-    await eventually(async () => ((await currentVersion(dataDir)) === 's1' ? true : undefined), 'signed image installed');
+    await waitForVersion(dataDir, 's1', 'signed image installed');
   }, 40_000);
 
   it('with --once polls a single time, updates and exits 0; exits 1 when the tag cannot be resolved', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'once-agent');
     const config = (tag: string) => ({
       deviceId: 'kiosk-3',
       deploy: { dataDir },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      registry: harness.registryConfig(),
       autonomous: { image: `${fleet.registry}/${REPO}:${tag}` },
     });
     await writeJson(join(dir, 'once.json'), config('stable'));
@@ -113,6 +100,7 @@ describe('agent daemon, autonomous mode', () => {
   }, 30_000);
 
   it('stops on SIGTERM within its grace period even in the middle of a probation', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'probe-agent');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'p1', 'etc/ok': 'yes' })], 'probe');
     const configPath = join(dir, 'probe.json');
@@ -121,14 +109,13 @@ describe('agent daemon, autonomous mode', () => {
       deploy: {
         dataDir,
         healthTimeoutSeconds: 600,
-        healthChecks: [{ name: 'ok', kind: 'command', required: true, timeoutMs: 1_000, argv: ['test', '-f', `${dataDir}/current/etc/ok`] }],
+        healthChecks: [fileCheck('ok', `${dataDir}/current/etc/ok`, 1_000)],
       },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
-      autonomous: { image: `${fleet.registry}/${REPO}:probe`, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      registry: harness.registryConfig(),
+      autonomous: tracking(`${fleet.registry}/${REPO}:probe`),
     });
-    const probing = new AgentProcess(configPath);
-    agent = probing;
-    await eventually(async () => ((await currentVersion(dataDir)) === 'p1' ? true : undefined), 'p1 installed');
+    const probing = harness.start(configPath);
+    await waitForVersion(dataDir, 'p1', 'p1 installed');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'p2' })], 'probe');
     // The first install passes through `probation` too (trivially): wait for the second one.
     await eventually(() => (probing.lines.filter((l) => l.event === 'phase' && l.phase === 'probation').length >= 2 ? true : undefined), 'p2 on probation');

@@ -9,14 +9,13 @@
  * real skopeo, which verifies every blob while copying it.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runCliProcess } from '../helpers/cli-process.js';
-import { layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
+import { layerOf, pushTestImage, writeJson } from '../helpers/agent-daemon.js';
+import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 import { requireTool } from '../helpers/tools.js';
 
 const run = promisify(execFile);
@@ -37,28 +36,21 @@ esac
 }
 
 describe.skipIf(skopeo.skip)('agent daemon with the bootc backend (recording stand-in for bootc)', () => {
-  let fleet: Fleet;
-  let dir: string;
+  const harness = useDaemonFleet('bootfleet-bootc-');
 
   beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-bootc-'));
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-    await writeFile(join(dir, 'bootc'), fakeBootc(dir));
-    await chmod(join(dir, 'bootc'), 0o755);
-  }, 30_000);
-  afterAll(async () => {
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
+    await writeFile(join(harness.dir, 'bootc'), fakeBootc(harness.dir));
+    await chmod(join(harness.dir, 'bootc'), 0o755);
   });
 
   it('stages an OCI layout of the image and switches bootc to it, first install and update', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'agent');
     const config = join(dir, 'agent.json');
     await writeJson(config, {
       deviceId: 'bootc-1',
       deploy: { dataDir, backend: 'bootc', bootcPath: join(dir, 'bootc') },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      registry: harness.registryConfig(),
       autonomous: { image: `${fleet.registry}/${REPO}:stable` },
     });
     const images = [];

@@ -5,38 +5,48 @@
  * with the server's own key and published retained as campaigns do. The
  * rootfs backend's `current` link and the state file are checked on disk.
  */
-import { mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateSigningKey, signDeviceMessage, type Command, type Report } from '../../protocol/index.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningKey, type Command } from '../../protocol/index.js';
 import {
-  AgentProcess,
+  closedWindow,
   currentVersion,
   desiredFor,
-  enrollDevice,
   eventually,
+  finished,
   layerOf,
+  publishCommand,
   publishDesired,
   pushTestImage,
   randomLayer,
-  startFleet,
-  writeJson,
   type Fleet,
   type TestImage,
 } from '../helpers/agent-daemon.js';
+import { useManagedDaemon } from '../helpers/daemon-fleet.js';
 
 const DEVICE = 'dev-a';
 const REPO = 'fleet/os';
 
 describe('agent daemon, managed mode', () => {
+  const daemon = useManagedDaemon({
+    device: DEVICE,
+    tmpPrefix: 'bootfleet-daemon-',
+    config: (dataDir) => ({
+      deploy: {
+        healthChecks: [
+          { name: 'app-healthy', kind: 'command', required: true, timeoutMs: 2_000, argv: ['sh', '-c', `test -f ${dataDir}/current/etc/healthy || { echo "etc/healthy is missing"; exit 1; }`] },
+        ],
+      },
+      server: { progressIntervalMs: 0 },
+      // 1 MiB/s: the 3 MiB layer takes about 3 s, long enough to kill the agent in the middle of it.
+      registry: { maxBytesPerSecond: 1024 * 1024 },
+      healthRetryIntervalMs: 100,
+    }),
+  });
+  const { reportsAfter, lastSeq, waitReport } = daemon;
   let fleet: Fleet;
-  let dir: string;
   let dataDir: string;
-  let configPath: string;
-  let credentials: string;
-  let agent: AgentProcess | undefined;
   let v1: TestImage;
   let v2: TestImage;
   let bad: TestImage;
@@ -44,52 +54,18 @@ describe('agent daemon, managed mode', () => {
   let v4: TestImage;
   const base = layerOf({ 'usr/bin/app': '#!/bin/sh\necho app\n' });
 
-  const running = (): AgentProcess => {
-    if (agent === undefined) throw new Error('the agent was not started');
-    return agent;
-  };
-  const reportsAfter = (seq: number): Report[] => fleet.reports.filter((r) => r.device === DEVICE && r.seq > seq);
-  const lastSeq = (): number => Math.max(0, ...fleet.reports.filter((r) => r.device === DEVICE).map((r) => r.seq));
-  const waitReport = (after: number, pred: (r: Report) => boolean, what: string, timeoutMs?: number): Promise<Report> =>
-    eventually(() => reportsAfter(after).find(pred), what, timeoutMs);
-
   beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-daemon-'));
-    dataDir = join(dir, 'agent');
+    ({ fleet, dataDir } = daemon);
     v1 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '1', 'etc/healthy': 'yes' })]);
     v2 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '2', 'etc/healthy': 'yes' })]);
     bad = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': 'bad' })]);
     v3 = await pushTestImage(fleet, REPO, [base, randomLayer(3 * 1024 * 1024), layerOf({ 'etc/version': '3', 'etc/healthy': 'yes' })]);
     v4 = await pushTestImage(fleet, REPO, [base, layerOf({ 'etc/version': '4', 'etc/healthy': 'yes' })]);
-    credentials = await enrollDevice(fleet, DEVICE, dir);
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-    configPath = join(dir, 'agent.json');
-    await writeJson(configPath, {
-      deviceId: DEVICE,
-      deploy: {
-        dataDir,
-        healthChecks: [
-          { name: 'app-healthy', kind: 'command', required: true, timeoutMs: 2_000, argv: ['sh', '-c', `test -f ${dataDir}/current/etc/healthy || { echo "etc/healthy is missing"; exit 1; }`] },
-        ],
-      },
-      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')], reconnectMinMs: 100, progressIntervalMs: 0 },
-      // 1 MiB/s: the 3 MiB layer takes about 3 s, long enough to kill the agent in the middle of it.
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true, maxBytesPerSecond: 1024 * 1024 },
-      healthRetryIntervalMs: 100,
-    });
-    agent = new AgentProcess(configPath);
   }, 30_000);
 
-  afterAll(async () => {
-    await agent?.kill();
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
-
   it('enrols through the API into a credentials file of mode 0600, and connects as the device', async () => {
-    expect((await stat(credentials)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(credentials, 'utf8'))).toMatchObject({ deviceId: DEVICE, username: DEVICE });
+    expect((await stat(daemon.credentials)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(daemon.credentials, 'utf8'))).toMatchObject({ deviceId: DEVICE, username: DEVICE });
     await eventually(async () => {
       const shown = await fleet.t.api('GET', `/api/v1/devices/${DEVICE}`);
       return (shown.body as { device: { online: boolean } }).device.online ? true : undefined;
@@ -115,7 +91,7 @@ describe('agent daemon, managed mode', () => {
     const phases = reportsAfter(before).filter((r) => r.desiredSeq === 2 && r.progress === undefined).map((r) => r.phase);
     expect(phases).toEqual(['downloading', 'verifying', 'staging', 'staged', 'activating', 'probation', 'succeeded']);
     // Only the new layer and config were fetched: the shared base layer was in the store.
-    const pullStart = await eventually(() => running().lines.filter((l) => l.event === 'pull-start' && l.manifest === v2.manifest.digest).at(-1), 'pull-start line');
+    const pullStart = await eventually(() => daemon.agent.lines.filter((l) => l.event === 'pull-start' && l.manifest === v2.manifest.digest).at(-1), 'pull-start line');
     expect(pullStart.blobs).toBe(2);
     expect(pullStart.missingBytes).toBe((pullStart.totalBytes as number) - base.size);
   }, 30_000);
@@ -123,7 +99,7 @@ describe('agent daemon, managed mode', () => {
   it('rolls back by itself when a required health check fails, and reports the check and its output', async () => {
     const before = lastSeq();
     await publishDesired(fleet, desiredFor(fleet, bad, { device: DEVICE, seq: 3, version: '2.1', repo: REPO, healthTimeoutSeconds: 1 }));
-    const done = await waitReport(before, (r) => r.desiredSeq === 3 && ['succeeded', 'rolled-back', 'failed'].includes(r.phase), 'bad image finished');
+    const done = await waitReport(before, finished(3), 'bad image finished');
     expect(done.phase).toBe('rolled-back');
     expect(done.error?.code).toBe('BOOTFLEET_HEALTH_CHECK_FAILED');
     expect(done.error?.message).toContain('app-healthy');
@@ -159,22 +135,20 @@ describe('agent daemon, managed mode', () => {
     const before = lastSeq();
     await publishDesired(fleet, desiredFor(fleet, v3, { device: DEVICE, seq: 20, version: '3.0', repo: REPO }));
     await waitReport(before, (r) => r.desiredSeq === 20 && r.progress !== undefined && r.progress.doneBytes > 512 * 1024, 'download under way');
-    await running().kill('SIGKILL');
-    agent = new AgentProcess(configPath);
-    const done = await waitReport(before, (r) => r.desiredSeq === 20 && ['succeeded', 'rolled-back', 'failed'].includes(r.phase), 'v3 finished', 30_000);
+    await daemon.agent.kill('SIGKILL');
+    daemon.start(daemon.configPath);
+    const done = await waitReport(before, finished(20), 'v3 finished', 30_000);
     expect(done.phase).toBe('succeeded');
     expect(done.slots.booted?.digest).toBe(v3.manifest.digest);
     expect(await currentVersion(dataDir)).toBe('3');
     // Stdout and the reports travel separately: wait for the line rather than assume it arrived first.
-    const restarted = agent;
+    const restarted = daemon.agent;
     const resumed = await eventually(() => restarted.lines.find((l) => l.event === 'blob-resume'), 'blob-resume line');
     expect(resumed.offset).toBeGreaterThan(0);
     // The report sequence went on across the restart: the server stored every report (none dropped as old).
     const seqs = fleet.reports.filter((r) => r.device === DEVICE).map((r) => r.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   }, 45_000);
-
-  const finished = (seq: number) => (r: Report) => r.desiredSeq === seq && ['succeeded', 'rolled-back', 'failed'].includes(r.phase);
 
   it('refuses a downgrade and a manifest whose layers differ from the signed list, before staging anything', async () => {
     const link = await readlink(join(dataDir, 'current'));
@@ -197,10 +171,8 @@ describe('agent daemon, managed mode', () => {
     const now = Math.floor(Date.now() / 1000);
     // A one-minute window twelve hours away: closed now; the deadline, six seconds away, comes first.
     // Six, not less: the agent must fetch and stage before the deadline to be seen waiting, on a loaded CI machine too.
-    const start = new Date((now + 12 * 3600) * 1000);
-    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
     const desired = desiredFor(fleet, v4, { device: DEVICE, seq: 23, version: '4.0', repo: REPO });
-    desired.policy = { ...desired.policy, deadline: now + 6, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
+    desired.policy = { ...desired.policy, deadline: now + 6, maintenanceWindows: [closedWindow(now * 1000)] };
     await publishDesired(fleet, desired);
     const waiting = await waitReport(before, (r) => r.desiredSeq === 23 && r.phase === 'waiting', 'waiting');
     expect(await currentVersion(dataDir)).toBe('3');
@@ -215,19 +187,17 @@ describe('agent daemon, managed mode', () => {
     const now = Math.floor(Date.now() / 1000);
     return { device: DEVICE, seq, issuedAt: now - 5, expiresAt: now + 600, id: `cmd-${seq}`, command: name, reason: 'test' };
   };
-  const publishCommand = (c: Command): Promise<void> =>
-    fleet.t.server.control.plane.publish(`bootfleet/v1/devices/${DEVICE}/commands`, JSON.stringify(signDeviceMessage('command', c, fleet.key)), { qos: 1, retain: false });
 
   it('obeys signed rollback and factory-reset commands, answering with their command id, and refuses a replayed one', async () => {
     let before = lastSeq();
-    await publishCommand(command(1, 'rollback'));
+    await publishCommand(fleet, command(1, 'rollback'));
     const rolled = await waitReport(before, (r) => r.commandId === 'cmd-1' && (r.phase === 'rolled-back' || r.phase === 'failed'), 'rollback done');
     expect(rolled.phase).toBe('rolled-back');
     expect(rolled.slots.booted?.digest).toBe(v3.manifest.digest);
     expect(await currentVersion(dataDir)).toBe('3');
 
     before = lastSeq();
-    await publishCommand(command(2, 'factory-reset'));
+    await publishCommand(fleet, command(2, 'factory-reset'));
     const reset = await waitReport(before, (r) => r.commandId === 'cmd-2' && ['succeeded', 'rolled-back', 'failed'].includes(r.phase), 'factory reset done');
     expect(reset.phase).toBe('succeeded');
     expect(reset.slots.booted?.digest).toBe(v1.manifest.digest);
@@ -236,7 +206,7 @@ describe('agent daemon, managed mode', () => {
     expect(audit).toContain('"action":"factory-reset"');
 
     before = lastSeq();
-    await publishCommand(command(2, 'rollback'));
+    await publishCommand(fleet, command(2, 'rollback'));
     const replay = await waitReport(before, (r) => r.error !== undefined, 'replayed command refused');
     expect(replay.error?.code).toBe('BOOTFLEET_SIG_REPLAYED');
     expect(await currentVersion(dataDir)).toBe('1');
@@ -244,23 +214,21 @@ describe('agent daemon, managed mode', () => {
 
   it('lets a newer desired state supersede one waiting for its maintenance window', async () => {
     const before = lastSeq();
-    const start = new Date(Date.now() + 12 * 3600 * 1000);
-    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
     const waiting = desiredFor(fleet, v3, { device: DEVICE, seq: 24, version: '5.0', repo: REPO });
-    waiting.policy = { ...waiting.policy, maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }] };
+    waiting.policy = { ...waiting.policy, maintenanceWindows: [closedWindow()] };
     await publishDesired(fleet, waiting);
     await waitReport(before, (r) => r.desiredSeq === 24 && r.phase === 'waiting', 'seq 24 waiting');
     await publishDesired(fleet, desiredFor(fleet, v2, { device: DEVICE, seq: 25, version: '5.1', repo: REPO }));
     const done = await waitReport(before, finished(25), 'seq 25 finished');
     expect(done.phase).toBe('succeeded');
     expect(await currentVersion(dataDir)).toBe('2');
-    await eventually(() => running().lines.find((l) => l.event === 'desired-superseded' && l.seq === 24), 'desired-superseded line');
+    await eventually(() => daemon.agent.lines.find((l) => l.event === 'desired-superseded' && l.seq === 24), 'desired-superseded line');
   }, 30_000);
 
   it('stops cleanly on SIGTERM and says it is offline', async () => {
     const online = await fleet.t.api('GET', `/api/v1/devices/${DEVICE}`);
     expect((online.body as { device: { online: boolean } }).device.online).toBe(true);
-    expect(await running().kill('SIGTERM')).toBe(0);
+    expect(await daemon.agent.kill('SIGTERM')).toBe(0);
     await eventually(async () => {
       const shown = await fleet.t.api('GET', `/api/v1/devices/${DEVICE}`);
       return (shown.body as { device: { online: boolean } }).device.online ? undefined : true;

@@ -5,42 +5,22 @@
  * (its start is on disk, the boot is counted), and a check that flips to failing inside the window rolls
  * the device back.
  */
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AgentState } from '../../protocol/index.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
-import { AgentProcess, currentVersion, eventually, layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
+import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, tracking, waitForVersion, writeJson } from '../helpers/agent-daemon.js';
+import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 
 const REPO = 'fleet/soak';
 const SOAK_SECONDS = 4;
 
 describe('agent daemon, soak window', () => {
-  let fleet: Fleet;
-  let dir: string;
-  const agents: AgentProcess[] = [];
-
-  beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-soak-daemon-'));
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-  }, 30_000);
-
-  afterAll(async () => {
-    for (const agent of agents) await agent.kill();
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
-
+  const harness = useDaemonFleet('bootfleet-soak-daemon-');
   const state = async (dataDir: string): Promise<AgentState> => JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8')) as AgentState;
-  const start = (configPath: string): AgentProcess => {
-    const agent = new AgentProcess(configPath);
-    agents.push(agent);
-    return agent;
-  };
 
   it('commits at the end of the window, across a kill -9 inside it; a check failing inside the window rolls back', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'agent');
     const healthy = join(dir, 'healthy');
     await writeFile(healthy, 'ok');
@@ -48,20 +28,20 @@ describe('agent daemon, soak window', () => {
     const configPath = join(dir, 'agent.json');
     await writeJson(configPath, {
       deviceId: 'soak-1',
-      deploy: { dataDir, healthTimeoutSeconds: 60, soakSeconds: SOAK_SECONDS, healthChecks: [{ name: 'app', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', healthy] }] },
+      deploy: { dataDir, healthTimeoutSeconds: 60, soakSeconds: SOAK_SECONDS, healthChecks: [fileCheck('app', healthy)] },
       healthRetryIntervalMs: 200,
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
-      autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      registry: harness.registryConfig(),
+      autonomous: tracking(`${fleet.registry}/${REPO}:stable`),
     });
-    const first = start(configPath);
-    await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
+    const first = harness.start(configPath);
+    await waitForVersion(dataDir, '1', 'v1 installed');
 
     const v2 = await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '2' })], 'stable');
     const opened = await eventually(async () => (await state(dataDir)).probation?.soakStartedAtMs, 'v2 soaking');
     // Killed inside the window: nothing committed yet.
     await first.kill('SIGKILL');
     expect((await state(dataDir)).probation).toMatchObject({ soakStartedAtMs: opened, soakMs: SOAK_SECONDS * 1000 });
-    start(configPath);
+    harness.start(configPath);
     const committed = await eventually(async () => {
       const s = await state(dataDir);
       return s.probation === undefined ? s : undefined;
@@ -77,8 +57,8 @@ describe('agent daemon, soak window', () => {
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '3' })], 'stable');
     await eventually(async () => ((await state(dataDir)).probation?.soakStartedAtMs === undefined ? undefined : true), 'v3 soaking');
     await unlink(healthy);
-    const second = agents.at(-1);
-    await eventually(() => (second?.lines.some((l) => l.event === 'phase' && l.phase === 'rolled-back' && l.code === 'BOOTFLEET_HEALTH_CHECK_FAILED') === true ? true : undefined), 'v3 rolled back');
+    const second = harness.agent;
+    await eventually(() => (second.lines.some((l) => l.event === 'phase' && l.phase === 'rolled-back' && l.code === 'BOOTFLEET_HEALTH_CHECK_FAILED') ? true : undefined), 'v3 rolled back');
     expect(await currentVersion(dataDir)).toBe('2');
     expect((await state(dataDir)).probation).toBeUndefined();
   }, 60_000);

@@ -6,68 +6,37 @@
  * file is resumed, not fetched again. A probation in progress is never stopped: it ends (here rolled back)
  * before the newer desired state runs. Last, the signed `policy.soakSeconds` holds the commit back.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, type AgentState, type Report } from '../../protocol/index.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
-import {
-  AgentProcess,
-  currentVersion,
-  desiredFor,
-  enrollDevice,
-  eventually,
-  layerOf,
-  publishDesired,
-  pushTestImage,
-  randomLayer,
-  startFleet,
-  writeJson,
-  type Fleet,
-} from '../helpers/agent-daemon.js';
+import { currentVersion, desiredFor, eventually, finished, layerOf, publishDesired, pushTestImage, randomLayer, type Fleet } from '../helpers/agent-daemon.js';
+import { healthyFileConfig, useManagedDaemon } from '../helpers/daemon-fleet.js';
 
 const DEVICE = 'dev-supersede';
 const REPO = 'fleet/supersede';
 
 describe('agent daemon, a newer desired state supersedes a running update', () => {
+  const daemon = useManagedDaemon({
+    device: DEVICE,
+    tmpPrefix: 'bootfleet-supersede-',
+    config: (dataDir) => ({
+      ...healthyFileConfig(dataDir),
+      server: { progressIntervalMs: 0 },
+      // 1 MiB/s: the shared 4 MiB layer takes about 4 s.
+      registry: { maxBytesPerSecond: 1024 * 1024 },
+    }),
+  });
   let fleet: Fleet;
-  let dir: string;
   let dataDir: string;
-  let agent: AgentProcess | undefined;
   const base = layerOf({ 'usr/bin/app': 'app' });
 
-  const running = (): AgentProcess => {
-    if (agent === undefined) throw new Error('the agent was not started');
-    return agent;
-  };
-  const reports = (): Report[] => fleet.reports.filter((r) => r.device === DEVICE);
-  const finished = (seq: number) => (r: Report) => r.desiredSeq === seq && ['succeeded', 'failed', 'rolled-back'].includes(r.phase);
-  const waitReport = (pred: (r: Report) => boolean, what: string, timeoutMs?: number): Promise<Report> => eventually(() => reports().find(pred), what, timeoutMs);
-  const line = (pred: (l: Record<string, unknown>) => boolean) => running().lines.findIndex(pred);
+  const reports = (): Report[] => daemon.reportsAfter(0);
+  const waitReport = (pred: (r: Report) => boolean, what: string, timeoutMs?: number): Promise<Report> => daemon.waitReport(0, pred, what, timeoutMs);
+  const line = (pred: (l: Record<string, unknown>) => boolean) => daemon.agent.lines.findIndex(pred);
 
-  beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-supersede-'));
-    dataDir = join(dir, 'agent');
-    const credentials = await enrollDevice(fleet, DEVICE, dir);
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-    const configPath = join(dir, 'agent.json');
-    await writeJson(configPath, {
-      deviceId: DEVICE,
-      deploy: { dataDir, healthChecks: [{ name: 'healthy', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', `${dataDir}/current/etc/healthy`] }] },
-      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')], reconnectMinMs: 100, progressIntervalMs: 0 },
-      // 1 MiB/s: the shared 4 MiB layer takes about 4 s.
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true, maxBytesPerSecond: 1024 * 1024 },
-      healthRetryIntervalMs: 100,
-    });
-    agent = new AgentProcess(configPath);
-  }, 30_000);
-
-  afterAll(async () => {
-    await agent?.kill();
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
+  beforeAll(() => {
+    ({ fleet, dataDir } = daemon);
   });
 
   it('stops the download of the older one; the device ends on the newer image, resuming the shared layer', async () => {
@@ -92,7 +61,7 @@ describe('agent daemon, a newer desired state supersedes a running update', () =
     expect(superseded).toBeGreaterThanOrEqual(0);
     expect(line((l) => l.event === 'desired-superseding' && l.seq === 2 && l.by === 3)).toBeGreaterThanOrEqual(0);
     // B resumed A's partial file of the shared layer from where A stopped.
-    const resumed = running().lines.slice(superseded).find((l) => l.event === 'blob-resume' && l.digest === shared.digest);
+    const resumed = daemon.agent.lines.slice(superseded).find((l) => l.event === 'blob-resume' && l.digest === shared.digest);
     expect(resumed?.offset).toBeGreaterThanOrEqual(512 * 1024);
   }, 60_000);
 

@@ -5,25 +5,26 @@
  * processes competing for it never overlap (a read-modify-write counter loses no increment).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireDataLock, DATA_LOCK_FILE, dataLockHolder } from '../../agent/deploy/data-lock.js';
 import { waitForExit } from '../helpers/cli-process.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const LOCK_MODULE = fileURLToPath(new URL('../../dist/agent/deploy/data-lock.js', import.meta.url));
 
+const scratch = useTempDir('bootfleet-lock-');
+// `dir` is also the name the child processes' scripts below use.
 let dir: string;
 const children: ChildProcess[] = [];
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-lock-'));
+beforeEach(() => {
+  dir = scratch();
 });
-afterEach(async () => {
+afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** A node process running `body` with `acquireDataLock` in scope; its stdout is collected. */

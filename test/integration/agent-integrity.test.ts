@@ -8,38 +8,22 @@
  * `bootfleet agent apply`, so the daemon's long poll interval leaves the
  * integrity check as the only thing it does after its first poll.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readAudit } from '../../agent/deploy/index.js';
 import { runCli } from '../../cli/program.js';
-import { AgentProcess, currentVersion, eventually, layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
+import { currentVersion, eventually, fileCheck, layerOf, pushTestImage, writeJson, type AgentProcess } from '../helpers/agent-daemon.js';
+import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 
 const REPO = 'fleet/integrity';
 
 describe('agent daemon, runtime integrity', () => {
-  let fleet: Fleet;
-  let dir: string;
-  let agent: AgentProcess | undefined;
-
-  beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-integrity-'));
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-  }, 30_000);
-  afterEach(async () => {
-    await agent?.kill();
-    agent = undefined;
-  });
-  afterAll(async () => {
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const harness = useDaemonFleet('bootfleet-integrity-', { stopAgentsAfterEach: true });
 
   /** Pushes v1 and v2 under their own tags, installs v1 with `agent apply`; the daemon tracks `tag`. */
   async function device(name: string, tag: 'v1' | 'v2', integrity: object, deploy: object = {}): Promise<{ dataDir: string; config: string }> {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, name);
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '1', 'usr/bin/app': 'one' })], `${name}-v1`);
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '2', 'usr/bin/app': 'two' })], `${name}-v2`);
@@ -47,7 +31,7 @@ describe('agent daemon, runtime integrity', () => {
     await writeJson(config, {
       deviceId: name,
       deploy: { dataDir, ...deploy },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
+      registry: harness.registryConfig(),
       autonomous: { image: `${fleet.registry}/${REPO}:${name}-${tag}`, pollIntervalSeconds: 3600, jitterSeconds: 0 },
       integrity,
       healthRetryIntervalMs: 50,
@@ -64,8 +48,7 @@ describe('agent daemon, runtime integrity', () => {
 
   it('alert: reports and audits a change to the booted tree, once, and keeps running it', async () => {
     const { dataDir, config } = await device('alert', 'v1', { intervalSeconds: 0.2, onMismatch: 'alert' });
-    const running = new AgentProcess(config);
-    agent = running;
+    const running = harness.start(config);
     await eventually(() => (running.lines.some((l) => l.event === 'poll') ? true : undefined), 'first poll');
     await writeFile(join(dataDir, 'current', 'usr/bin/app'), 'tampered');
     const alert = await eventually(() => line(running, 'integrity-mismatch'), 'integrity alert');
@@ -82,8 +65,7 @@ describe('agent daemon, runtime integrity', () => {
 
   it('rollback: a change to the booted tree rolls back to the rollback slot', async () => {
     const { dataDir, config } = await device('rollback', 'v2', { intervalSeconds: 0.2, onMismatch: 'rollback' });
-    const running = new AgentProcess(config);
-    agent = running;
+    const running = harness.start(config);
     await eventually(() => (running.lines.some((l) => l.event === 'phase' && l.phase === 'succeeded') ? true : undefined), 'v2 committed');
     expect(await currentVersion(dataDir)).toBe('2');
     await writeFile(join(dataDir, 'current', 'etc', 'extra'), 'dropped in at runtime');
@@ -96,14 +78,13 @@ describe('agent daemon, runtime integrity', () => {
   }, 40_000);
 
   it('refuse-commit: a deployment whose tree changed during probation is rolled back, not committed', async () => {
-    const healthy = join(dir, 'refuse-healthy');
+    const healthy = join(harness.dir, 'refuse-healthy');
     const { dataDir, config } = await device('refuse', 'v2', { intervalSeconds: 3600, onMismatch: 'refuse-commit' }, {
       healthTimeoutSeconds: 60,
-      healthChecks: [{ name: 'gate', kind: 'command', required: true, timeoutMs: 1_000, argv: ['test', '-f', healthy] }],
+      healthChecks: [fileCheck('gate', healthy, 1_000)],
     });
     await writeFile(healthy, '');
-    const running = new AgentProcess(config);
-    agent = running;
+    const running = harness.start(config);
     await rm(healthy);
     await eventually(async () => ((await currentVersion(dataDir)) === '2' && (JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8')) as { probation?: unknown }).probation !== undefined ? true : undefined), 'v2 on probation');
     await writeFile(join(dataDir, 'current', 'usr/bin/app'), 'patched during probation');

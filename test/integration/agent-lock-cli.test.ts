@@ -6,36 +6,22 @@
  * soon as the daemon's operation ends (the daemon does not hold the lock while idle); and a daemon killed
  * with SIGKILL in the middle of its probation does not block the technician.
  */
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AgentState } from '../../protocol/index.js';
 import { readAudit } from '../../agent/deploy/index.js';
 import { runCliProcess, spawnCli, waitForExit } from '../helpers/cli-process.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
-import { AgentProcess, currentVersion, eventually, layerOf, pushTestImage, startFleet, writeJson, type Fleet } from '../helpers/agent-daemon.js';
+import { closedWindow, currentVersion, eventually, fileCheck, layerOf, pushTestImage, tracking, waitForVersion, writeJson } from '../helpers/agent-daemon.js';
+import { useDaemonFleet } from '../helpers/daemon-fleet.js';
 
 const REPO = 'fleet/locked';
 
 describe('technician CLI against a working daemon', () => {
-  let fleet: Fleet;
-  let dir: string;
-  const agents: AgentProcess[] = [];
-
-  beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-lock-cli-'));
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-  }, 30_000);
-
-  afterAll(async () => {
-    for (const agent of agents) await agent.kill();
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const harness = useDaemonFleet('bootfleet-lock-cli-');
 
   it('waits for the daemon, fails with BOOTFLEET_AGENT_BUSY after --wait, proceeds once the daemon is idle or killed', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'agent');
     const healthy = join(dir, 'healthy');
     const state = async (): Promise<AgentState> => JSON.parse(await readFile(join(dataDir, 'state.json'), 'utf8')) as AgentState;
@@ -44,14 +30,13 @@ describe('technician CLI against a working daemon', () => {
     const configPath = join(dir, 'agent.json');
     await writeJson(configPath, {
       deviceId: 'locked-1',
-      deploy: { dataDir, healthTimeoutSeconds: 120, healthChecks: [{ name: 'app', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', healthy] }] },
+      deploy: { dataDir, healthTimeoutSeconds: 120, healthChecks: [fileCheck('app', healthy)] },
       healthRetryIntervalMs: 200,
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
-      autonomous: { image: `${fleet.registry}/${REPO}:stable`, pollIntervalSeconds: 0.3, jitterSeconds: 0.1 },
+      registry: harness.registryConfig(),
+      autonomous: tracking(`${fleet.registry}/${REPO}:stable`),
     });
-    const daemon = new AgentProcess(configPath);
-    agents.push(daemon);
-    await eventually(async () => ((await currentVersion(dataDir)) === '1' ? true : undefined), 'v1 installed');
+    const daemon = harness.start(configPath);
+    await waitForVersion(dataDir, '1', 'v1 installed');
 
     // v2 on probation, its check failing: the daemon is at work and holds the lock.
     const v2 = await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '2' })], 'stable');
@@ -94,25 +79,18 @@ describe('technician CLI against a working daemon', () => {
   }, 90_000);
 
   it('does not hold the lock while it waits for a maintenance window: a technician command goes ahead at once', async () => {
+    const { fleet, dir } = harness;
     const dataDir = join(dir, 'windowed');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'w1' })], 'windowed');
-    const start = new Date(Date.now() + 12 * 3600 * 1000);
-    const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}`;
     const configPath = join(dir, 'windowed.json');
     await writeJson(configPath, {
       deviceId: 'locked-2',
       deploy: { dataDir },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
-      autonomous: {
-        image: `${fleet.registry}/${REPO}:windowed`,
-        pollIntervalSeconds: 0.3,
-        jitterSeconds: 0.1,
-        maintenanceWindows: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: hhmm, durationMinutes: 1, timeZone: 'UTC' }],
-      },
+      registry: harness.registryConfig(),
+      autonomous: tracking(`${fleet.registry}/${REPO}:windowed`, { maintenanceWindows: [closedWindow()] }),
     });
-    const daemon = new AgentProcess(configPath);
-    agents.push(daemon);
-    await eventually(async () => ((await currentVersion(dataDir)) === 'w1' ? true : undefined), 'w1 installed');
+    const daemon = harness.start(configPath);
+    await waitForVersion(dataDir, 'w1', 'w1 installed');
     await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'w2' })], 'windowed');
     await eventually(() => (daemon.lines.some((l) => l.event === 'phase' && l.phase === 'waiting') ? true : undefined), 'w2 staged, waiting for its window');
     const status = await runCliProcess(['agent', 'status', '--json', '--data-dir', dataDir]);

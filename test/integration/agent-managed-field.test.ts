@@ -7,71 +7,38 @@
  * tree is reported with BOOTFLEET_INTEGRITY_MISMATCH and stored on the server
  * as an audit event.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signDeviceMessage, type Command, type DesiredState, type Report } from '../../protocol/index.js';
-import {
-  AgentProcess,
-  currentVersion,
-  desiredFor,
-  enrollDevice,
-  eventually,
-  layerOf,
-  publishDesired,
-  pushTestImage,
-  startFleet,
-  writeJson,
-  type Fleet,
-  type TestImage,
-} from '../helpers/agent-daemon.js';
-import { DEVICE_TOKEN } from '../helpers/registry.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Command, DesiredState } from '../../protocol/index.js';
+import { currentVersion, desiredFor, eventually, finished, layerOf, publishCommand, publishDesired, pushTestImage, type Fleet, type TestImage } from '../helpers/agent-daemon.js';
+import { healthyFileConfig, useManagedDaemon } from '../helpers/daemon-fleet.js';
 
 const DEVICE = 'field-m';
 const REPO = 'fleet/field-m';
 
 describe('agent daemon, managed mode: attempt counter and runtime integrity', () => {
+  const daemon = useManagedDaemon({
+    device: DEVICE,
+    tmpPrefix: 'bootfleet-managed-field-',
+    config: (dataDir) => ({ ...healthyFileConfig(dataDir), server: { auditSyncIntervalMs: 100 }, integrity: { intervalSeconds: 0.2, onMismatch: 'alert' } }),
+  });
+  const { reportsAfter, lastSeq, waitReport } = daemon;
   let fleet: Fleet;
-  let dir: string;
   let dataDir: string;
-  let agent: AgentProcess | undefined;
   let good: TestImage;
   let bad: TestImage;
 
-  const reportsAfter = (seq: number): Report[] => fleet.reports.filter((r) => r.device === DEVICE && r.seq > seq);
-  const lastSeq = (): number => Math.max(0, ...fleet.reports.filter((r) => r.device === DEVICE).map((r) => r.seq));
-  const waitReport = (after: number, pred: (r: Report) => boolean, what: string): Promise<Report> => eventually(() => reportsAfter(after).find(pred), what);
   const desired = (image: TestImage, seq: number, version: string): DesiredState => {
     const d = desiredFor(fleet, image, { device: DEVICE, seq, version, repo: REPO, healthTimeoutSeconds: 1 });
     return { ...d, policy: { ...d.policy, maxAttempts: 2 } };
   };
-  const finished = (seq: number) => (r: Report) => r.desiredSeq === seq && ['succeeded', 'rolled-back', 'failed'].includes(r.phase);
 
   beforeAll(async () => {
-    fleet = await startFleet();
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-managed-field-'));
-    dataDir = join(dir, 'agent');
+    ({ fleet, dataDir } = daemon);
     good = await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': '1', 'etc/healthy': 'yes' })]);
     bad = await pushTestImage(fleet, REPO, [layerOf({ 'etc/version': 'bad' })]);
-    const credentials = await enrollDevice(fleet, DEVICE, dir);
-    await writeFile(join(dir, 'registry.token'), DEVICE_TOKEN, { mode: 0o600 });
-    const configPath = join(dir, 'agent.json');
-    await writeJson(configPath, {
-      deviceId: DEVICE,
-      deploy: { dataDir, healthChecks: [{ name: 'healthy', kind: 'command', required: true, timeoutMs: 2_000, argv: ['test', '-f', `${dataDir}/current/etc/healthy`] }] },
-      server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')], reconnectMinMs: 100, auditSyncIntervalMs: 100 },
-      registry: { username: 'device', passwordFile: join(dir, 'registry.token'), plainHttp: true },
-      healthRetryIntervalMs: 100,
-      integrity: { intervalSeconds: 0.2, onMismatch: 'alert' },
-    });
-    agent = new AgentProcess(configPath);
   }, 30_000);
-  afterAll(async () => {
-    await agent?.kill();
-    await fleet.t.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('stops trying an image after maxAttempts rollbacks, reports why, and tries again after check-now', async () => {
     await publishDesired(fleet, desired(good, 1, '1.0'));
@@ -92,7 +59,7 @@ describe('agent daemon, managed mode: attempt counter and runtime integrity', ()
     const now = Math.floor(Date.now() / 1000);
     const command: Command = { device: DEVICE, seq: 1, issuedAt: now - 5, expiresAt: now + 600, id: 'again-1', command: 'check-now', reason: 'fixed the health check' };
     before = lastSeq();
-    await fleet.t.server.control.plane.publish(`bootfleet/v1/devices/${DEVICE}/commands`, JSON.stringify(signDeviceMessage('command', command, fleet.key)), { qos: 1, retain: false });
+    await publishCommand(fleet, command);
     await waitReport(before, (r) => r.commandId === 'again-1', 'check-now answered');
     before = lastSeq();
     await publishDesired(fleet, desired(bad, 5, '2.0'));

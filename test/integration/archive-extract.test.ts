@@ -6,35 +6,29 @@
  * their codes.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_ARCHIVE_LIMITS, extractOciArchive, type ArchiveLimits } from '../../agent/archive/index.js';
 import { digestOf } from '../../protocol/index.js';
 import { writeArchiveLayout } from '../helpers/archive-layout.js';
 import { buildTar } from '../helpers/tar-build.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-archive-extract-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('bootfleet-archive-extract-');
 
 async function layoutTar(): Promise<Buffer> {
-  const layout = join(dir, 'layout');
+  const layout = join(dir(), 'layout');
   await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
   writeArchiveLayout(layout, [{ tag: 'v1', version: '1.0' }]);
   return execFileSync('tar', ['-C', layout, '-cf', '-', '.']);
 }
 
 async function extract(bytes: Buffer, limits: Partial<ArchiveLimits> = {}): Promise<string> {
-  const file = join(dir, `archive-${Math.random().toString(16).slice(2)}`);
+  const file = join(dir(), `archive-${Math.random().toString(16).slice(2)}`);
   await writeFile(file, bytes);
-  const dest = join(dir, `out-${Math.random().toString(16).slice(2)}`);
+  const dest = join(dir(), `out-${Math.random().toString(16).slice(2)}`);
   await extractOciArchive(file, dest, { ...DEFAULT_ARCHIVE_LIMITS, ...limits });
   return dest;
 }

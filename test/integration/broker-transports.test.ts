@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allDevicesFilter, deviceTopic } from '../../protocol/index.js';
 import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js';
-import { makeCa, makeCert, type Pem } from '../helpers/certs.js';
+import { makeCa, makeCert, makeFleetCerts, type Pem } from '../helpers/certs.js';
 import { connectDevice, waitFor } from '../helpers/mqtt.js';
 import { requireTool } from '../helpers/tools.js';
 import { startTestServer, TOKENS } from '../helpers/server.js';
@@ -27,14 +27,11 @@ describe.skipIf(openssl.skip)('embedded broker over TLS, mTLS and WebSocket', ()
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bootfleet-certs-'));
     const tool = openssl.path ?? 'openssl';
-    ca = await makeCa(tool, dir, 'fleet-ca');
-    const server = await makeCert(tool, dir, ca, 'broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1');
-    serverPem = server;
-    device = await makeCert(tool, dir, ca, 'device', 'mtls-dev', 'extendedKeyUsage=clientAuth');
+    ({ ca, device, server: serverPem } = await makeFleetCerts(tool, dir, 'mtls-dev'));
     const rogueCa = await makeCa(tool, dir, 'rogue-ca');
     rogue = await makeCert(tool, dir, rogueCa, 'rogue', 'mtls-dev', 'extendedKeyUsage=clientAuth');
     broker = await startTestBroker({
-      tls: { host: '127.0.0.1', port: 0, certFile: server.certFile, keyFile: server.keyFile, caFile: ca.certFile },
+      tls: { host: '127.0.0.1', port: 0, certFile: serverPem.certFile, keyFile: serverPem.keyFile, caFile: ca.certFile },
       ws: { host: '127.0.0.1', port: 0 },
     });
     await broker.plane.onDeviceMessage(allDevicesFilter('reports'), (_topic, payload) => {

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../cli/exit-codes.js';
-import type { CliIo } from '../../cli/io.js';
 import { runCli } from '../../cli/program.js';
 import { sha256Hex } from '../../server/registry/index.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
 import { waitFor } from '../helpers/mqtt.js';
 import { blobOf, OPERATOR_TOKEN } from '../helpers/registry.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
@@ -31,13 +31,7 @@ describe('bootfleet campaign (CLI over the API)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const cli = async (args: string[], token: string = TOKENS.operator): Promise<{ code: number; out: string; err: string }> => {
-    let out = '';
-    let err = '';
-    const io: CliIo = { out: (s) => (out += s), err: (s) => (err += s) };
-    const code = await runCli([...args, '--server', t.url, '--token', token], io);
-    return { code, out, err };
-  };
+  const cli = (args: string[], token: string = TOKENS.operator): Promise<CliRun> => captureCli([...args, '--server', t.url, '--token', token]);
 
   it('creates from flags and a file, plans, lists, shows, and walks the lifecycle', async () => {
     const file = join(dir, 'campaign.json');

@@ -104,8 +104,12 @@ async function waitForReport(h: Handle, id: string): Promise<void> {
   }
 }
 
-/** The built CLI's server as a child process on a fixed data directory, restartable, killed with SIGKILL. */
-async function cliServer(dir: string): Promise<{ handle: Handle; boot: () => Promise<Handle>; kill: () => Promise<void> }> {
+/**
+ * The built CLI's server as a child process on a data directory of its own (`<tmpdir>/<prefix>XXXXXX`),
+ * restartable, killed with SIGKILL; killed and its directory removed after the test.
+ */
+async function cliServer(prefix: string): Promise<{ handle: Handle; boot: () => Promise<Handle>; kill: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
   let child: ChildProcess | undefined;
   const kill = async (): Promise<void> => {
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -113,6 +117,10 @@ async function cliServer(dir: string): Promise<{ handle: Handle; boot: () => Pro
     child.kill('SIGKILL');
     await exited;
   };
+  cleanups.push(async () => {
+    await kill();
+    await rm(dir, { recursive: true, force: true });
+  });
   const [httpPort, mqttPort] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${httpPort}`;
   const config = join(dir, 'server.json');
@@ -158,12 +166,7 @@ describe('a campaign across a server restart', () => {
   });
 
   it.skipIf(!built)('keeps every desired state counted as issued when killed -9 right after the start answered', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-kill-start-'));
-    const server = await cliServer(dir);
-    cleanups.push(async () => {
-      await server.kill();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const server = await cliServer('bootfleet-campaign-kill-start-');
     let h = await server.boot();
     const keys = await serverKeys(h);
     const manifest = await pushVersionedImage(h.url, 'fleet/os', [blobOf('layer k')], '6.0', 'stable');
@@ -191,12 +194,7 @@ describe('a campaign across a server restart', () => {
   });
 
   it.skipIf(!built)('continues exactly where it was after kill -9 of the server process', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-kill-'));
-    const server = await cliServer(dir);
-    cleanups.push(async () => {
-      await server.kill();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const server = await cliServer('bootfleet-campaign-kill-');
     await scenario(server.boot, server.kill);
   });
 });

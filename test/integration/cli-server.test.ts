@@ -1,18 +1,14 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CLI_PATH, runCliProcess, spawnCli, waitForExit, waitForStderr } from '../helpers/cli-process.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = useTempDir('bootfleet-server-');
 const children: ChildProcess[] = [];
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-server-'));
-});
-afterEach(async () => {
+afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await rm(dir, { recursive: true, force: true });
 });
 
 async function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
@@ -29,14 +25,14 @@ describe('bootfleet executable', () => {
     expect(help.stdout).toContain('Usage: bootfleet');
     const usage = await runCliProcess(['keys', 'generate']);
     expect(usage.code).toBe(2);
-    const gen = await runCliProcess(['keys', 'generate', '-o', join(dir, 'k')]);
+    const gen = await runCliProcess(['keys', 'generate', '-o', join(dir(), 'k')]);
     expect(gen.code).toBe(0);
-    expect((await stat(join(dir, 'k.key'))).mode & 0o777).toBe(0o600);
-    expect((await runCliProcess(['keys', 'generate', '-o', join(dir, 'k')])).code).toBe(4);
+    expect((await stat(join(dir(), 'k.key'))).mode & 0o777).toBe(0o600);
+    expect((await runCliProcess(['keys', 'generate', '-o', join(dir(), 'k')])).code).toBe(4);
   });
 
   it('starts the server, answers health and key requests, stops on SIGTERM and keeps its key', async () => {
-    const dataDir = join(dir, 'data');
+    const dataDir = join(dir(), 'data');
     const first = await startServer(dataDir);
     const health = await fetch(`${first.url}/healthz`);
     expect(health.status).toBe(200);
@@ -64,7 +60,7 @@ describe('bootfleet executable', () => {
   });
 
   it('refuses an invalid configuration with a clear code', async () => {
-    const result = await runCliProcess(['server', 'start', '--data-dir', join(dir, 'd'), '--port', '70000', '--mqtt-port', '0']);
+    const result = await runCliProcess(['server', 'start', '--data-dir', join(dir(), 'd'), '--port', '70000', '--mqtt-port', '0']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('BOOTFLEET_CONFIG_INVALID');
   });
@@ -75,10 +71,10 @@ describe('bootfleet output into a closed pipe', () => {
     const { spawnSync } = await import('node:child_process');
     const { writeFile } = await import('node:fs/promises');
     // 3 MiB of payload: far more than a pipe buffer, so the writer is still writing when head exits.
-    await writeFile(join(dir, 'big.json'), JSON.stringify({ items: Array.from({ length: 30_000 }, (_, i) => `item-${i}-${'x'.repeat(90)}`) }));
-    expect((await runCliProcess(['keys', 'generate', '-o', join(dir, 'k')])).code).toBe(0);
-    expect((await runCliProcess(['keys', 'sign', join(dir, 'big.json'), '-k', join(dir, 'k.key'), '-o', join(dir, 'big.bundle')])).code).toBe(0);
-    const cmd = `node ${JSON.stringify(CLI_PATH)} keys verify ${JSON.stringify(join(dir, 'big.bundle'))} -k ${JSON.stringify(join(dir, 'k.pub'))} | head -c 100; echo " status=\${PIPESTATUS:-}"`;
+    await writeFile(join(dir(), 'big.json'), JSON.stringify({ items: Array.from({ length: 30_000 }, (_, i) => `item-${i}-${'x'.repeat(90)}`) }));
+    expect((await runCliProcess(['keys', 'generate', '-o', join(dir(), 'k')])).code).toBe(0);
+    expect((await runCliProcess(['keys', 'sign', join(dir(), 'big.json'), '-k', join(dir(), 'k.key'), '-o', join(dir(), 'big.bundle')])).code).toBe(0);
+    const cmd = `node ${JSON.stringify(CLI_PATH)} keys verify ${JSON.stringify(join(dir(), 'big.bundle'))} -k ${JSON.stringify(join(dir(), 'k.pub'))} | head -c 100; echo " status=\${PIPESTATUS:-}"`;
     const result = spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { encoding: 'utf8', timeout: 20_000 });
     expect(result.stderr).not.toContain('EPIPE');
     expect(result.status).toBe(0);

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
 import { ExitCode } from '../../cli/exit-codes.js';
-import type { CliIo } from '../../cli/io.js';
-import { makeCa, makeCert, type Pem } from '../helpers/certs.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
+import { makeFleetCerts, type Pem } from '../helpers/certs.js';
 import { connectDevice, waitFor } from '../helpers/mqtt.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
 import { requireTool } from '../helpers/tools.js';
@@ -30,10 +29,9 @@ describe.skipIf(openssl.skip)('bootfleet device revoke', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bootfleet-revoke-'));
     const tool = openssl.path ?? 'openssl';
-    ca = await makeCa(tool, dir, 'fleet-ca');
-    const server = await makeCert(tool, dir, ca, 'broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1');
-    device = await makeCert(tool, dir, ca, 'device', 'rv-cert', 'extendedKeyUsage=clientAuth');
-    tls = { host: '127.0.0.1', port: 0, certFile: server.certFile, keyFile: server.keyFile, caFile: ca.certFile };
+    const certs = await makeFleetCerts(tool, dir, 'rv-cert');
+    ({ ca, device } = certs);
+    tls = { host: '127.0.0.1', port: 0, certFile: certs.server.certFile, keyFile: certs.server.keyFile, caFile: ca.certFile };
     t = await startTestServer({ tls }, join(dir, 'server'));
   });
   afterAll(async () => {
@@ -46,13 +44,7 @@ describe.skipIf(openssl.skip)('bootfleet device revoke', () => {
     if (t === undefined) throw new Error('no server');
     return t;
   };
-  const cli = async (args: string[], token: string): Promise<{ code: number; out: string; err: string }> => {
-    let out = '';
-    let err = '';
-    const io: CliIo = { out: (text) => (out += text), err: (text) => (err += text) };
-    const code = await runCli([...args, '--server', server().url, '--token', token], io);
-    return { code, out, err };
-  };
+  const cli = (args: string[], token: string): Promise<CliRun> => captureCli([...args, '--server', server().url, '--token', token]);
   const byCertificate = (): Promise<MqttClient> =>
     connectDevice({ url: server().server.control.plane.endpoints.tls ?? '', clientId: 'rv-cert', tls: { ca: ca.cert, key: device.key, cert: device.cert } });
 

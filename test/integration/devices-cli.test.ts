@@ -1,21 +1,9 @@
 /** `bootfleet device list/show/label` and `bootfleet server token` against a real server. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
-import type { CliIo } from '../../cli/io.js';
 import { ExitCode } from '../../cli/exit-codes.js';
 import { hashToken } from '../../server/identity/tokens.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
-
-function capture(): CliIo & { stdout: () => string; stderr: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    out: (text) => (out += text),
-    err: (text) => (err += text),
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
 
 describe('bootfleet device (CLI over the API)', () => {
   let t: TestServer;
@@ -27,11 +15,7 @@ describe('bootfleet device (CLI over the API)', () => {
     await t.destroy();
   });
 
-  const cli = async (args: string[], token: string = TOKENS.operator): Promise<{ code: number; out: string; err: string }> => {
-    const io = capture();
-    const code = await runCli([...args, '--server', t.url, '--token', token], io);
-    return { code, out: io.stdout(), err: io.stderr() };
-  };
+  const cli = (args: string[], token: string = TOKENS.operator): Promise<CliRun> => captureCli([...args, '--server', t.url, '--token', token]);
 
   it('labels, lists with filters and pages, and shows a device', async () => {
     const labelled = await cli(['device', 'label', 'c2', 'site=lyon', 'tier=canary', '--add-group', 'lab']);
@@ -59,9 +43,9 @@ describe('bootfleet device (CLI over the API)', () => {
   });
 
   it('makes a token and the configuration entry holding its hash', async () => {
-    const io = capture();
-    expect(await runCli(['server', 'token', '--name', 'ci', '--role', 'admin'], io)).toBe(ExitCode.ok);
-    const made = JSON.parse(io.stdout()) as { token: string; auth: { apiTokens: { name: string; role: string; hash: string }[] } };
+    const run = await captureCli(['server', 'token', '--name', 'ci', '--role', 'admin']);
+    expect(run.code).toBe(ExitCode.ok);
+    const made = JSON.parse(run.out) as { token: string; auth: { apiTokens: { name: string; role: string; hash: string }[] } };
     expect(made.auth.apiTokens[0]).toMatchObject({ name: 'ci', role: 'admin', hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) as unknown });
     expect(made.token).toMatch(/^bf_/);
     expect(made.auth.apiTokens[0]?.hash).toBe(hashToken(made.token));

@@ -6,24 +6,12 @@
  * (test/helpers/e2e-story.ts). With the embedded broker, "the broker
  * restarted" is the server restart.
  */
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { newSupervisor, startE2eFleet, type E2eFleet } from '../helpers/e2e-fleet.js';
+import { describe, it } from 'vitest';
+import { useE2eFleet } from '../helpers/e2e-fleet.js';
 import { agentKilledDuringActivation, linkCutDuringDownload, serverKilledMidCampaign } from '../helpers/e2e-story.js';
 
 describe('end to end, embedded broker', () => {
-  const sup = newSupervisor();
-  let fleet: E2eFleet | undefined;
-  const f = (): E2eFleet => {
-    if (fleet === undefined) throw new Error('the fleet did not start');
-    return fleet;
-  };
-  beforeAll(async () => {
-    fleet = await startE2eFleet(sup, { devices: ['dev-a', 'dev-b'], versions: ['1.0', '2.0', '3.0'] });
-  }, 60_000);
-  afterAll(async () => {
-    await fleet?.proxy.close();
-    await sup.cleanup();
-  }, 30_000);
+  const f = useE2eFleet(() => ({ devices: ['dev-a', 'dev-b'], versions: ['1.0', '2.0', '3.0'] }));
 
   it('provisions every device although the link is cut every 512 KiB: downloads resume', async () => {
     await linkCutDuringDownload(f(), 'provision-v1', '1.0');

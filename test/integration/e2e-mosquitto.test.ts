@@ -7,30 +7,26 @@
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startMosquitto, type RunningMosquitto } from '../helpers/mosquitto.js';
-import { newSupervisor, startE2eFleet, type E2eFleet } from '../helpers/e2e-fleet.js';
+import { useE2eFleet } from '../helpers/e2e-fleet.js';
 import { agentKilledDuringActivation, brokerRestartedMidCampaign, linkCutDuringDownload, serverKilledMidCampaign } from '../helpers/e2e-story.js';
 import { requireTool } from '../helpers/tools.js';
 
 const mosquitto = requireTool('mosquitto');
 
 describe.skipIf(mosquitto.skip)('end to end, external Mosquitto', () => {
-  const sup = newSupervisor();
   let broker: RunningMosquitto | undefined;
-  let fleet: E2eFleet | undefined;
-  const f = (): E2eFleet => {
-    if (fleet === undefined) throw new Error('the fleet did not start');
-    return fleet;
-  };
+  // Registered before the fleet's hooks: started before the fleet, stopped after it.
   beforeAll(async () => {
     broker = await startMosquitto(mosquitto.path ?? 'mosquitto');
-    const config = { mode: 'external', url: broker.url, username: broker.serverUser, passwordFile: broker.serverPasswordFile, provisioning: 'mosquitto-dynsec' };
-    fleet = await startE2eFleet(sup, { devices: ['dev-a', 'dev-b'], versions: ['1.0', '2.0', '3.0', '4.0'], external: { config, url: broker.url } });
-  }, 60_000);
+  });
   afterAll(async () => {
-    await fleet?.proxy.close();
-    await sup.cleanup();
     await broker?.stop();
-  }, 30_000);
+  });
+  const f = useE2eFleet(() => {
+    if (broker === undefined) throw new Error('Mosquitto did not start');
+    const config = { mode: 'external', url: broker.url, username: broker.serverUser, passwordFile: broker.serverPasswordFile, provisioning: 'mosquitto-dynsec' };
+    return { devices: ['dev-a', 'dev-b'], versions: ['1.0', '2.0', '3.0', '4.0'], external: { config, url: broker.url } };
+  });
 
   it('provisions every device although the link is cut every 512 KiB: downloads resume', async () => {
     await linkCutDuringDownload(f(), 'provision-v1', '1.0');

@@ -4,45 +4,35 @@
  * at its end, a required failure inside it rolls back, and a restart continues the window from the time
  * recorded in the state file.
  */
-import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, rootfsBackend } from '../../agent/deploy/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Deployer } from '../../agent/deploy/index.js';
 import { runProbation, startUp, type HealthCheck } from '../../agent/health/index.js';
 import { eventually } from '../helpers/agent-daemon.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { currentOsVersion, deviceOnProbation } from '../helpers/trees.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = useTempDir('bootfleet-soak-');
 let data: string;
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-soak-'));
-  data = join(dir, 'data');
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+beforeEach(() => {
+  data = join(dir(), 'data');
 });
 
 /** A device on 1.0 (committed) with 2.0 activated, on probation with a soak window. */
 async function onProbation(healthTimeoutMs: number, soakMs: number, now?: () => number): Promise<Deployer> {
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }), healthTimeoutMs, soakMs, ...(now === undefined ? {} : { now }) });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
-  await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
-  await d.activate();
-  return d;
+  return deviceOnProbation(data, dir(), { healthTimeoutMs, soakMs, ...(now === undefined ? {} : { now }) });
 }
 
-async function currentVersion(): Promise<string> {
-  return (await readFile(join(data, 'current/etc/os-release'), 'utf8')).split('VERSION_ID=')[1]?.trim() ?? '';
-}
+const currentVersion = (): Promise<string> => currentOsVersion(data);
 
 /** Passes while `file` exists. */
 const whileExists = (file: string): HealthCheck => ({ name: 'app', kind: 'command', argv: ['test', '-f', file], required: true, timeoutMs: 2_000 });
 
 describe('soak window', () => {
   it('commits only at the end of the window, the checks green all along', async () => {
-    const healthy = join(dir, 'healthy');
+    const healthy = join(dir(), 'healthy');
     await writeFile(healthy, 'ok');
     // The deadline (300 ms) passes inside the window (800 ms): once the window is open it no longer applies.
     const d = await onProbation(300, 800);
@@ -56,7 +46,7 @@ describe('soak window', () => {
   });
 
   it('rolls back when a required check fails inside the window, before the probation deadline', async () => {
-    const healthy = join(dir, 'healthy');
+    const healthy = join(dir(), 'healthy');
     await writeFile(healthy, 'ok');
     const d = await onProbation(60_000, 30_000);
     const running = runProbation({ deployer: d, checks: [whileExists(healthy)], retryIntervalMs: 50 });
@@ -70,7 +60,7 @@ describe('soak window', () => {
   });
 
   it('a restart continues the window from the time on disk instead of opening it again', async () => {
-    const healthy = join(dir, 'healthy');
+    const healthy = join(dir(), 'healthy');
     await writeFile(healthy, 'ok');
     // The window opened 5 s ago (a clock 5 s behind), lasting 3 s: after a restart the first green round commits.
     const d = await onProbation(60_000, 3_000, () => Date.now() - 5_000);
@@ -88,7 +78,7 @@ describe('soak window', () => {
   it('a restart inside the window still rolls back at once on a failing check', async () => {
     const d = await onProbation(60_000, 60_000);
     await d.startSoak();
-    const sick = await startUp({ deployer: d, checks: [whileExists(join(dir, 'missing'))], retryIntervalMs: 50 });
+    const sick = await startUp({ deployer: d, checks: [whileExists(join(dir(), 'missing'))], retryIntervalMs: 50 });
     expect(sick.probation).toMatchObject({ outcome: 'rolled-back', error: { code: 'BOOTFLEET_HEALTH_CHECK_FAILED', details: { during: 'soak' } } });
     expect(await currentVersion()).toBe('1.0');
   });

@@ -5,41 +5,32 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Deployer, readAudit, rootfsBackend } from '../../agent/deploy/index.js';
+import { readAudit, type Deployer } from '../../agent/deploy/index.js';
 import { runHealthCheck, runProbation, startUp, superviseProbation, type HealthCheck } from '../../agent/health/index.js';
-import { makeTree, treeSource } from '../helpers/trees.js';
+import { currentOsVersion, deviceOnProbation, makeTree, treeSource } from '../helpers/trees.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
+const dir = useTempDir('bootfleet-health-');
 let data: string;
 let server: Server | undefined;
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-health-'));
-  data = join(dir, 'data');
+beforeEach(() => {
+  data = join(dir(), 'data');
 });
 afterEach(async () => {
   server?.closeAllConnections();
   if (server !== undefined) await new Promise((resolve) => server?.close(resolve));
   server = undefined;
-  await rm(dir, { recursive: true, force: true });
 });
 
 /** A device on 1.0 (committed) with 2.0 activated and on probation. */
 async function onProbation(healthTimeoutMs: number, maxBoots = 3): Promise<Deployer> {
-  const d = new Deployer({ dataDir: data, backend: rootfsBackend({ dataDir: data }), healthTimeoutMs, maxBoots });
-  await d.provision(treeSource(await makeTree(join(dir, 't1'), '1.0'), '1.0'));
-  await d.stage(treeSource(await makeTree(join(dir, 't2'), '2.0'), '2.0'));
-  await d.activate();
-  return d;
+  return deviceOnProbation(data, dir(), { healthTimeoutMs, maxBoots });
 }
 
-async function currentVersion(): Promise<string> {
-  return (await readFile(join(data, 'current/etc/os-release'), 'utf8')).split('VERSION_ID=')[1]?.trim() ?? '';
-}
+const currentVersion = (): Promise<string> => currentOsVersion(data);
 
 const sh = (name: string, script: string, required = true, timeoutMs = 5000): HealthCheck => ({ name, kind: 'command', argv: ['/bin/sh', '-c', script], required, timeoutMs });
 
@@ -86,7 +77,7 @@ describe('probation', () => {
     const d = await onProbation(600);
     expect((await runProbation({ deployer: d, checks: [check], retryIntervalMs: 100 })).outcome).toBe('rolled-back');
     status = 200;
-    await d.stage(treeSource(await makeTree(join(dir, 't3'), '3.0'), '3.0'));
+    await d.stage(treeSource(await makeTree(join(dir(), 't3'), '3.0'), '3.0'));
     await d.activate();
     const out = await runProbation({ deployer: d, checks: [check], retryIntervalMs: 100 });
     expect(out).toMatchObject({ outcome: 'committed', health: [{ ok: true, output: 'HTTP 200\nready' }] });
@@ -123,7 +114,7 @@ describe('probation', () => {
     const d = await onProbation(1000);
     const healthy = await runProbation({ deployer: d, checks: [sh('app', 'echo fine')], now: () => Date.now() + 60_000 });
     expect(healthy.outcome).toBe('committed');
-    await d.stage(treeSource(await makeTree(join(dir, 't3'), '3.0'), '3.0'));
+    await d.stage(treeSource(await makeTree(join(dir(), 't3'), '3.0'), '3.0'));
     await d.activate();
     const sick = await runProbation({ deployer: d, checks: [sh('app', 'echo broken; exit 1')], now: () => Date.now() + 60_000 });
     expect(sick).toMatchObject({ outcome: 'rolled-back', error: { code: 'BOOTFLEET_HEALTH_CHECK_FAILED', details: { check: 'app' } } });

@@ -6,37 +6,30 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ContentStore } from '../../agent/content/store.js';
 import { partialPaths } from '../../agent/fetch/partial-state.js';
 import { pullImage } from '../../agent/fetch/pull-image.js';
 import { parseDigest } from '../../protocol/index.js';
-import { startServer, type RunningServer } from '../../server/index.js';
 import { randomLayer } from '../helpers/agent-daemon.js';
-import { DEVICE_TOKEN, pushImage, registryServerConfig, tempDir, type Blob } from '../helpers/registry.js';
+import { DEVICE_TOKEN, pushImage, type Blob } from '../helpers/registry.js';
+import { useRegistryServer } from '../helpers/registry-server.js';
 
 const credentials = { username: 'device', password: DEVICE_TOKEN };
 
 describe('pullImage with an AbortSignal', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>;
-  let server: RunningServer;
+  const reg = useRegistryServer('bootfleet-pull-abort-');
   let ref: string;
   let layer: Blob;
 
   beforeAll(async () => {
-    dir = await tempDir('bootfleet-pull-abort-');
-    server = await startServer(registryServerConfig(join(dir.path, 'registry')));
     layer = randomLayer(2 * 1024 * 1024);
-    const manifest = await pushImage(server.url, 'fleet/big', [layer]);
-    ref = `${server.url.replace(/^http:\/\//, '')}/fleet/big@${manifest.digest}`;
-  });
-  afterAll(async () => {
-    await server.close();
-    await dir.remove();
+    const manifest = await pushImage(reg.url, 'fleet/big', [layer]);
+    ref = `${reg.host}/fleet/big@${manifest.digest}`;
   });
 
   it('stops in the middle of a layer at once, keeps the partial file, and the next pull resumes it', async () => {
-    const store = await ContentStore.open(join(dir.path, 'agent'));
+    const store = await ContentStore.open(join(reg.dir, 'agent'));
     const controller = new AbortController();
     let abortedAt = 0;
     const pulling = pullImage(store, ref, {

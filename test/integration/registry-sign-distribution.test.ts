@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
+import { captureCli } from '../helpers/cli-capture.js';
 import { finishLayout, writeImage } from '../helpers/oci-layout.js';
 import { tempDir } from '../helpers/registry.js';
 import { requireTool } from '../helpers/tools.js';
@@ -21,12 +21,7 @@ const skopeo = requireTool('skopeo');
 const distribution = requireTool('docker-registry');
 
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+const cli = captureCli;
 
 describe.skipIf(skopeo.skip || distribution.skip)('image signatures on a registry without the referrers API', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;

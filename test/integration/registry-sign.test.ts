@@ -7,17 +7,12 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
 import { MediaType } from '../../protocol/index.js';
 import { startServer, type RunningServer } from '../../server/index.js';
+import { captureCli } from '../helpers/cli-capture.js';
 import { blobOf, deviceAuth, OPERATOR_TOKEN, DEVICE_TOKEN, pushBlob, pushImage, registryServerConfig, tempDir } from '../helpers/registry.js';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
+const cli = captureCli;
 
 describe('image sign, verify and gc', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -72,6 +67,10 @@ describe('image sign, verify and gc', () => {
     const noToken = await cli(['image', 'sign', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.key'), '--plain-http']);
     expect(noToken.code).not.toBe(0);
     expect(noToken.err).toContain('BOOTFLEET_REGISTRY_AUTH_FAILED');
+    // A device token may pull but not push: the registry's DENIED reaches the operator as its own code.
+    const denied = await cli(['image', 'sign', `${host}/fleet/os:v1`, '--key', join(dir.path, 'builder.key'), '--token-file', deviceTokenFile, '--plain-http']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.err).toContain('BOOTFLEET_REGISTRY_DENIED');
   });
 
   it('gc removes unreferenced blobs and keeps images and signatures', async () => {

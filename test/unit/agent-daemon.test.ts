@@ -5,10 +5,9 @@
  * throttling. The whole daemon is tested as a process in
  * test/integration/agent-daemon-*.test.ts.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ContentStore } from '../../agent/content/store.js';
 import { Reporter, ReportSequence } from '../../agent/daemon/index.js';
 import { Deployer, rootfsBackend } from '../../agent/deploy/index.js';
@@ -16,14 +15,9 @@ import { acceptDesiredState } from '../../agent/managed/desired.js';
 import { checkSignedLayers } from '../../agent/pipeline/index.js';
 import { generateSigningKey, signDeviceMessage, TrustedKeys, type DesiredState, type ImageManifest, type Report } from '../../protocol/index.js';
 import { sampleDesiredState } from '../helpers/messages.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-daemon-unit-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('bootfleet-daemon-unit-');
 
 const code = async (p: Promise<unknown>): Promise<unknown> =>
   p.then(
@@ -64,30 +58,30 @@ describe('acceptDesiredState', () => {
   const envelope = (d: DesiredState): Buffer => Buffer.from(JSON.stringify(signDeviceMessage('desired-state', d, key)));
 
   it('makes the seq durable before returning; ignores a redelivery, the same payload signed again; refuses other payloads at or below the seq', async () => {
-    const deployer = new Deployer({ dataDir: dir, backend: rootfsBackend({ dataDir: dir }) });
+    const deployer = new Deployer({ dataDir: dir(), backend: rootfsBackend({ dataDir: dir() }) });
     const options = { deviceId: 'dev-1', keys, deployer, nowSeconds: now };
     const first = envelope(sampleDesiredState({ seq: 7 }));
     expect((await acceptDesiredState(first, options))?.seq).toBe(7);
-    expect(JSON.parse(await readFile(join(dir, 'state.json'), 'utf8'))).toMatchObject({ lastDesiredSeq: 7 });
+    expect(JSON.parse(await readFile(join(dir(), 'state.json'), 'utf8'))).toMatchObject({ lastDesiredSeq: 7 });
     expect(await acceptDesiredState(first, options)).toBeUndefined();
     // ECDSA signatures are randomised: another envelope of the same payload, as a server re-publishing it.
     expect(await acceptDesiredState(envelope(sampleDesiredState({ seq: 7 })), options)).toBeUndefined();
-    const state = await readFile(join(dir, 'state.json'));
+    const state = await readFile(join(dir(), 'state.json'));
     expect(await code(acceptDesiredState(envelope(sampleDesiredState({ seq: 7, campaign: 'other' })), options))).toBe('BOOTFLEET_SIG_REPLAYED');
     expect(await code(acceptDesiredState(envelope(sampleDesiredState({ seq: 6 })), options))).toBe('BOOTFLEET_SIG_REPLAYED');
     expect(await code(acceptDesiredState(envelope(sampleDesiredState({ seq: 8, device: 'dev-2' })), options))).toBe('BOOTFLEET_SIG_WRONG_DEVICE');
-    expect(await readFile(join(dir, 'state.json'))).toEqual(state);
+    expect(await readFile(join(dir(), 'state.json'))).toEqual(state);
   });
 });
 
 describe('ReportSequence', () => {
   it('grows across reopenings and refuses a damaged file', async () => {
-    const a = await ReportSequence.open(dir);
+    const a = await ReportSequence.open(dir());
     expect([await a.next(), await a.next()]).toEqual([1, 2]);
-    const b = await ReportSequence.open(dir);
+    const b = await ReportSequence.open(dir());
     expect(await b.next()).toBe(3);
-    await writeFile(join(dir, 'report-seq.json'), '{"last":"x"}');
-    expect(await code(ReportSequence.open(dir))).toBe('BOOTFLEET_STATE_CORRUPT');
+    await writeFile(join(dir(), 'report-seq.json'), '{"last":"x"}');
+    expect(await code(ReportSequence.open(dir()))).toBe('BOOTFLEET_STATE_CORRUPT');
   });
 });
 
@@ -97,9 +91,9 @@ describe('Reporter', () => {
     let nowMs = 1_795_000_000_000;
     const reporter = new Reporter({
       device: 'dev-1',
-      store: await ContentStore.open(dir),
-      deployer: new Deployer({ dataDir: dir, backend: rootfsBackend({ dataDir: dir }) }),
-      seq: await ReportSequence.open(dir),
+      store: await ContentStore.open(dir()),
+      deployer: new Deployer({ dataDir: dir(), backend: rootfsBackend({ dataDir: dir() }) }),
+      seq: await ReportSequence.open(dir()),
       send: (r) => {
         sent.push(r);
         return Promise.resolve();

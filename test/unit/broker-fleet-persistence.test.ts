@@ -3,8 +3,6 @@
  * messages written by group commit, read back by exact topic and by
  * wildcard, deleted by an empty payload, in the library's own format.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
@@ -12,6 +10,7 @@ import { Level } from 'level';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FleetPersistence } from '../../server/broker/fleet-persistence.js';
 import { GroupCommit, MAX_BATCH_OPS, type WriteOp } from '../../server/broker/group-commit.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 async function topicsOf(stream: Readable): Promise<string[]> {
   const topics: string[] = [];
@@ -28,16 +27,14 @@ const retained = (topic: string, payload: string): { cmd: 'publish'; topic: stri
 });
 
 describe('FleetPersistence', () => {
-  let dir: string;
+  const dir = useTempDir('bootfleet-persistence-');
   let db: Level;
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-persistence-'));
-    db = new Level(join(dir, 'state'));
+    db = new Level(join(dir(), 'state'));
     await db.open();
   });
   afterEach(async () => {
     await db.close();
-    await rm(dir, { recursive: true, force: true });
   });
   const sublevel = (): ReturnType<typeof db.sublevel<string, Buffer>> => db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' });
 

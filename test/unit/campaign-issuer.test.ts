@@ -4,8 +4,6 @@
  * signed then; otherwise signed again with a new sequence. Real level
  * database on disk, a publish recorder instead of a broker.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,47 +11,24 @@ import { generateSigningKey, TrustedKeys, verifySignedMessage, type DesiredState
 import type { Campaign } from '../../server/campaigns/index.js';
 import { Issuer } from '../../server/campaigns/issuer.js';
 import { CampaignStore } from '../../server/campaigns/store.js';
+import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
 import { recorder } from '../helpers/publish-recorder.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-const NOW = 1_795_000_000;
-const TTL = 3600;
-
-const campaign: Campaign = {
-  id: 'c1',
-  state: 'draft',
-  createdAt: NOW,
-  createdBy: 'token:operator',
-  image: 'registry.example.net/fleet/os:1',
-  target: { registry: 'registry.example.net', repository: 'fleet/os', digest: SAMPLE_DIGESTS.manifest, size: 500, mediaType: 'application/vnd.oci.image.manifest.v1+json', version: '1.0' },
-  layers: [{ digest: SAMPLE_DIGESTS.layer1, size: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
-  selector: { ids: ['d1', 'd2', 'd3'] },
-  settings: {
-    waves: [100],
-    successThreshold: 1,
-    failureThreshold: 1,
-    revertOnFailure: false,
-    downloadOnly: false,
-    allowDowngrade: false,
-    healthTimeoutSeconds: 60,
-    deviceTimeoutSeconds: 600,
-    desiredStateTtlSeconds: TTL,
-  },
-  currentWave: 0,
-  failuresAcknowledged: 0,
-  deviceCount: 0,
-};
+const NOW = SAMPLE_NOW;
+const campaign: Campaign = sampleCampaign();
+const TTL = campaign.settings.desiredStateTtlSeconds;
 
 describe('Issuer signing ahead', () => {
-  let dir: string;
+  const dir = useTempDir('bootfleet-issuer-unit-');
   let db: Level;
   let key: SigningKey;
   let store: CampaignStore;
   let issuer: Issuer;
   const published = new Map<string, string>();
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-issuer-unit-'));
-    db = new Level(join(dir, 'state'));
+    db = new Level(join(dir(), 'state'));
     await db.open();
     key = generateSigningKey('ecdsa-p256');
     store = new CampaignStore(db);
@@ -68,7 +43,6 @@ describe('Issuer signing ahead', () => {
   });
   afterEach(async () => {
     await db.close();
-    await rm(dir, { recursive: true, force: true });
   });
   const opened = (device: string, now: number): DesiredState =>
     verifySignedMessage('desired-state', published.get(device) ?? '', { keys: new TrustedKeys([key]), device, now }).message;

@@ -2,8 +2,6 @@
  * The campaign engine with a level database on disk, an in-memory publish
  * recorder instead of a broker, and an injected clock.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { pino } from 'pino';
@@ -14,39 +12,25 @@ import { applyReport } from '../../server/campaigns/progress.js';
 import { CampaignStore } from '../../server/campaigns/store.js';
 import { DeviceRegistry } from '../../server/devices/registry.js';
 import { openRegistry } from '../../server/registry/index.js';
+import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
 import { recorder } from '../helpers/publish-recorder.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-const NOW = 1_795_000_000;
+const NOW = SAMPLE_NOW;
 const TARGET = SAMPLE_DIGESTS.manifest;
 
 function campaignRecord(overrides: Partial<Campaign> = {}): Campaign {
-  return {
-    id: 'c1',
+  const draft = sampleCampaign();
+  return sampleCampaign({
     state: 'running',
     createdAt: NOW - 100,
-    createdBy: 'token:operator',
-    image: 'registry.example.net/fleet/os:1',
-    target: { registry: 'registry.example.net', repository: 'fleet/os', digest: TARGET, size: 500, mediaType: 'application/vnd.oci.image.manifest.v1+json', version: '1.0' },
-    layers: [{ digest: SAMPLE_DIGESTS.layer1, size: 1000, mediaType: 'application/vnd.oci.image.layer.v1.tar' }],
     selector: { ids: ['d1', 'd2'] },
-    settings: {
-      waves: [50, 100],
-      successThreshold: 1,
-      failureThreshold: 1,
-      revertOnFailure: false,
-      downloadOnly: false,
-      allowDowngrade: false,
-      healthTimeoutSeconds: 60,
-      deviceTimeoutSeconds: 600,
-      desiredStateTtlSeconds: 3600,
-    },
-    currentWave: 0,
-    failuresAcknowledged: 0,
+    settings: { ...draft.settings, waves: [50, 100] },
     deviceCount: 2,
     startedAt: NOW - 50,
     ...overrides,
-  };
+  });
 }
 
 describe('campaign progress from reports', () => {
@@ -63,26 +47,24 @@ describe('campaign progress from reports', () => {
 });
 
 describe('CampaignManager', () => {
-  let dir: string;
+  const dir = useTempDir('bootfleet-campaign-unit-');
   let db: Level;
   let key: SigningKey;
   const published: { topic: string; payload: string; retain: boolean }[] = [];
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'bootfleet-campaign-unit-'));
-    db = new Level<string, string>(join(dir, 'state'), { valueEncoding: 'utf8' });
+    db = new Level<string, string>(join(dir(), 'state'), { valueEncoding: 'utf8' });
     await db.open();
     key = generateSigningKey('ecdsa-p256');
     published.length = 0;
   });
   afterEach(async () => {
     await db.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   const manager = async (now: () => number): Promise<CampaignManager> =>
     new CampaignManager({
       db,
-      registry: await openRegistry({ dataDir: dir }, db),
+      registry: await openRegistry({ dataDir: dir() }, db),
       devices: new DeviceRegistry(db, now),
       plane: recorder((topic, payload, options) => {
         published.push({ topic, payload: payload.toString(), retain: options.retain });

@@ -1,30 +1,15 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/program.js';
+import { describe, expect, it } from 'vitest';
 import { sampleDesiredState } from '../helpers/messages.js';
+import { captureCli, type CliRun } from '../helpers/cli-capture.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
+function run(...argv: string[]): Promise<CliRun> {
+  return captureCli(argv);
 }
 
-async function run(...argv: string[]): Promise<Run> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
-
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-cli-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('bootfleet-cli-');
 
 describe('bootfleet CLI (in process)', () => {
   it('shows help for the program and every group', async () => {
@@ -45,21 +30,21 @@ describe('bootfleet CLI (in process)', () => {
   });
 
   it('generates, signs and verifies; refuses to overwrite a key', async () => {
-    const prefix = join(dir, 'builder');
+    const prefix = join(dir(), 'builder');
     const gen = await run('keys', 'generate', '-o', prefix, '-a', 'ed25519');
     expect(gen.code).toBe(0);
     expect(JSON.parse(gen.out)).toMatchObject({ algorithm: 'ed25519' });
     expect((await run('keys', 'generate', '-o', prefix)).code).toBe(4);
 
-    await writeFile(join(dir, 'm.json'), '{"b":2,"a":1}');
-    const bundlePath = join(dir, 'm.bundle');
-    expect((await run('keys', 'sign', join(dir, 'm.json'), '-k', `${prefix}.key`, '-o', bundlePath)).code).toBe(0);
+    await writeFile(join(dir(), 'm.json'), '{"b":2,"a":1}');
+    const bundlePath = join(dir(), 'm.bundle');
+    expect((await run('keys', 'sign', join(dir(), 'm.json'), '-k', `${prefix}.key`, '-o', bundlePath)).code).toBe(0);
     const verified = await run('keys', 'verify', bundlePath, '-k', `${prefix}.pub`);
     expect(verified.code).toBe(0);
     expect(verified.out).toBe('{"a":1,"b":2}\n');
     expect(verified.err).toContain('verified');
 
-    const other = join(dir, 'other');
+    const other = join(dir(), 'other');
     await run('keys', 'generate', '-o', other);
     const wrongKey = await run('keys', 'verify', bundlePath, '-k', `${other}.pub`);
     expect(wrongKey.code).toBe(3);
@@ -74,14 +59,14 @@ describe('bootfleet CLI (in process)', () => {
   });
 
   it('signs and verifies a device message with its claims', async () => {
-    const prefix = join(dir, 'server');
+    const prefix = join(dir(), 'server');
     await run('keys', 'generate', '-o', prefix);
     const message = sampleDesiredState();
-    await writeFile(join(dir, 'desired.json'), JSON.stringify(message));
-    const signed = await run('keys', 'sign', join(dir, 'desired.json'), '-k', `${prefix}.key`, '--kind', 'desired-state');
+    await writeFile(join(dir(), 'desired.json'), JSON.stringify(message));
+    const signed = await run('keys', 'sign', join(dir(), 'desired.json'), '-k', `${prefix}.key`, '--kind', 'desired-state');
     expect(signed.code).toBe(0);
-    await writeFile(join(dir, 'desired.bundle'), signed.out);
-    const base = ['keys', 'verify', join(dir, 'desired.bundle'), '-k', `${prefix}.pub`, '--kind', 'desired-state'];
+    await writeFile(join(dir(), 'desired.bundle'), signed.out);
+    const base = ['keys', 'verify', join(dir(), 'desired.bundle'), '-k', `${prefix}.pub`, '--kind', 'desired-state'];
     const now = String(message.issuedAt + 60);
     expect((await run(...base, '--device', 'dev-1', '--now', now)).code).toBe(0);
     const other = await run(...base, '--device', 'dev-2', '--now', now);
@@ -91,14 +76,14 @@ describe('bootfleet CLI (in process)', () => {
     expect((await run(...base, '--device', 'dev-1', '--now', String(message.expiresAt + 3600))).err).toContain('BOOTFLEET_SIG_EXPIRED');
     expect((await run(...base, '--now', now)).code).toBe(2);
     expect((await run(...base, '--device', 'dev-1', '--now', 'yesterday')).code).toBe(2);
-    await writeFile(join(dir, 'bad.json'), JSON.stringify({ ...message, seq: -1 }));
-    const bad = await run('keys', 'sign', join(dir, 'bad.json'), '-k', `${prefix}.key`, '--kind', 'desired-state');
+    await writeFile(join(dir(), 'bad.json'), JSON.stringify({ ...message, seq: -1 }));
+    const bad = await run('keys', 'sign', join(dir(), 'bad.json'), '-k', `${prefix}.key`, '--kind', 'desired-state');
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('BOOTFLEET_MESSAGE_INVALID');
   });
 
   it('names unreadable input files', async () => {
-    const result = await run('keys', 'sign', join(dir, 'nope.json'), '-k', join(dir, 'nope.key'));
+    const result = await run('keys', 'sign', join(dir(), 'nope.json'), '-k', join(dir(), 'nope.key'));
     expect(result.code).toBe(1);
     expect(result.err).toContain('BOOTFLEET_FILE_UNREADABLE');
   });

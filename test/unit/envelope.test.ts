@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BootfleetError,
   COMMAND_PAYLOAD_TYPE,
   DESIRED_STATE_PAYLOAD_TYPE,
   generateSigningKey,
@@ -15,6 +14,7 @@ import {
   type SigningKey,
 } from '../../protocol/index.js';
 import { sampleDesiredState } from '../helpers/messages.js';
+import { thrownCode } from '../helpers/thrown-code.js';
 
 const NOW = 1_795_000_000;
 
@@ -22,15 +22,7 @@ function trust(...keys: SigningKey[]): TrustedKeys {
   return new TrustedKeys(keys.map((k) => publicKeyFromPem(publicKeyPem(k))));
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof BootfleetError) return error.code;
-    throw error;
-  }
-  return 'no error';
-}
+const codeOf = thrownCode;
 
 describe.each(['ecdsa-p256', 'ed25519'] as const)('signed envelope with %s', (algorithm) => {
   const key = generateSigningKey(algorithm);

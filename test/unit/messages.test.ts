@@ -16,15 +16,9 @@ import {
 } from '../../protocol/index.js';
 import { Type } from 'typebox';
 import { sampleDesiredState } from '../helpers/messages.js';
+import { thrownCode } from '../helpers/thrown-code.js';
 
-const code = (fn: () => unknown): unknown => {
-  try {
-    fn();
-    return 'no error';
-  } catch (error) {
-    return (error as { code?: unknown }).code;
-  }
-};
+const code = thrownCode;
 
 const report: Report = {
   device: 'dev-1',

@@ -10,6 +10,7 @@ import {
   parseManifestDocument,
   verifyDigest,
 } from '../../protocol/index.js';
+import { thrownCode } from '../helpers/thrown-code.js';
 
 const layer = { mediaType: MediaType.ociLayerGzip, digest: `sha256:${'b'.repeat(64)}`, size: 1234 };
 const config = { mediaType: MediaType.ociConfig, digest: `sha256:${'c'.repeat(64)}`, size: 321 };
@@ -20,14 +21,7 @@ const index = {
   manifests: [{ mediaType: MediaType.ociManifest, digest: `sha256:${'d'.repeat(64)}`, size: 500, platform: { architecture: 'amd64', os: 'linux' } }],
 };
 const bytes = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
-const code = (fn: () => unknown): unknown => {
-  try {
-    fn();
-    return 'no error';
-  } catch (error) {
-    return (error as { code?: unknown }).code;
-  }
-};
+const code = thrownCode;
 
 describe('OCI documents', () => {
   it('parses an image manifest, keeping unknown fields as the spec requires', () => {

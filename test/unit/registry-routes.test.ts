@@ -1,13 +1,13 @@
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { generateSigningKey, MediaType } from '../../protocol/index.js';
 import { buildApp } from '../../server/app.js';
 import { parseRegistryPath } from '../../server/registry/names.js';
 import { openRegistry } from '../../server/registry/index.js';
 import { parseRange } from '../../server/registry/routes/blobs.js';
 import { parseContentRange } from '../../server/registry/routes/uploads.js';
-import { blobOf, deviceAuth, imageOf, operatorAuth, registryServerConfig, tempDir } from '../helpers/registry.js';
+import { blobOf, deviceAuth, imageOf, operatorAuth, registryServerConfig, tempDir, type Blob } from '../helpers/registry.js';
 
 describe('registry path parsing', () => {
   it('reads names with slashes from the end of the path', () => {
@@ -59,6 +59,10 @@ describe('registry routes through app.inject', () => {
     await dir.remove();
   });
 
+  /** A monolithic blob upload (distribution spec, "Single POST") as an operator, the body sent as `contentType`. */
+  const postBlob = (repo: string, blob: Blob, contentType: string): Promise<LightMyRequestResponse> =>
+    app.inject({ method: 'POST', url: `/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, headers: { ...operatorAuth, 'content-type': contentType }, payload: blob.bytes });
+
   it('challenges a caller without credentials and accepts Bearer and Basic tokens', async () => {
     const anonymous = await app.inject({ method: 'GET', url: '/v2/' });
     expect(anonymous.statusCode).toBe(401);
@@ -86,12 +90,7 @@ describe('registry routes through app.inject', () => {
 
   it('pushes a blob monolithically and serves it whole, by range and by HEAD', async () => {
     const blob = blobOf('hello registry');
-    const put = await app.inject({
-      method: 'POST',
-      url: `/v2/r/blobs/uploads/?digest=${blob.digest}`,
-      headers: { ...operatorAuth, 'content-type': 'application/octet-stream' },
-      payload: blob.bytes,
-    });
+    const put = await postBlob('r', blob, 'application/octet-stream');
     expect(put.statusCode).toBe(201);
     expect(put.headers['docker-content-digest']).toBe(blob.digest);
     const whole = await app.inject({ method: 'GET', url: `/v2/r/blobs/${blob.digest}`, headers: deviceAuth });
@@ -111,12 +110,7 @@ describe('registry routes through app.inject', () => {
 
   it('accepts a JSON body as a blob (no Fastify JSON parsing on registry routes)', async () => {
     const blob = blobOf('{"not":"parsed"}');
-    const put = await app.inject({
-      method: 'POST',
-      url: `/v2/r/blobs/uploads/?digest=${blob.digest}`,
-      headers: { ...operatorAuth, 'content-type': 'application/json' },
-      payload: blob.bytes,
-    });
+    const put = await postBlob('r', blob, 'application/json');
     expect(put.statusCode).toBe(201);
   });
 

@@ -1,34 +1,28 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp, loadServerConfig } from '../../server/index.js';
 import { generateSigningKey } from '../../protocol/index.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bootfleet-config-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const dir = useTempDir('bootfleet-config-');
 
 describe('server configuration', () => {
   it('defaults to loopback, then file, then flags', async () => {
     const defaults = await loadServerConfig(undefined);
     expect(defaults.http).toEqual({ host: '127.0.0.1', port: 8080 });
-    const file = join(dir, 'server.json');
-    await writeFile(file, JSON.stringify({ dataDir: dir, http: { port: 9000 }, logLevel: 'warn' }));
+    const file = join(dir(), 'server.json');
+    await writeFile(file, JSON.stringify({ dataDir: dir(), http: { port: 9000 }, logLevel: 'warn' }));
     const merged = await loadServerConfig(file, { http: { host: '::1' } });
-    expect(merged).toMatchObject({ dataDir: dir, http: { host: '::1', port: 9000 }, logLevel: 'warn' });
+    expect(merged).toMatchObject({ dataDir: dir(), http: { host: '::1', port: 9000 }, logLevel: 'warn' });
   });
   it('names the bad field', async () => {
-    const file = join(dir, 'bad.json');
+    const file = join(dir(), 'bad.json');
     await writeFile(file, JSON.stringify({ http: { port: 'eighty' } }));
     await expect(loadServerConfig(file)).rejects.toMatchObject({ code: 'BOOTFLEET_CONFIG_INVALID' });
     await writeFile(file, '{ nope');
     await expect(loadServerConfig(file)).rejects.toMatchObject({ code: 'BOOTFLEET_CONFIG_INVALID' });
-    await expect(loadServerConfig(join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'BOOTFLEET_CONFIG_INVALID' });
+    await expect(loadServerConfig(join(dir(), 'missing.json'))).rejects.toMatchObject({ code: 'BOOTFLEET_CONFIG_INVALID' });
     await writeFile(file, JSON.stringify({ surprise: true }));
     await expect(loadServerConfig(file)).rejects.toMatchObject({ code: 'BOOTFLEET_CONFIG_INVALID' });
   });
