@@ -17,6 +17,8 @@ import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { MediaType, parseImageManifest, signDeviceMessage, type DesiredState } from '../protocol/index.js';
 import { eventually, startFleet, writeJson, type Fleet } from '../test/helpers/agent-daemon.js';
 import { TOKENS } from '../test/helpers/server.js';
 import { result, type BenchResult } from './harness.js';
@@ -105,8 +107,8 @@ async function enroll(fleet: Fleet, deviceId: string, dir: string): Promise<stri
   return out;
 }
 
-/** Enrols device `bench-dev` with `fleet` and writes a managed-mode agent configuration under `work`; returns its path. */
-export async function managedAgentConfig(fleet: Fleet, work: string): Promise<string> {
+/** Enrols device `bench-dev` with `fleet` and writes a managed-mode agent configuration under `work` (with `extra` settings); returns its path. */
+export async function managedAgentConfig(fleet: Fleet, work: string, extra: Record<string, unknown> = {}): Promise<string> {
   const dir = await mkdtemp(join(work, 'daemon-'));
   const credentials = await enroll(fleet, 'bench-dev', dir);
   const config = join(dir, 'agent.json');
@@ -114,8 +116,80 @@ export async function managedAgentConfig(fleet: Fleet, work: string): Promise<st
     deviceId: 'bench-dev',
     deploy: { dataDir: join(dir, 'agent') },
     server: { mqttUrl: fleet.t.mqttUrl, credentialsFile: credentials, trustedKeyFiles: [join(fleet.t.dir, 'keys', 'server.pub')] },
+    ...extra,
   });
   return config;
+}
+
+/** Samples a process's VmHWM every 25 ms until `done` settles; returns the highest, MiB (one decimal). */
+async function peakWhile(pid: number, done: Promise<unknown>): Promise<number> {
+  let peakKiB = 0;
+  const timer = setInterval(() => {
+    procStatusKiB(pid, 'VmHWM').then(
+      (kib) => (peakKiB = Math.max(peakKiB, kib)),
+      () => undefined, // the process has just exited
+    );
+  }, 25);
+  try {
+    await done;
+  } finally {
+    clearInterval(timer);
+  }
+  peakKiB = Math.max(peakKiB, await procStatusKiB(pid, 'VmHWM').catch(() => 0));
+  return Math.round((peakKiB / 1024) * 10) / 10;
+}
+
+/** The desired state a campaign would sign for `image` (`host:port/repo:tag` on a plain-HTTP registry), every layer missing. */
+async function desiredStateFor(image: string, device: string): Promise<DesiredState> {
+  const slash = image.indexOf('/');
+  const colon = image.lastIndexOf(':');
+  const [registry, repository, tag] = [image.slice(0, slash), image.slice(slash + 1, colon), image.slice(colon + 1)];
+  const res = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, { headers: { accept: MediaType.ociManifest } });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  const manifest = parseImageManifest(bytes);
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    device,
+    seq: 1,
+    issuedAt: now - 10,
+    expiresAt: now + 3600,
+    campaign: 'bench-memory',
+    image: { registry, repository, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length, mediaType: MediaType.ociManifest, version: '1.0' },
+    layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, missing: true })),
+    policy: { downloadOnly: false, allowDowngrade: false, healthTimeoutSeconds: 60 },
+  };
+}
+
+/**
+ * A whole update by the managed daemon, as `bootfleet-agent.service` runs it:
+ * connected to a real server (embedded broker), it gets a signed desired
+ * state for `image`, pulls, unpacks, activates and commits it. Its VmHWM from
+ * start-up to the `succeeded` report: idle code, MQTT client and the update.
+ */
+export async function managedUpdatePeak(work: string, image: string): Promise<number> {
+  const fleet = await startFleet();
+  try {
+    const config = await managedAgentConfig(fleet, work, { registry: { plainHttp: true } });
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, CLI, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...AGENT_ENV } });
+    try {
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+      child.stderr.resume();
+      await eventually(() => (out.includes('"mqtt-connected"') ? true : undefined), 'the daemon to connect', 20_000);
+      const desired = await desiredStateFor(image, 'bench-dev');
+      await fleet.t.server.control.plane.publish('bootfleet/v1/devices/bench-dev/desired', JSON.stringify(signDeviceMessage('desired-state', desired, fleet.key)), { qos: 1, retain: true });
+      const finished = eventually(() => (/"phase":"(succeeded|failed|rolled-back)"/.exec(out)?.[1]), 'the update to finish', 600_000);
+      const peak = await peakWhile(child.pid ?? 0, finished);
+      const phase = await finished;
+      if (phase !== 'succeeded') throw new Error(`the managed update ended ${phase}: ${out.slice(-2000)}`);
+      return peak;
+    } finally {
+      child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    }
+  } finally {
+    await fleet.t.destroy();
+  }
 }
 
 /** The daemon in managed mode against a real bootfleet server (embedded broker), connected and idle. */
@@ -158,17 +232,11 @@ export async function fullUpdatePeak(work: string, image: string, entry: string 
   });
   let err = '';
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-  let peakKiB = 0;
-  const timer = setInterval(() => {
-    procStatusKiB(child.pid ?? 0, 'VmHWM').then(
-      (kib) => (peakKiB = Math.max(peakKiB, kib)),
-      () => undefined, // the process has just exited
-    );
-  }, 25);
-  const [code] = (await once(child, 'close')) as [number | null];
-  clearInterval(timer);
+  const closed = once(child, 'close') as Promise<[number | null]>;
+  const peak = await peakWhile(child.pid ?? 0, closed);
+  const [code] = await closed;
   if (code !== 0) throw new Error(`agent run --once failed (${String(code)}): ${err.slice(-2000)}`);
-  return Math.round((peakKiB / 1024) * 10) / 10;
+  return peak;
 }
 
 export interface MemoryBenchInput {
@@ -215,6 +283,9 @@ export async function benchMemory(input: MemoryBenchInput): Promise<BenchResult[
   const update = await fullUpdatePeak(work, image);
   console.log(`agent run --once, a full update (pull, unpack, activate, commit): VmHWM ${update.toFixed(1)} MiB  x${(update / bare).toFixed(2)} bare`);
   results.push(result(`peak RSS, a full update by the agent (agent run --once, autonomous, ${String(layerMb)} MB layer)`, update, 'MiB', bareName, bare, false, `${TARGET_NOTE}; the timer unit's process: pull, unpack, activate, commit`));
+  const managed = await managedUpdatePeak(work, image);
+  console.log(`agent run, managed, a full update from a signed desired state: VmHWM ${managed.toFixed(1)} MiB  x${(managed / bare).toFixed(2)} bare`);
+  results.push(result(`peak RSS, a full update by the managed daemon (agent run, ${String(layerMb)} MB layer)`, managed, 'MiB', bareName, bare, false, `${TARGET_NOTE}; the daemon unit's process from start-up: MQTT session, signed desired state, pull, unpack, activate, commit`));
   // The same two without the unit's flags: what they buy.
   const defaults = 'bare node (defaults)';
   const dataDir = join(work, 'rss-agent');
