@@ -54,7 +54,8 @@ function hashFile(path: string, size: number, buffer: Buffer): string {
   return hash.digest('hex');
 }
 
-function typeLetter(info: Stats): string {
+/** The type letter of an lstat, or of a directory entry (its d_type: no lstat needed). */
+function typeLetter(info: Pick<Stats, 'isSymbolicLink' | 'isDirectory' | 'isFile'>): string {
   if (info.isSymbolicLink()) return 'l';
   if (info.isDirectory()) return 'd';
   if (info.isFile()) return 'f';
@@ -122,13 +123,10 @@ class Walk {
       frame.next += 1;
       const [, child] = item;
       const rel = frame.rel === '' ? child.name : `${frame.rel}/${child.name}`;
-      if (child.below) {
-        const next = this.frame(rel, group);
-        stack.push(next);
-        await this.pace(0, next.keyed.length);
-      } else {
-        await this.pace(this.emit(rel), 1);
-      }
+      let bytes = 0;
+      if (child.below) stack.push(this.frame(rel, group));
+      else bytes = this.emit(rel);
+      await this.pace(bytes);
     }
   }
 
@@ -141,9 +139,11 @@ class Walk {
   private frame(rel: string, group: string | undefined): Frame {
     const dir = this.path(rel);
     const keyed: [string, Child][] = [];
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const entries = readdirSync(dir, { withFileTypes: true });
+    this.entries += entries.length;
+    for (const entry of entries) {
       const name = entry.name;
-      const letter = entry.isSymbolicLink() ? 'l' : entry.isDirectory() ? 'd' : entry.isFile() ? 'f' : 'o';
+      const letter = typeLetter(entry);
       if (group === undefined || group.startsWith(letter)) {
         const found = groupOf(lstatSync(`${dir}/${name}`));
         this.groups.add(found);
@@ -160,15 +160,15 @@ class Walk {
    * listing gives its line as it is now: a different digest, as it should.
    */
   private emit(rel: string): number {
+    this.entries += 1;
     const path = this.path(rel);
     const info = lstatSync(path);
     this.hash?.update(`${groupOf(info)}${lineRest(path, rel, info, this.buffer)}\n`);
     return info.isFile() ? info.size : 0;
   }
 
-  /** Counts entries looked at and bytes read; past either bound, a turn of the event loop and a look at the heap. */
-  private async pace(bytes: number, entries: number): Promise<void> {
-    this.entries += entries;
+  /** Past either bound (entries listed or hashed, bytes read), a turn of the event loop and a look at the heap. */
+  private async pace(bytes: number): Promise<void> {
     this.bytes += bytes;
     if (this.entries < YIELD_EVERY_ENTRIES && this.bytes < YIELD_EVERY_BYTES) return;
     this.entries = 0;
