@@ -160,29 +160,30 @@ async function desiredStateFor(image: string, device: string): Promise<DesiredSt
   };
 }
 
+interface DaemonLaunch {
+  readonly flags: readonly string[];
+  readonly cli: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** More agent configuration (e.g. `registry`). */
+  readonly extra?: Record<string, unknown>;
+}
+
 /**
- * A whole update by the managed daemon, as `bootfleet-agent.service` runs it:
- * connected to a real server (embedded broker), it gets a signed desired
- * state for `image`, pulls, unpacks, activates and commits it. Its VmHWM from
- * start-up to the `succeeded` report: idle code, MQTT client and the update.
+ * Starts a real bootfleet server (embedded broker) and the managed daemon
+ * enrolled with it, waits until the daemon is connected, runs `use` with them
+ * (`output` is the daemon's stdout so far), then stops both.
  */
-export async function managedUpdatePeak(work: string, image: string): Promise<number> {
+async function withConnectedDaemon<T>(work: string, launch: DaemonLaunch, use: (fleet: Fleet, pid: number, output: () => string) => Promise<T>): Promise<T> {
   const fleet = await startFleet();
   try {
-    const config = await managedAgentConfig(fleet, work, { registry: { plainHttp: true } });
-    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, CLI, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...AGENT_ENV } });
+    const config = await managedAgentConfig(fleet, work, launch.extra);
+    const child = spawn(process.execPath, [...launch.flags, launch.cli, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...launch.env } });
     try {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
       child.stderr.resume();
       await eventually(() => (out.includes('"mqtt-connected"') ? true : undefined), 'the daemon to connect', 20_000);
-      const desired = await desiredStateFor(image, 'bench-dev');
-      await fleet.t.server.control.plane.publish('bootfleet/v1/devices/bench-dev/desired', JSON.stringify(signDeviceMessage('desired-state', desired, fleet.key)), { qos: 1, retain: true });
-      const finished = eventually(() => (/"phase":"(succeeded|failed|rolled-back)"/.exec(out)?.[1]), 'the update to finish', 600_000);
-      const peak = await peakWhile(child.pid ?? 0, finished);
-      const phase = await finished;
-      if (phase !== 'succeeded') throw new Error(`the managed update ended ${phase}: ${out.slice(-2000)}`);
-      return peak;
+      return await use(fleet, child.pid ?? 0, () => out);
     } finally {
       child.kill('SIGTERM');
       if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
@@ -192,27 +193,31 @@ export async function managedUpdatePeak(work: string, image: string): Promise<nu
   }
 }
 
+/**
+ * A whole update by the managed daemon, as `bootfleet-agent.service` runs it:
+ * connected to a real server (embedded broker), it gets a signed desired
+ * state for `image`, pulls, unpacks, activates and commits it. Its VmHWM from
+ * start-up to the `succeeded` report: idle code, MQTT client and the update.
+ */
+export function managedUpdatePeak(work: string, image: string): Promise<number> {
+  const launch = { flags: AGENT_NODE_FLAGS, cli: CLI, env: AGENT_ENV, extra: { registry: { plainHttp: true } } };
+  return withConnectedDaemon(work, launch, async (fleet, pid, output) => {
+    const desired = await desiredStateFor(image, 'bench-dev');
+    await fleet.t.server.control.plane.publish('bootfleet/v1/devices/bench-dev/desired', JSON.stringify(signDeviceMessage('desired-state', desired, fleet.key)), { qos: 1, retain: true });
+    const finished = eventually(() => /"phase":"(succeeded|failed|rolled-back)"/.exec(output())?.[1], 'the update to finish', 600_000);
+    const peak = await peakWhile(pid, finished);
+    const phase = await finished;
+    if (phase !== 'succeeded') throw new Error(`the managed update ended ${phase}: ${output().slice(-2000)}`);
+    return peak;
+  });
+}
+
 /** The daemon in managed mode against a real bootfleet server (embedded broker), connected and idle. */
-export async function daemonIdle(work: string, nodeFlags: readonly string[], cli: string = CLI, env: Readonly<Record<string, string>> = {}): Promise<{ hwmMiB: number; rssMiB: number }> {
-  const fleet = await startFleet();
-  try {
-    const config = await managedAgentConfig(fleet, work);
-    const child = spawn(process.execPath, [...nodeFlags, cli, 'agent', 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    try {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-      child.stderr.resume();
-      await eventually(() => (out.includes('"mqtt-connected"') ? true : undefined), 'the daemon to connect', 20_000);
-      await new Promise((resolve) => setTimeout(resolve, DAEMON_IDLE_MS));
-      const pid = child.pid ?? 0;
-      return { hwmMiB: (await procStatusKiB(pid, 'VmHWM')) / 1024, rssMiB: (await procStatusKiB(pid, 'VmRSS')) / 1024 };
-    } finally {
-      child.kill('SIGTERM');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    }
-  } finally {
-    await fleet.t.destroy();
-  }
+export function daemonIdle(work: string, nodeFlags: readonly string[], cli: string = CLI, env: Readonly<Record<string, string>> = {}): Promise<{ hwmMiB: number; rssMiB: number }> {
+  return withConnectedDaemon(work, { flags: nodeFlags, cli, env }, async (_fleet, pid) => {
+    await new Promise((resolve) => setTimeout(resolve, DAEMON_IDLE_MS));
+    return { hwmMiB: (await procStatusKiB(pid, 'VmHWM')) / 1024, rssMiB: (await procStatusKiB(pid, 'VmRSS')) / 1024 };
+  });
 }
 
 /**
