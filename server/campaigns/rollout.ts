@@ -146,10 +146,12 @@ async function issuePending(active: ActiveCampaign, now: number, changed: Map<st
 /** Desired states at or past half their lifetime are signed again with a new seq while the campaign runs. */
 async function reissueExpiring(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
   const halfLife = active.campaign.settings.desiredStateTtlSeconds / 2;
-  const due = [...active.devices.values()].filter(
-    (d) => (d.state === 'issued' || d.state === 'in-progress') && d.expiresAt !== undefined && d.expiresAt - now <= halfLife,
-  );
-  await issue(active, due, now, changed, deps);
+  // A loop, not a copy of every device record then a filter: run at every step, over up to 10,000 devices.
+  const due: DeviceProgress[] = [];
+  for (const d of active.devices.values()) {
+    if ((d.state === 'issued' || d.state === 'in-progress') && d.expiresAt !== undefined && d.expiresAt - now <= halfLife) due.push(d);
+  }
+  if (due.length > 0) await issue(active, due, now, changed, deps);
 }
 
 /** Devices issued per batch: bounds the memory of one batch of signed messages. */
