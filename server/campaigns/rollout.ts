@@ -7,9 +7,10 @@
  *
  * The step changes `active` in memory and returns what to persist; the
  * caller writes it in one batch. Messages are published before their
- * device record is written: a crash in between re-issues on restart with a
- * higher seq, which devices accept; the opposite order could record a
- * desired state that was never sent.
+ * device record is written: a crash in between re-issues on restart (the
+ * very message again when it was signed ahead and its record not yet
+ * deleted, else with a higher seq), which devices accept; the opposite
+ * order could record a desired state that was never sent.
  */
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../devices/registry.js';
