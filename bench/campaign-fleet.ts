@@ -42,6 +42,8 @@ interface Figures {
   readonly notifySeconds: number[];
   /** Seconds from the start to the first device notified, each round. */
   readonly firstSeconds: number[];
+  /** Each notify round's start and end on the monotonic clock, µs (bootfleet only): to cut a server profile to them. */
+  readonly notifyWindows?: number[][];
   /** CPU time the server (or Mosquitto) used in each notify round, seconds: load-independent, unlike `notifySeconds`. */
   readonly notifyCpuSeconds: number[];
   readonly ingestPerSecond: number[];
@@ -70,6 +72,7 @@ async function measureBootfleet(work: string): Promise<Figures> {
     }
     const notifyCpuSeconds: number[] = [];
     const firstSeconds: number[] = [];
+    const notifyWindows: number[][] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       const id = `bench-${String(round)}`;
       resetCounts(server.devices);
@@ -77,9 +80,10 @@ async function measureBootfleet(work: string): Promise<Figures> {
       notifySeconds.push(notified.seconds);
       firstSeconds.push(notified.firstSeconds);
       notifyCpuSeconds.push(notified.cpuSeconds);
+      notifyWindows.push(notified.window);
       await stopCampaign(server, id);
     }
-    return { notifySeconds, firstSeconds, notifyCpuSeconds, ingestPerSecond, rssConnectedBytes, rssPeakBytes, rssAfterBytes: await server.rss() };
+    return { notifySeconds, firstSeconds, notifyWindows, notifyCpuSeconds, ingestPerSecond, rssConnectedBytes, rssPeakBytes, rssAfterBytes: await server.rss() };
   } finally {
     await server.stop();
   }

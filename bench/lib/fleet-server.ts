@@ -119,13 +119,24 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
  * CPU seconds from asking to start until both the request has answered and
  * the last device is notified.
  */
-export async function notifyCampaign(server: Bootfleet, id: string): Promise<Notified & { cpuSeconds: number }> {
+export async function notifyCampaign(server: Bootfleet, id: string): Promise<Notified & { cpuSeconds: number; window: number[] }> {
   const { base, devices } = server;
   await api(base, 'POST', '/api/v1/campaigns', { id, image: `${new URL(base).host}/bench/os:1.0`, selector: { ids: devices.map((d) => d.id) }, waves: [100] });
   const cpuBefore = await server.cpuSeconds();
+  const window = [monotonicMicros()];
   const started = performance.now();
   const [, notified] = await Promise.all([api(base, 'POST', `/api/v1/campaigns/${id}/start`), secondsUntilNotified(devices, started)]);
-  return { ...notified, cpuSeconds: (await server.cpuSeconds()) - cpuBefore };
+  window.push(monotonicMicros());
+  return { ...notified, cpuSeconds: (await server.cpuSeconds()) - cpuBefore, window };
+}
+
+/**
+ * The monotonic clock in microseconds: the clock of a `--cpu-prof` profile's
+ * timestamps (both CLOCK_MONOTONIC on Linux), so a profile can be cut to the
+ * notify rounds (their windows are in the bench's JSON line).
+ */
+function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 /** Aborts the campaign and waits until every device saw its desired state withdrawn (so rounds do not overlap). */

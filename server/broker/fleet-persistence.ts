@@ -14,12 +14,15 @@
  *  - a PUBACK for a message that has no in-flight record (every retained
  *    desired state, every message to a clean session) is answered from an
  *    in-memory index of those records instead of a LevelDB read (one read
- *    per delivered message was the largest cost of a campaign's start).
+ *    per delivered message was the largest cost of a campaign's start);
+ *  - the retained record is encoded in one buffer of the right size
+ *    (retained-encoding.ts), the same bytes msgpack-lite writes.
  */
 import { Readable } from 'node:stream';
 import AsyncLevelPersistence, { type PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
 import msgpack from 'msgpack-lite';
 import { GroupCommit, type WriteOp } from './group-commit.js';
+import { encodeRetained } from './retained-encoding.js';
 
 /** The key prefixes aedes-persistence-level stores retained messages and in-flight QoS 1 ids under. */
 const RETAINED = 'retained:';
@@ -73,7 +76,8 @@ export class FleetPersistence extends AsyncLevelPersistence {
     const key = `${RETAINED}${packet.topic}`;
     // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
     if (packet.payload.length === 0) return this.writer.write({ type: 'del', key });
-    return this.writer.write({ type: 'put', key, value: msgpack.encode(packet) });
+    // The library's msgpack record, written in one sized buffer (retained-encoding.ts: the same bytes).
+    return this.writer.write({ type: 'put', key, value: encodeRetained(packet) });
   }
 
   override createRetainedStream(pattern: string): Readable {

@@ -18,7 +18,7 @@ import {
   type UpdatePolicy,
 } from '../../protocol/index.js';
 import type { ControlPlane } from '../broker/control-plane.js';
-import { layerEntries } from './plan.js';
+import { InventoryPlanner } from './plan.js';
 import type { Campaign } from './schemas.js';
 import type { CampaignStore, PreparedState } from './store.js';
 
@@ -50,7 +50,7 @@ export class Issuer {
    * is still exactly what would be signed now (see `reusable`).
    */
   async prepare(campaign: Campaign, targets: readonly Target[], now: number): Promise<void> {
-    const signed = await this.sign(campaign, targets, now);
+    const signed = await this.sign(campaign, targets, now, new InventoryPlanner(campaign.layers));
     await this.deps.store.putPrepared(campaign.id, signed);
   }
 
@@ -62,14 +62,15 @@ export class Issuer {
    * to its device): a wave of thousands is a few batch writes, then signing
    * (CPU bound, about 55 us each here) and handing to the broker.
    */
-  async desiredStates(campaign: Campaign, targets: readonly Target[], now: number): Promise<Issued[]> {
+  async desiredStates(campaign: Campaign, targets: readonly Target[], now: number, planner = new InventoryPlanner(campaign.layers)): Promise<Issued[]> {
     const devices = targets.map((t) => t.device);
     const [prepared, current] = await Promise.all([this.deps.store.prepared(campaign.id, devices), this.deps.store.currentSeqs(devices, 'desired')]);
-    const states: (PreparedState | undefined)[] = targets.map((t, i) => reusable(campaign, t, prepared[i], current[i] ?? 0, now));
+    const states: (PreparedState | undefined)[] = targets.map((t, i) => reusable(campaign, planner.of(t.inventory).entriesJson, prepared[i], current[i] ?? 0, now));
     const fresh = await this.sign(
       campaign,
       targets.filter((_, i) => states[i] === undefined),
       now,
+      planner,
     );
     let next = 0;
     const chosen = states.map((state) => {
@@ -80,22 +81,23 @@ export class Issuer {
     const spec = TOPIC_SPECS.desired;
     const options = { qos: spec.qos, retain: spec.retain };
     await this.deps.plane.publishMany(chosen.map((state) => ({ topic: deviceTopic(state.device, 'desired'), payload: state.bundle, options })));
-    const issued = chosen.map((state) => ({ seq: state.seq, issuedAt: state.issuedAt, expiresAt: state.expiresAt }));
-    await this.deps.store.dropPrepared(
+    // Deleted with the step's device records (one batch for the whole step) instead of a write of their own
+    // between this batch's publishing and the next one's; see `dropPreparedWithNextWrite`.
+    this.deps.store.dropPreparedWithNextWrite(
       campaign.id,
       devices.filter((_, i) => states[i] !== undefined),
     );
-    return issued;
+    return chosen.map((state) => ({ seq: state.seq, issuedAt: state.issuedAt, expiresAt: state.expiresAt }));
   }
 
-  private async sign(campaign: Campaign, targets: readonly Target[], now: number): Promise<PreparedState[]> {
+  private async sign(campaign: Campaign, targets: readonly Target[], now: number, planner: InventoryPlanner): Promise<PreparedState[]> {
     if (targets.length === 0) return [];
     const seqs = await this.deps.store.nextSeqs(
       targets.map((t) => t.device),
       'desired',
     );
     return targets.map(({ device, inventory }, index) => {
-      const layers = layerEntries(campaign.layers, inventory);
+      const { entries, entriesJson } = planner.of(inventory);
       const message: DesiredState = {
         device,
         seq: seqs[index] ?? 0,
@@ -103,13 +105,13 @@ export class Issuer {
         expiresAt: now + campaign.settings.desiredStateTtlSeconds,
         campaign: campaign.id,
         image: campaign.target,
-        layers,
+        layers: [...entries],
         policy: policyOf(campaign),
         ...(campaign.imageSignature === undefined ? {} : { imageSignature: campaign.imageSignature }),
       };
       // Bytes once, here: stored ahead and published as they are (no UTF-8 encoding per publish or per store).
       const bundle = Buffer.from(JSON.stringify(signDeviceMessage('desired-state', message, this.deps.key)));
-      return { device, seq: message.seq, issuedAt: message.issuedAt, expiresAt: message.expiresAt, layers: JSON.stringify(layers), bundle };
+      return { device, seq: message.seq, issuedAt: message.issuedAt, expiresAt: message.expiresAt, layers: entriesJson, bundle };
     });
   }
 
@@ -149,10 +151,10 @@ export class Issuer {
  * grows]), its layer list matches the device's inventory now, and it has
  * more than half its lifetime left (the re-issue threshold, rollout.ts).
  */
-function reusable(campaign: Campaign, target: Target, state: PreparedState | undefined, currentSeq: number, now: number): PreparedState | undefined {
+function reusable(campaign: Campaign, layersJson: string, state: PreparedState | undefined, currentSeq: number, now: number): PreparedState | undefined {
   if (state === undefined || state.seq !== currentSeq) return undefined;
   if (state.expiresAt - now <= campaign.settings.desiredStateTtlSeconds / 2 || state.issuedAt > now) return undefined;
-  return state.layers === JSON.stringify(layerEntries(campaign.layers, target.inventory)) ? state : undefined;
+  return state.layers === layersJson ? state : undefined;
 }
 
 function policyOf(campaign: Campaign): UpdatePolicy {

@@ -34,8 +34,49 @@ export function deviceDelta(device: string, layers: readonly CampaignLayer[], in
   return { device, missingLayers: missing.length, missingBytes: missing.reduce((sum, l) => sum + l.size, 0) };
 }
 
+/** A device's layer list and delta, worked out for one inventory. */
+export interface InventoryPlan {
+  readonly entries: readonly LayerEntry[];
+  /** `entries` as JSON: what a desired state signed ahead is compared with (issuer.ts). */
+  readonly entriesJson: string;
+  readonly missingLayers: number;
+  readonly missingBytes: number;
+}
+
+/**
+ * `layerEntries` and `deviceDelta` for many devices of one campaign: a
+ * fleet has few distinct inventories (most devices run the same image), so
+ * each distinct one is worked out once instead of once per device and per
+ * step (docs/control-plane.md, "Scale"). Bounded: past `maxEntries`
+ * distinct inventories it starts again from empty.
+ */
+export class InventoryPlanner {
+  private readonly plans = new Map<string, InventoryPlan>();
+
+  constructor(
+    private readonly layers: readonly CampaignLayer[],
+    private readonly maxEntries = 1_024,
+  ) {}
+
+  of(inventory: readonly string[]): InventoryPlan {
+    const key = JSON.stringify(inventory);
+    const known = this.plans.get(key);
+    if (known !== undefined) return known;
+    const entries = layerEntries(this.layers, inventory);
+    const missing = entries.filter((l) => l.missing);
+    const plan = { entries, entriesJson: JSON.stringify(entries), missingLayers: missing.length, missingBytes: missing.reduce((sum, l) => sum + l.size, 0) };
+    if (this.plans.size >= this.maxEntries) this.plans.clear();
+    this.plans.set(key, plan);
+    return plan;
+  }
+}
+
 export function planCampaign(layers: readonly CampaignLayer[], devices: readonly { id: string; inventory: readonly string[] }[]): CampaignPlan {
-  const deltas = devices.map((d) => deviceDelta(d.id, layers, d.inventory));
+  const planner = new InventoryPlanner(layers);
+  const deltas = devices.map((d): DeviceDelta => {
+    const { missingLayers, missingBytes } = planner.of(d.inventory);
+    return { device: d.id, missingLayers, missingBytes };
+  });
   const needed = new Set<string>();
   for (const device of devices) {
     const held = new Set(device.inventory);

@@ -7,15 +7,16 @@
  *
  * The step changes `active` in memory and returns what to persist; the
  * caller writes it in one batch. Messages are published before their
- * device record is written: a crash in between re-issues on restart with a
- * higher seq, which devices accept; the opposite order could record a
- * desired state that was never sent.
+ * device record is written: a crash in between re-issues on restart (the
+ * very message again when it was signed ahead and its record not yet
+ * deleted, else with a higher seq), which devices accept; the opposite
+ * order could record a desired state that was never sent.
  */
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { Issuer } from './issuer.js';
 import { verifyCampaignTransition } from './lifecycle.js';
-import { deviceDelta } from './plan.js';
+import { InventoryPlanner } from './plan.js';
 import type { Campaign, DeviceProgress } from './schemas.js';
 import { judgeWaves, type WaveVerdict } from './waves.js';
 
@@ -146,10 +147,12 @@ async function issuePending(active: ActiveCampaign, now: number, changed: Map<st
 /** Desired states at or past half their lifetime are signed again with a new seq while the campaign runs. */
 async function reissueExpiring(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
   const halfLife = active.campaign.settings.desiredStateTtlSeconds / 2;
-  const due = [...active.devices.values()].filter(
-    (d) => (d.state === 'issued' || d.state === 'in-progress') && d.expiresAt !== undefined && d.expiresAt - now <= halfLife,
-  );
-  await issue(active, due, now, changed, deps);
+  // A loop, not a copy of every device record then a filter: run at every step, over up to 10,000 devices.
+  const due: DeviceProgress[] = [];
+  for (const d of active.devices.values()) {
+    if ((d.state === 'issued' || d.state === 'in-progress') && d.expiresAt !== undefined && d.expiresAt - now <= halfLife) due.push(d);
+  }
+  if (due.length > 0) await issue(active, due, now, changed, deps);
 }
 
 /** Devices issued per batch: bounds the memory of one batch of signed messages. */
@@ -164,39 +167,42 @@ const ISSUE_WINDOW = 4;
 async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, known?: KnownInventories): Promise<void> {
   const inFlight: Promise<void>[] = [];
   const failures: unknown[] = [];
+  const planner = new InventoryPlanner(active.campaign.layers);
   const settle = (batch: Promise<void>): Promise<void> => batch.catch((error: unknown) => void failures.push(error));
   for (let start = 0; start < due.length && failures.length === 0; start += ISSUE_BATCH) {
     if (inFlight.length >= ISSUE_WINDOW) await inFlight.shift();
-    inFlight.push(settle(issueBatch(active, due.slice(start, start + ISSUE_BATCH), now, changed, deps, known)));
+    inFlight.push(settle(issueBatch(active, due.slice(start, start + ISSUE_BATCH), { now, planner, ...(known === undefined ? {} : { known }) }, changed, deps)));
   }
   // Every batch started is waited for, failed or not, before the step returns (no publish outlives it).
   await Promise.all(inFlight);
   if (failures.length > 0) throw failures[0] instanceof Error ? failures[0] : new Error(String(failures[0]));
 }
 
+/** What every batch of one issue shares. */
+interface IssueContext {
+  readonly now: number;
+  readonly planner: InventoryPlanner;
+  readonly known?: KnownInventories;
+}
+
 /** Signs and publishes one batch, then records each device as issued (published before recorded: see the top). */
-async function issueBatch(
-  active: ActiveCampaign,
-  batch: readonly DeviceProgress[],
-  now: number,
-  changed: Map<string, DeviceProgress>,
-  deps: RolloutDeps,
-  known?: KnownInventories,
-): Promise<void> {
+async function issueBatch(active: ActiveCampaign, batch: readonly DeviceProgress[], context: IssueContext, changed: Map<string, DeviceProgress>, deps: RolloutDeps): Promise<void> {
+  const { now, planner } = context;
   const inventories = await inventoriesOf(
     batch.map((d) => d.device),
     deps.registry,
-    known,
+    context.known,
   );
   const issued = await deps.issuer.desiredStates(
     active.campaign,
     batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? [] })),
     now,
+    planner,
   );
   batch.forEach((device, i) => {
     const result = issued[i];
     if (result === undefined) return;
-    const delta = deviceDelta(device.device, active.campaign.layers, inventories[i] ?? []);
+    const { missingBytes, missingLayers } = planner.of(inventories[i] ?? []);
     const first = device.state === 'pending';
     update(
       active,
@@ -208,8 +214,8 @@ async function issueBatch(
         expiresAt: result.expiresAt,
         // A re-issue is the server's doing, not a sign of life from the device.
         lastActivityAt: first ? now : (device.lastActivityAt ?? now),
-        missingBytes: delta.missingBytes,
-        missingLayers: delta.missingLayers,
+        missingBytes,
+        missingLayers,
       },
       changed,
       deps,

@@ -67,7 +67,11 @@ describe('Issuer signing ahead', () => {
     ]);
     expect(opened('d1', NOW + 10)).toMatchObject({ seq: 1, issuedAt: NOW, layers: [{ missing: true }] });
     expect(opened('d2', NOW + 10)).toMatchObject({ seq: 2, layers: [{ missing: false }] });
-    // Used once: a later issue (a re-issue) signs a new message with a new sequence.
+    // Used once: deleted with the step's next records write (one batch), after which a later issue (a re-issue)
+    // signs a new message with a new sequence.
+    expect((await store.prepared(campaign.id, ['d1']))[0]?.seq).toBe(1);
+    await store.putDevices(campaign.id, []);
+    expect(await store.prepared(campaign.id, ['d1'])).toEqual([undefined]);
     const again = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: none }], NOW + 20);
     expect(again[0]?.seq).toBe(2);
   });
