@@ -18,7 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { MediaType, parseImageManifest, signDeviceMessage, type DesiredState } from '../protocol/index.js';
+import { MediaType, parseImageManifest, parseImageReference, referenceTarget, signDeviceMessage, type DesiredState } from '../protocol/index.js';
 import { eventually, startFleet, writeJson, type Fleet } from '../test/helpers/agent-daemon.js';
 import { TOKENS } from '../test/helpers/server.js';
 import { result, type BenchResult } from './harness.js';
@@ -141,10 +141,8 @@ async function peakWhile(pid: number, done: Promise<unknown>): Promise<number> {
 
 /** The desired state a campaign would sign for `image` (`host:port/repo:tag` on a plain-HTTP registry), every layer missing. */
 async function desiredStateFor(image: string, device: string): Promise<DesiredState> {
-  const slash = image.indexOf('/');
-  const colon = image.lastIndexOf(':');
-  const [registry, repository, tag] = [image.slice(0, slash), image.slice(slash + 1, colon), image.slice(colon + 1)];
-  const res = await fetch(`http://${registry}/v2/${repository}/manifests/${tag}`, { headers: { accept: MediaType.ociManifest } });
+  const ref = parseImageReference(image);
+  const res = await fetch(`http://${ref.registry}/v2/${ref.name}/manifests/${referenceTarget(ref)}`, { headers: { accept: MediaType.ociManifest } });
   const bytes = Buffer.from(await res.arrayBuffer());
   const manifest = parseImageManifest(bytes);
   const now = Math.floor(Date.now() / 1000);
@@ -154,7 +152,7 @@ async function desiredStateFor(image: string, device: string): Promise<DesiredSt
     issuedAt: now - 10,
     expiresAt: now + 3600,
     campaign: 'bench-memory',
-    image: { registry, repository, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length, mediaType: MediaType.ociManifest, version: '1.0' },
+    image: { registry: ref.registry, repository: ref.name, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length, mediaType: MediaType.ociManifest, version: '1.0' },
     layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, missing: true })),
     policy: { downloadOnly: false, allowDowngrade: false, healthTimeoutSeconds: 60 },
   };

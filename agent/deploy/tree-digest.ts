@@ -102,17 +102,15 @@ class Walk {
   private readonly garbage = garbagePacer({ maxOldGrowthBytes: 1024 * 1024 });
   readonly groups = new Set<string>();
 
-  constructor(
-    private readonly root: string,
-    private readonly hash: Hash | undefined,
-  ) {}
+  constructor(private readonly root: string) {}
 
   path(rel: string): string {
     return rel === '' ? this.root : `${this.root}/${rel}`;
   }
 
-  /** Visits the tree in sorted order, hashing the lines of `group` (none in the pass that only collects groups). */
-  async pass(group: string | undefined): Promise<void> {
+  /** Visits the tree in sorted order, hashing the lines of one group; without one, only collects the groups. */
+  async pass(hashing?: { readonly group: string; readonly hash: Hash }): Promise<void> {
+    const group = hashing?.group;
     const stack: Frame[] = [this.frame('', group)];
     for (let frame = stack.at(-1); frame !== undefined; frame = stack.at(-1)) {
       const item = frame.keyed[frame.next];
@@ -125,7 +123,7 @@ class Walk {
       const rel = frame.rel === '' ? child.name : `${frame.rel}/${child.name}`;
       let bytes = 0;
       if (child.below) stack.push(this.frame(rel, group));
-      else bytes = this.emit(rel);
+      else if (hashing !== undefined) bytes = this.emit(rel, hashing.hash);
       await this.pace(bytes);
     }
   }
@@ -146,8 +144,8 @@ class Walk {
       const letter = typeLetter(entry);
       if (group === undefined || group.startsWith(letter)) {
         const found = groupOf(lstatSync(`${dir}/${name}`));
-        this.groups.add(found);
-        if (found === group) keyed.push([`${escaped(name)}"`, { name, below: false }]);
+        if (group === undefined) this.groups.add(found);
+        else if (found === group) keyed.push([`${escaped(name)}"`, { name, below: false }]);
       }
       if (letter === 'd') keyed.push([`${escaped(name)}/`, { name, below: true }]);
     }
@@ -159,11 +157,11 @@ class Walk {
    * Hashes one line; returns the bytes read. An entry changed since its
    * listing gives its line as it is now: a different digest, as it should.
    */
-  private emit(rel: string): number {
+  private emit(rel: string, hash: Hash): number {
     this.entries += 1;
     const path = this.path(rel);
     const info = lstatSync(path);
-    this.hash?.update(`${groupOf(info)}${lineRest(path, rel, info, this.buffer)}\n`);
+    hash.update(`${groupOf(info)}${lineRest(path, rel, info, this.buffer)}\n`);
     return info.isFile() ? info.size : 0;
   }
 
@@ -184,10 +182,9 @@ class Walk {
  * FileHandles of async calls per file were most of a walk's garbage.
  */
 export async function treeDigest(root: string): Promise<Digest> {
-  const survey = new Walk(root, undefined);
-  await survey.pass(undefined);
+  const walk = new Walk(root);
+  await walk.pass();
   const hash = createDigester('sha256');
-  const walk = new Walk(root, hash);
-  for (const group of [...survey.groups].sort()) await walk.pass(group);
+  for (const group of [...walk.groups].sort()) await walk.pass({ group, hash });
   return parseDigest(`sha256:${hash.digest('hex')}`);
 }
