@@ -1,7 +1,8 @@
 /**
  * Light simulated devices for the fleet benchmark: each a real mqtt.js
- * client (MQTT 3.1.1) with its own id, counting the non-empty messages it
- * receives (an empty retained message is a withdrawal, not a notification).
+ * client (MQTT 3.1.1, a persistent session like the agent's) with its own
+ * id, counting the non-empty messages it receives (an empty retained
+ * message is a withdrawal, not a notification).
  */
 import mqtt, { type MqttClient } from 'mqtt';
 
@@ -34,8 +35,9 @@ export async function pool<T>(items: readonly T[], width: number, work: (item: T
   );
 }
 
-export async function connect(url: string, id: string, password?: string): Promise<MqttClient> {
-  const client = mqtt.connect(url, { clientId: id, username: password === undefined ? undefined : id, password, reconnectPeriod: 0, connectTimeout: 60_000, protocolVersion: 4 });
+/** `clean: false` is the session the agent keeps (docs/protocol.md, "Connecting"); the bench's own clients use `true`. */
+export async function connect(url: string, id: string, password?: string, clean = true): Promise<MqttClient> {
+  const client = mqtt.connect(url, { clientId: id, username: password === undefined ? undefined : id, password, clean, reconnectPeriod: 0, connectTimeout: 60_000, protocolVersion: 4 });
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => {
       resolve();
@@ -45,9 +47,9 @@ export async function connect(url: string, id: string, password?: string): Promi
   return client;
 }
 
-/** Connects a device and subscribes it (QoS 1) to `topic`. */
+/** Connects a device with a persistent session, as the agent does, and subscribes it (QoS 1) to `topic`. */
 export async function simDevice(url: string, id: string, topic: string, password?: string): Promise<SimDevice> {
-  const client = await connect(url, id, password);
+  const client = await connect(url, id, password, false);
   const device: SimDevice = { id, client, received: 0, withdrawn: 0, firstAt: undefined };
   client.on('message', (_topic, payload) => {
     if (payload.length === 0) device.withdrawn += 1;

@@ -9,7 +9,7 @@ import { parseDeviceId, type DeviceId } from '../../protocol/index.js';
 import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { mayPublish, mayReceive, maySubscribe } from './acl.js';
 import type { BrokerCounters } from './control-plane.js';
-import { GuardedConnection } from './packet-guard.js';
+import { connectionGuard } from './packet-guard.js';
 
 type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
 
@@ -85,14 +85,14 @@ async function authenticateDevice(
   } catch {
     return false;
   }
-  const connection = client.conn;
-  if (!(connection instanceof GuardedConnection)) return false;
+  const guard = connectionGuard(client.conn);
+  if (guard === undefined) return false;
   // [MQTT-3.1.3-8] identity: the client id is the device id, and the proof is a certificate for it or its password.
-  const byCertificate = connection.identity === id && certificates.isCertificateRevoked?.(id) !== true;
+  const byCertificate = guard.identity === id && certificates.isCertificateRevoked?.(id) !== true;
   const proven = byCertificate || (username === id && (await credentials.verify(id, password)));
   if (!proven) return false;
   if (byCertificate) await certificates.onCertificateLogin?.(id);
-  connection.scanner.markAuthenticated();
+  guard.scanner.markAuthenticated();
   return true;
 }
 

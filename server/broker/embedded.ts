@@ -8,15 +8,17 @@
  * network client.
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
+import type { PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { ID_MAX_LENGTH } from '../../protocol/index.js';
+import { ID_MAX_LENGTH, type DeviceId } from '../../protocol/index.js';
 import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
 import { FleetPersistence } from './fleet-persistence.js';
-import type { ControlPlane, DeviceMessageHandler, PublishOptions } from './control-plane.js';
+import type { ControlPlane, DeviceMessageHandler, OutgoingMessage, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
+import { DirectDelivery } from './direct-delivery.js';
 import { startListeners } from './listeners.js';
 
 export interface EmbeddedBrokerDeps {
@@ -45,6 +47,8 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
   aedes.on('clientDisconnect', (client) => {
     if (connected.get(client.id) === client) connected.delete(client.id);
   });
+  const direct = new DirectDelivery(connected);
+  const publishAll = (messages: readonly OutgoingMessage[]): Promise<void> => publishMessages(aedes, persistence, direct, messages);
   aedes.on('clientError', (client, error) => {
     logger.debug({ client: client.id, err: error }, 'mqtt client error');
   });
@@ -68,12 +72,12 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
       ...(listeners.ws === undefined ? {} : { ws: `ws://${hostOf(listeners.ws.address)}:${listeners.ws.port}/mqtt` }),
     },
     counters,
-    publish: (topic, payload, options) => publishInside(aedes, topic, payload, options),
-    // Each through aedes' publish path: a batch's retained copies still go to LevelDB together (group-commit.ts).
-    publishMany: async (messages) => {
-      await Promise.all(messages.map((m) => publishInside(aedes, m.topic, m.payload, m.options)));
+    publish: (topic, payload, options) => publishAll([{ topic, payload, options }]),
+    publishMany: publishAll,
+    onDeviceMessage: (filter, handler) => {
+      direct.addServerFilter(filter);
+      return subscribeInside(aedes, filter, handler);
     },
-    onDeviceMessage: (filter, handler) => subscribeInside(aedes, filter, handler),
     provisionDevice: () => Promise.resolve(),
     revokeDevice: (deviceId) => {
       // The credentials are gone from our store; a connected session must not outlive them.
@@ -91,6 +95,33 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
       await persistence.destroy();
     },
   } satisfies ControlPlane;
+}
+
+/**
+ * Retained messages on a device's own read topics take the direct path
+ * (direct-delivery.ts): their retained copies stored in one group commit,
+ * then each written to its device's connection. Every other message goes
+ * through aedes' publish path (its retained copy group-committed too).
+ */
+async function publishMessages(aedes: Aedes, persistence: FleetPersistence, direct: DirectDelivery, messages: readonly OutgoingMessage[]): Promise<void> {
+  const directs: { deviceId: DeviceId; message: OutgoingMessage; payload: Buffer }[] = [];
+  const others: Promise<void>[] = [];
+  for (const message of messages) {
+    const deviceId = direct.recipientOf(message.topic, message.options.retain);
+    if (deviceId === undefined) others.push(publishInside(aedes, message.topic, message.payload, message.options));
+    else directs.push({ deviceId, message, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload });
+  }
+  if (directs.length > 0) {
+    await persistence.storeRetainedMany(directs.map(({ message, payload }) => retainedRecord(aedes, message.topic, payload, message.options.qos)));
+    for (const { deviceId, message, payload } of directs) direct.deliver(deviceId, message.topic, payload, message.options.qos);
+  }
+  await Promise.all(others);
+}
+
+/** The record aedes stores for a retained publish (an aedes-packet), fields in its order: retained-encoding.ts writes it. */
+function retainedRecord(aedes: Aedes, topic: string, payload: Buffer, qos: 0 | 1): PersistedPacket {
+  // aedes renumbers a retained message when it delivers it on a subscription: brokerCounter is never read back.
+  return { cmd: 'publish', brokerId: aedes.id, brokerCounter: 0, topic, payload, qos, retain: true, dup: false, ...(qos > 0 ? { messageId: undefined } : {}) };
 }
 
 function publishInside(aedes: Aedes, topic: string, payload: Buffer | string, options: PublishOptions): Promise<void> {

@@ -65,6 +65,8 @@ export class FleetPersistence extends AsyncLevelPersistence {
   }
 
   override async outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<PersistedPacket | undefined> {
+    // Most PUBACKs (every retained delivery, every message to a clean session) have no record: no key to build.
+    if (this.inFlight.size === 0) return undefined;
     const key = outgoingIdKey(client.id, packet.messageId);
     if (!this.inFlight.has(key)) return undefined;
     const cleared = await super.outgoingClearMessageId(client, packet);
@@ -73,11 +75,12 @@ export class FleetPersistence extends AsyncLevelPersistence {
   }
 
   override storeRetained(packet: PersistedPacket): Promise<void> {
-    const key = `${RETAINED}${packet.topic}`;
-    // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
-    if (packet.payload.length === 0) return this.writer.write({ type: 'del', key });
-    // The library's msgpack record, written in one sized buffer (retained-encoding.ts: the same bytes).
-    return this.writer.write({ type: 'put', key, value: encodeRetained(packet) });
+    return this.writer.write(retainedOp(packet));
+  }
+
+  /** Stores these retained messages, in order, in one batch of the group commit (direct-delivery.ts). */
+  storeRetainedMany(packets: readonly PersistedPacket[]): Promise<void> {
+    return this.writer.writeAll(packets.map(retainedOp));
   }
 
   override createRetainedStream(pattern: string): Readable {
@@ -99,6 +102,14 @@ export class FleetPersistence extends AsyncLevelPersistence {
       if (value !== undefined) yield msgpack.decode(value);
     }
   }
+}
+
+function retainedOp(packet: PersistedPacket): WriteOp {
+  const key = `${RETAINED}${packet.topic}`;
+  // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
+  if (packet.payload.length === 0) return { type: 'del', key };
+  // The library's msgpack record, written in one sized buffer (retained-encoding.ts: the same bytes).
+  return { type: 'put', key, value: encodeRetained(packet) };
 }
 
 /**

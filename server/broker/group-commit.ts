@@ -17,7 +17,7 @@ export interface BatchWriter {
 }
 
 interface Pending {
-  readonly op: WriteOp;
+  readonly ops: readonly WriteOp[];
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -32,8 +32,14 @@ export class GroupCommit {
   constructor(private readonly db: BatchWriter) {}
 
   write(op: WriteOp): Promise<void> {
+    return this.writeAll([op]);
+  }
+
+  /** Writes these operations, in order, in the same batch; resolves once that batch is written. */
+  writeAll(ops: readonly WriteOp[]): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.queue.push({ op, resolve, reject });
+      this.queue.push({ ops, resolve, reject });
       // setImmediate: a burst of publishes made in one turn of the event loop joins the first batch.
       this.writing ??= new Promise<void>((started) => setImmediate(started)).then(() => this.drain());
     });
@@ -47,9 +53,9 @@ export class GroupCommit {
   private async drain(): Promise<void> {
     try {
       for (let i = 0; i < 1_000_000 && this.queue.length > 0; i += 1) {
-        const batch = this.queue.splice(0, MAX_BATCH_OPS);
+        const batch = this.queue.splice(0, requestsUpTo(this.queue, MAX_BATCH_OPS));
         try {
-          await this.db.batch(batch.map((p) => p.op));
+          await this.db.batch(batch.flatMap((p) => p.ops));
           for (const p of batch) p.resolve();
         } catch (error) {
           for (const p of batch) p.reject(error);
@@ -59,4 +65,16 @@ export class GroupCommit {
       this.writing = undefined;
     }
   }
+}
+
+/** How many requests from the head of the queue fit in `maxOps` operations (at least one: a larger request goes alone). */
+function requestsUpTo(queue: readonly Pending[], maxOps: number): number {
+  let ops = 0;
+  let count = 0;
+  for (const request of queue) {
+    if (count > 0 && ops + request.ops.length > maxOps) break;
+    ops += request.ops.length;
+    count += 1;
+  }
+  return count;
 }

@@ -10,13 +10,13 @@ import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { BrokerConfig } from './config.js';
-import { GuardedConnection, type GuardRejection, type PacketLimits } from './packet-guard.js';
+import { guardConnection, type GuardRejection, type PacketLimits } from './packet-guard.js';
 
 export interface ConnectionSink {
   readonly limits: PacketLimits;
   readonly maxConnectionsPerAddress: number;
   /** Hands a guarded connection to the broker. */
-  handle(connection: GuardedConnection, request?: IncomingMessage): void;
+  handle(connection: Duplex, request?: IncomingMessage): void;
   onReject(reason: GuardRejection | 'too-many-connections'): void;
 }
 
@@ -62,11 +62,15 @@ export async function startListeners(config: BrokerConfig, sink: ConnectionSink)
       counter.release(address);
       sockets.delete(stream);
     });
-    const guarded = new GuardedConnection(stream, sink.limits, (reason) => {
-      sink.onReject(reason);
-    });
-    guarded.identity = identity;
-    sink.handle(guarded, request);
+    guardConnection(
+      stream,
+      sink.limits,
+      (reason) => {
+        sink.onReject(reason);
+      },
+      identity,
+    );
+    sink.handle(stream, request);
   };
   const result: { tcp?: AddressInfo; tls?: AddressInfo; ws?: AddressInfo } = {};
   if (config.tcp !== undefined) {

@@ -8,7 +8,7 @@
  * the first packet must be CONNECT [MQTT-3.1.0-1] and the bytes received in
  * total are capped much lower.
  */
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 
 export interface PacketLimits {
   /** Largest packet (fixed header + remaining length) after authentication, bytes. */
@@ -42,7 +42,7 @@ export class FixedHeaderScanner {
   }
 
   /** Returns why the stream must be cut, or undefined when the chunk is acceptable. */
-  scan(chunk: Buffer): GuardRejection | undefined {
+  scan(chunk: Uint8Array): GuardRejection | undefined {
     if (!this.authenticated) {
       this.total += chunk.length;
       if (this.total > this.limits.maxPreAuthBytes) return 'pre-auth-too-large';
@@ -89,79 +89,45 @@ export class FixedHeaderScanner {
   }
 }
 
-/**
- * A Duplex that aedes reads from and writes to, forwarding to the real
- * stream after the scanner accepted each chunk. Backpressure is kept:
- * the inner stream is paused while aedes is not reading.
- */
-export class GuardedConnection extends Duplex {
+/** The guard on one connection: its scanner, and the device id a verified client certificate proved (mTLS), if any. */
+export interface ConnectionGuard {
   readonly scanner: FixedHeaderScanner;
-  /** The device id proven by a verified TLS client certificate (mTLS), if any. */
-  identity: string | undefined;
+  readonly identity: string | undefined;
+}
 
-  constructor(
-    private readonly inner: Duplex,
-    limits: PacketLimits,
-    private readonly onReject: (reason: GuardRejection) => void,
-  ) {
-    super({ allowHalfOpen: false });
-    this.scanner = new FixedHeaderScanner(limits);
-    inner.on('data', (chunk: Buffer) => {
-      this.accept(chunk);
-    });
-    inner.on('end', () => this.push(null));
-    inner.on('error', (error) => this.destroy(error));
-    inner.on('close', () => this.destroy());
-  }
+const guards = new WeakMap<object, ConnectionGuard>();
 
-  private accept(chunk: Buffer): void {
-    const rejection = this.scanner.scan(chunk);
-    if (rejection !== undefined) {
-      this.onReject(rejection);
-      this.inner.destroy();
-      this.destroy();
-      return;
-    }
-    if (!this.push(chunk)) this.inner.pause();
-  }
+/**
+ * Puts the guard on a connection's stream before aedes reads it: every
+ * chunk the stream hands its reader is scanned first, and a chunk the
+ * scanner refuses destroys the stream instead of reaching aedes.
+ *
+ * It wraps the stream's own `push`, the one way a Readable implementation
+ * hands received bytes to its reader (Node's stream implementer API): a
+ * net.Socket and a TLSSocket push what the socket read, ws's
+ * `createWebSocketStream` pushes each message's bytes. aedes then reads and
+ * writes the socket itself, with no second stream in between: an earlier
+ * guard was a Duplex wrapped around the socket, which cost one more stream
+ * state per connection (10,000 of them on a fleet server) and a pass
+ * through it for every packet in and out (docs/control-plane.md, "Scale").
+ */
+export function guardConnection(stream: Duplex, limits: PacketLimits, onReject: (reason: GuardRejection) => void, identity?: string): ConnectionGuard {
+  const guard: ConnectionGuard = { scanner: new FixedHeaderScanner(limits), identity };
+  const push = stream.push.bind(stream);
+  stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (chunk === null) return push(chunk, encoding);
+    // A socket pushes bytes only (no setEncoding here); anything else is refused, not passed on unscanned.
+    const rejection = chunk instanceof Uint8Array ? guard.scanner.scan(chunk) : 'malformed-length';
+    if (rejection === undefined) return push(chunk, encoding);
+    onReject(rejection);
+    stream.destroy();
+    return false;
+  };
+  guards.set(stream, guard);
+  return guard;
+}
 
-  override _read(): void {
-    this.inner.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.inner.destroyed) {
-      callback();
-      return;
-    }
-    this.inner.write(chunk, callback);
-  }
-
-  /**
-   * What aedes wrote while corked (mqtt-packet writes one PUBLISH as several
-   * chunks, corked until the next tick) goes to the socket corked too: one
-   * writev syscall per packet instead of one write per chunk, and no copy.
-   */
-  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
-    if (this.inner.destroyed) {
-      callback();
-      return;
-    }
-    this.inner.cork();
-    chunks.forEach(({ chunk }, i) => {
-      if (i < chunks.length - 1) this.inner.write(chunk);
-      else this.inner.write(chunk, callback);
-    });
-    this.inner.uncork();
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.inner.end();
-    callback();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.inner.destroy();
-    callback(error);
-  }
+/** The guard `guardConnection` put on this connection; undefined for one that never passed it. */
+export function connectionGuard(connection: object): ConnectionGuard | undefined {
+  return guards.get(connection);
 }

@@ -6,7 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { allDevicesFilter, deviceTopic } from '../../protocol/index.js';
 import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js';
 import { makeCa, makeCert, makeFleetCerts, type Pem } from '../helpers/certs.js';
@@ -67,6 +69,25 @@ describe.skipIf(openssl.skip)('embedded broker over TLS, mTLS and WebSocket', ()
     await overWs.publishAsync(deviceTopic('pw-dev', 'reports'), 'over-ws', { qos: 1 });
     await waitFor(() => received.includes('over-ws'), 5_000, 'report over WebSocket');
     await overWs.endAsync();
+  });
+
+  it('puts the packet guard on TLS and WebSocket connections too: a first packet that is not CONNECT is cut', async () => {
+    if (broker === undefined) throw new Error('no broker');
+    const counters = broker.plane.counters;
+    const before = counters.rejected['first-packet-not-connect'] ?? 0;
+    // A PUBLISH before any CONNECT [MQTT-3.1.0-1], raw over each transport.
+    const notConnect = Buffer.from([0x30, 0x02, 0x00, 0x00]);
+    const tlsUrlParts = new URL(tlsUrl());
+    const overTls = tlsConnect({ host: tlsUrlParts.hostname, port: Number(tlsUrlParts.port), ca: ca.cert });
+    const tlsClosed = new Promise<void>((resolve) => overTls.once('close', () => { resolve(); }));
+    overTls.on('error', () => undefined);
+    overTls.once('secureConnect', () => overTls.write(notConnect));
+    const overWs = new WebSocket(broker.plane.endpoints.ws ?? '', 'mqtt');
+    const wsClosed = new Promise<void>((resolve) => overWs.once('close', () => { resolve(); }));
+    overWs.on('error', () => undefined);
+    overWs.once('open', () => { overWs.send(notConnect); });
+    await Promise.all([tlsClosed, wsClosed]);
+    await waitFor(() => (counters.rejected['first-packet-not-connect'] ?? 0) === before + 2, 5_000, 'both connections cut by the guard');
   });
 
   it('registers a device that logged in with its certificate, so the server keeps its reports', async () => {

@@ -1,0 +1,115 @@
+/**
+ * The embedded broker's direct path for the server's retained messages on a
+ * device's own topics (server/broker/direct-delivery.ts): the frames it
+ * writes are what a real MQTT client reads (every remaining-length size,
+ * QoS 1 with a packet id or QoS 0 for a QoS 0 subscription, RETAIN 0 on a
+ * live delivery), its packet ids never collide with aedes' own deliveries
+ * to the same client, and a persistent session offline at publication gets
+ * the desired state once, from the retained copy, not also from a queue.
+ * Real mqtt.js clients against the real broker on 127.0.0.1 port 0.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { deviceTopic } from '../../protocol/index.js';
+import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js';
+import { connectDevice, waitFor } from '../helpers/mqtt.js';
+
+const RETAINED = { qos: 1, retain: true } as const;
+
+interface Seen {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: number;
+  readonly retain: boolean;
+  readonly messageId: number | undefined;
+}
+
+describe('embedded broker: direct delivery of retained messages to their device', () => {
+  let broker: TestBroker | undefined;
+  const clients: MqttClient[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
+    await broker?.destroy();
+    broker = undefined;
+  });
+
+  async function device(b: TestBroker, id: string, password: string, options: { clean?: boolean; qos?: 0 | 1 } = {}): Promise<{ client: MqttClient; seen: Seen[] }> {
+    const client = await connectDevice({ url: b.url, clientId: id, username: id, password, clean: options.clean ?? true });
+    clients.push(client);
+    const seen: Seen[] = [];
+    client.on('message', (topic, payload, packet) => {
+      seen.push({ topic, payload, qos: packet.qos, retain: packet.retain, messageId: packet.messageId });
+    });
+    await client.subscribeAsync([deviceTopic(id, 'desired'), deviceTopic(id, 'commands')], { qos: options.qos ?? 1 });
+    return { client, seen };
+  }
+
+  it('writes frames a client reads at every remaining-length size, QoS 1 with a packet id, RETAIN 0', async () => {
+    broker = await startTestBroker();
+    const b = broker;
+    const live = await device(b, 'frames0', await b.enroll('frames0'));
+    const topic = deviceTopic('frames0', 'desired');
+    // Remaining length = 2 + topic + 2 (packet id) + payload [MQTT-3.3.2]; its encoding takes 1 to 4 bytes [MQTT-2.2.3].
+    const overhead = 2 + Buffer.byteLength(topic) + 2;
+    const sizes = [0x7f, 0x80, 0x3fff, 0x4000, 0x1fffff, 0x200000].flatMap((edge) => [edge - overhead - 1, edge - overhead]);
+    for (const [i, size] of sizes.entries()) {
+      const payload = Buffer.alloc(size, i + 1);
+      await b.plane.publishMany([{ topic, payload, options: RETAINED }]);
+      await waitFor(() => live.seen.length === i + 1, 10_000, `the message of ${String(size)} bytes`);
+      const got = live.seen[i];
+      expect(got?.payload.equals(payload)).toBe(true);
+      expect([got?.topic, got?.qos, got?.retain]).toEqual([topic, 1, false]);
+      expect(got?.messageId).toBeGreaterThan(0);
+    }
+    // Each PUBACK was taken: the connection is still open and a later message arrives.
+    await b.plane.publishMany([{ topic, payload: Buffer.from('last'), options: RETAINED }]);
+    await waitFor(() => live.seen.length === sizes.length + 1, 5_000, 'the last message');
+    expect(live.client.connected).toBe(true);
+  });
+
+  it('delivers at QoS 0, without a packet id, to a QoS 0 subscription [MQTT-3.8.4-6]', async () => {
+    broker = await startTestBroker();
+    const live = await device(broker, 'qzero0', await broker.enroll('qzero0'), { qos: 0 });
+    await broker.plane.publishMany([{ topic: deviceTopic('qzero0', 'desired'), payload: 'state', options: RETAINED }]);
+    await waitFor(() => live.seen.length === 1, 5_000, 'the delivery');
+    expect(live.seen[0]).toMatchObject({ qos: 0, retain: false, messageId: undefined });
+    expect(live.seen[0]?.payload.toString()).toBe('state');
+  });
+
+  it('numbers its deliveries from the client counter aedes uses: ids in flight together never collide', async () => {
+    broker = await startTestBroker();
+    const b = broker;
+    const live = await device(b, 'ids0', await b.enroll('ids0'));
+    const rounds = Array.from({ length: 20 }, (_, i) => i);
+    // Commands (aedes' path) and desired states (the direct path) interleaved, all in flight at once.
+    await Promise.all(
+      rounds.map((i) =>
+        i % 2 === 0
+          ? b.plane.publish(deviceTopic('ids0', 'commands'), `command ${String(i)}`, { qos: 1, retain: false })
+          : b.plane.publishMany([{ topic: deviceTopic('ids0', 'desired'), payload: `state ${String(i)}`, options: RETAINED }]),
+      ),
+    );
+    await waitFor(() => live.seen.length === rounds.length, 5_000, 'every message');
+    const ids = live.seen.map((s) => s.messageId);
+    expect(new Set(ids).size).toBe(rounds.length);
+    expect(live.seen.filter((s) => s.topic.endsWith('/desired')).map((s) => s.payload.toString())).toHaveLength(10);
+  });
+
+  it('gives a persistent session that was offline the desired state once, from the retained copy', async () => {
+    broker = await startTestBroker();
+    const b = broker;
+    const password = await b.enroll('sleeper3');
+    const first = await device(b, 'sleeper3', password, { clean: false });
+    await first.client.endAsync();
+    await b.plane.publishMany([{ topic: deviceTopic('sleeper3', 'desired'), payload: 'while away', options: RETAINED }]);
+    const again = await device(b, 'sleeper3', password, { clean: false });
+    await waitFor(() => again.seen.length > 0, 5_000, 'the retained copy');
+    // A marker after it on the same connection: anything queued would have come before it.
+    await b.plane.publish(deviceTopic('sleeper3', 'commands'), 'marker', { qos: 1, retain: false });
+    await waitFor(() => again.seen.some((s) => s.payload.toString() === 'marker'), 5_000, 'the marker');
+    expect(again.seen.map((s) => [s.payload.toString(), s.retain])).toEqual([
+      ['while away', true],
+      ['marker', false],
+    ]);
+  });
+});
