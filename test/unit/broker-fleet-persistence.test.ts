@@ -109,4 +109,22 @@ describe('GroupCommit', () => {
     await expect(commit.write({ type: 'del', key: 'after' })).resolves.toBeUndefined();
     await commit.flush();
   });
+
+  it('keeps each writeAll request whole in one batch, in order, and splits between requests past the batch size', async () => {
+    const batches: WriteOp[][] = [];
+    const commit = new GroupCommit({
+      batch: (ops) => {
+        batches.push(ops);
+        return Promise.resolve();
+      },
+    });
+    const request = (name: string, count: number): WriteOp[] => Array.from({ length: count }, (_, i) => ({ type: 'del', key: `${name}${String(i)}` }));
+    const big = request('big', MAX_BATCH_OPS + 10);
+    const small = request('small', MAX_BATCH_OPS - 5);
+    const last = request('last', 10);
+    await Promise.all([commit.writeAll(big), commit.writeAll(small), commit.writeAll(last), commit.writeAll([])]);
+    // The request larger than a batch goes alone; the next two do not fit together, so each starts a batch.
+    expect(batches.map((b) => b.length)).toEqual([big.length, small.length, last.length]);
+    expect(batches.flat().map((op) => op.key)).toEqual([...big, ...small, ...last].map((op) => op.key));
+  });
 });
