@@ -35,21 +35,10 @@ import type { Client } from 'aedes';
 import { parseTopic, type DeviceId } from '../../protocol/index.js';
 import { mayReceive } from './acl.js';
 import { levelsMatch } from './topic-filter.js';
-
-/**
- * What aedes 1.2 keeps on a connected client and this path reads (its
- * subscriptions) and advances (its next packet id). aedes has no public API
- * for either; `readClient` checks the shape and the caller falls back to
- * aedes' path when it is not there.
- */
-interface ClientInternals {
-  readonly subscriptions: Readonly<Record<string, { readonly qos?: number } | undefined>>;
-  _nextId: number;
-}
+import { clientInternals, takePacketId } from './aedes-internals.js';
 
 /** PUBLISH [MQTT-3.3.1]: packet type 3 in the high nibble; QoS in bits 1-2. */
 const PUBLISH = 0x30;
-const LAST_PACKET_ID = 65_535;
 
 export class DirectDelivery {
   /** The server's own subscriptions inside the broker, split into levels. */
@@ -87,15 +76,11 @@ export class DirectDelivery {
   deliver(deviceId: DeviceId, topic: string, payload: Buffer, qos: 0 | 1): boolean {
     const client = this.clients.get(deviceId);
     if (client === undefined || !client.connected || client.closed) return false;
-    const internals = readClient(client);
+    const internals = clientInternals(client);
     const subscription = internals?.subscriptions[topic];
     if (internals === undefined || subscription === undefined) return false;
     const grantedQos = Math.min(qos, subscription.qos ?? 0);
-    let packetId = 0;
-    if (grantedQos > 0) {
-      packetId = internals._nextId;
-      internals._nextId = packetId >= LAST_PACKET_ID ? 1 : packetId + 1;
-    }
+    const packetId = grantedQos > 0 ? takePacketId(internals) : 0;
     const connection = client.conn;
     connection.cork();
     connection.write(publishHeader(topic, payload.length, grantedQos, packetId));
@@ -103,12 +88,6 @@ export class DirectDelivery {
     connection.uncork();
     return true;
   }
-}
-
-function readClient(client: Client): ClientInternals | undefined {
-  const candidate = client as unknown as Partial<ClientInternals>;
-  if (typeof candidate._nextId !== 'number' || typeof candidate.subscriptions !== 'object') return undefined;
-  return candidate as ClientInternals;
 }
 
 /**

@@ -18,6 +18,7 @@ import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
 import { FleetPersistence } from './fleet-persistence.js';
 import type { ControlPlane, DeviceMessageHandler, OutgoingMessage, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
+import { clientInternals, clientOfConnection, refreshKeepalive } from './aedes-internals.js';
 import { DirectDelivery } from './direct-delivery.js';
 import { startListeners } from './listeners.js';
 
@@ -59,6 +60,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     },
     maxConnectionsPerAddress: config.maxConnectionsPerAddress ?? BROKER_DEFAULTS.maxConnectionsPerAddress,
     handle: (connection, request) => aedes.handle(connection, request),
+    onPuback: (connection) => takeAckWithoutRecord(aedes, persistence, connection),
     onReject: (reason) => {
       counters.rejected[reason] = (counters.rejected[reason] ?? 0) + 1;
       logger.warn({ reason }, 'mqtt connection cut before reaching the broker');
@@ -122,6 +124,25 @@ async function publishMessages(aedes: Aedes, persistence: FleetPersistence, dire
 function retainedRecord(aedes: Aedes, topic: string, payload: Buffer, qos: 0 | 1): PersistedPacket {
   // aedes renumbers a retained message when it delivers it on a subscription: brokerCounter is never read back.
   return { cmd: 'publish', brokerId: aedes.id, brokerCounter: 0, topic, payload, qos, retain: true, dup: false, ...(qos > 0 ? { messageId: undefined } : {}) };
+}
+
+/**
+ * A PUBACK from a connected client that has no in-flight record has
+ * nothing to clear (every PUBACK of a campaign's desired states): it is
+ * taken here instead of going through aedes' reading, parsing and handler
+ * (docs/control-plane.md, "Scale"). What aedes would have done with it is
+ * done: the client's keep-alive starts again, and aedes' `ack` event is
+ * emitted (with no packet, as aedes does when nothing was cleared). A
+ * client with a record, or not yet connected, gets aedes' path.
+ */
+function takeAckWithoutRecord(aedes: Aedes, persistence: FleetPersistence, connection: object): boolean {
+  const client = clientOfConnection(connection);
+  if (client === undefined || !client.connected || client.closed || persistence.hasInFlight(client.id)) return false;
+  const internals = clientInternals(client);
+  if (internals === undefined) return false;
+  refreshKeepalive(internals);
+  aedes.emit('ack', undefined, client);
+  return true;
 }
 
 function publishInside(aedes: Aedes, topic: string, payload: Buffer | string, options: PublishOptions): Promise<void> {

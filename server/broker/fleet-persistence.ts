@@ -47,6 +47,8 @@ export class FleetPersistence extends AsyncLevelPersistence {
    * disk (only outgoingUpdate writes one); a stale key only costs a read.
    */
   private readonly inFlight = new Set<string>();
+  /** How many of those keys each client has (by client id). */
+  private readonly inFlightPerClient = new Map<string, number>();
 
   constructor(private readonly db: PersistenceDb) {
     super(db);
@@ -56,12 +58,19 @@ export class FleetPersistence extends AsyncLevelPersistence {
   override async setup(broker: unknown): Promise<void> {
     await super.setup(broker);
     // ';' follows ':' in byte order: the range is exactly the keys under the prefix.
-    for await (const key of this.db.keys({ gte: OUTGOING_ID, lt: `${OUTGOING_ID.slice(0, -1)};` })) this.inFlight.add(key);
+    for await (const key of this.db.keys({ gte: OUTGOING_ID, lt: `${OUTGOING_ID.slice(0, -1)};` })) {
+      this.track(key, decodeURIComponent(key.slice(OUTGOING_ID.length, key.lastIndexOf(':'))));
+    }
+  }
+
+  /** Whether the client may have an in-flight record (a PUBACK from it may have something to clear). */
+  hasInFlight(clientId: string): boolean {
+    return this.inFlightPerClient.has(clientId);
   }
 
   override async outgoingUpdate(client: ClientRef, packet: PersistedPacket): Promise<void> {
     await super.outgoingUpdate(client, packet);
-    this.inFlight.add(outgoingIdKey(client.id, packet.messageId));
+    this.track(outgoingIdKey(client.id, packet.messageId), client.id);
   }
 
   override async outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<PersistedPacket | undefined> {
@@ -70,8 +79,18 @@ export class FleetPersistence extends AsyncLevelPersistence {
     const key = outgoingIdKey(client.id, packet.messageId);
     if (!this.inFlight.has(key)) return undefined;
     const cleared = await super.outgoingClearMessageId(client, packet);
-    this.inFlight.delete(key);
+    if (this.inFlight.delete(key)) {
+      const left = (this.inFlightPerClient.get(client.id) ?? 1) - 1;
+      if (left > 0) this.inFlightPerClient.set(client.id, left);
+      else this.inFlightPerClient.delete(client.id);
+    }
     return cleared;
+  }
+
+  private track(key: string, clientId: string): void {
+    if (this.inFlight.has(key)) return;
+    this.inFlight.add(key);
+    this.inFlightPerClient.set(clientId, (this.inFlightPerClient.get(clientId) ?? 0) + 1);
   }
 
   override storeRetained(packet: PersistedPacket): Promise<void> {

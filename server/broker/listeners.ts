@@ -17,6 +17,8 @@ export interface ConnectionSink {
   readonly maxConnectionsPerAddress: number;
   /** Hands a guarded connection to the broker. */
   handle(connection: Duplex, request?: IncomingMessage): void;
+  /** See `GuardOptions.onPuback`. */
+  readonly onPuback?: (connection: Duplex) => boolean;
   onReject(reason: GuardRejection | 'too-many-connections'): void;
 }
 
@@ -62,14 +64,14 @@ export async function startListeners(config: BrokerConfig, sink: ConnectionSink)
       counter.release(address);
       sockets.delete(stream);
     });
-    guardConnection(
-      stream,
-      sink.limits,
-      (reason) => {
+    guardConnection(stream, {
+      limits: sink.limits,
+      onReject: (reason) => {
         sink.onReject(reason);
       },
       identity,
-    );
+      ...(sink.onPuback === undefined ? {} : { onPuback: sink.onPuback }),
+    });
     sink.handle(stream, request);
   };
   const result: { tcp?: AddressInfo; tls?: AddressInfo; ws?: AddressInfo } = {};

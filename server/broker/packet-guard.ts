@@ -41,6 +41,11 @@ export class FixedHeaderScanner {
     this.authenticated = true;
   }
 
+  /** Authenticated, and the next byte starts a packet (no packet is half read). */
+  atPacketStartAfterAuth(): boolean {
+    return this.authenticated && this.state === 'type';
+  }
+
   /** Returns why the stream must be cut, or undefined when the chunk is acceptable. */
   scan(chunk: Uint8Array): GuardRejection | undefined {
     if (!this.authenticated) {
@@ -97,6 +102,23 @@ export interface ConnectionGuard {
 
 const guards = new WeakMap<object, ConnectionGuard>();
 
+export interface GuardOptions {
+  readonly limits: PacketLimits;
+  readonly onReject: (reason: GuardRejection) => void;
+  /** The device id a verified client certificate proved (mTLS), if any. */
+  readonly identity?: string | undefined;
+  /**
+   * Offered each chunk that is exactly one PUBACK [MQTT-3.4] arriving
+   * between packets after authentication; returns true when it took it, and
+   * aedes never reads it (embedded.ts: a PUBACK with nothing to clear).
+   */
+  readonly onPuback?: (stream: Duplex) => boolean;
+}
+
+/** PUBACK: packet type 4, flags 0 [MQTT-3.4.1], remaining length 2 (the packet id). */
+const PUBACK_TYPE = 0x40;
+const PUBACK_BYTES = 4;
+
 /**
  * Puts the guard on a connection's stream before aedes reads it: every
  * chunk the stream hands its reader is scanned first, and a chunk the
@@ -111,20 +133,29 @@ const guards = new WeakMap<object, ConnectionGuard>();
  * state per connection (10,000 of them on a fleet server) and a pass
  * through it for every packet in and out (docs/control-plane.md, "Scale").
  */
-export function guardConnection(stream: Duplex, limits: PacketLimits, onReject: (reason: GuardRejection) => void, identity?: string): ConnectionGuard {
-  const guard: ConnectionGuard = { scanner: new FixedHeaderScanner(limits), identity };
+export function guardConnection(stream: Duplex, options: GuardOptions): ConnectionGuard {
+  const { limits, onReject, onPuback } = options;
+  const guard: ConnectionGuard = { scanner: new FixedHeaderScanner(limits), identity: options.identity };
   const push = stream.push.bind(stream);
-  stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-    if (chunk === null) return push(chunk, encoding);
-    // A socket pushes bytes only (no setEncoding here); anything else is refused, not passed on unscanned.
-    const rejection = chunk instanceof Uint8Array ? guard.scanner.scan(chunk) : 'malformed-length';
-    if (rejection === undefined) return push(chunk, encoding);
-    onReject(rejection);
+  const refuse = (reason: GuardRejection): false => {
+    onReject(reason);
     stream.destroy();
     return false;
   };
+  stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (chunk === null) return push(chunk, encoding);
+    // A socket pushes bytes only (no setEncoding here); anything else is refused, not passed on unscanned.
+    if (!(chunk instanceof Uint8Array)) return refuse('malformed-length');
+    if (onPuback !== undefined && isOnePuback(chunk) && guard.scanner.atPacketStartAfterAuth() && onPuback(stream)) return true;
+    const rejection = guard.scanner.scan(chunk);
+    return rejection === undefined ? push(chunk, encoding) : refuse(rejection);
+  };
   guards.set(stream, guard);
   return guard;
+}
+
+function isOnePuback(chunk: Uint8Array): boolean {
+  return chunk.length === PUBACK_BYTES && chunk[0] === PUBACK_TYPE && chunk[1] === 2;
 }
 
 /** The guard `guardConnection` put on this connection; undefined for one that never passed it. */

@@ -9,7 +9,7 @@
  * Real mqtt.js clients against the real broker on 127.0.0.1 port 0.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { deviceTopic } from '../../protocol/index.js';
 import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js';
 import { connectDevice, waitFor } from '../helpers/mqtt.js';
@@ -111,5 +111,54 @@ describe('embedded broker: direct delivery of retained messages to their device'
       ['while away', true],
       ['marker', false],
     ]);
+  });
+
+  it('keeps a client alive on PUBACKs alone: a PUBACK taken before aedes still restarts its keep-alive', async () => {
+    broker = await startTestBroker();
+    const b = broker;
+    const password = await b.enroll('acker0');
+    // Keep-alive 1 s: aedes cuts a client silent for 1.5 s [MQTT-3.1.2-24].
+    const client = mqtt.connect(b.url, { clientId: 'acker0', username: 'acker0', password, clean: false, keepalive: 1, reconnectPeriod: 0, protocolVersion: 4 });
+    clients.push(client);
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => { resolve(); });
+      client.once('error', reject);
+    });
+    // mqtt.js's own PINGREQs stopped: its PUBACKs are all the broker hears from it.
+    (client as unknown as { keepaliveManager?: { destroy(): void } | null }).keepaliveManager?.destroy();
+    let closed = false;
+    client.on('close', () => {
+      closed = true;
+    });
+    let received = 0;
+    client.on('message', () => {
+      received += 1;
+    });
+    await client.subscribeAsync(deviceTopic('acker0', 'desired'), { qos: 1 });
+    const topic = deviceTopic('acker0', 'desired');
+    // 2.4 s of PUBACKs only: well past the 1.5 s aedes allows.
+    for (let i = 0; i < 8; i += 1) {
+      await b.plane.publishMany([{ topic, payload: `state ${String(i)}`, options: RETAINED }]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    await waitFor(() => received === 8, 5_000, 'every state');
+    expect(closed).toBe(false);
+  }, 15_000);
+
+  it('leaves the PUBACK of a message with an in-flight record to aedes: an acknowledged command is not sent again', async () => {
+    broker = await startTestBroker();
+    const b = broker;
+    const password = await b.enroll('acker1');
+    const first = await device(b, 'acker1', password, { clean: false });
+    await b.plane.publish(deviceTopic('acker1', 'commands'), 'once', { qos: 1, retain: false });
+    await waitFor(() => first.seen.length === 1, 5_000, 'the command');
+    await b.plane.publishMany([{ topic: deviceTopic('acker1', 'desired'), payload: 'state', options: RETAINED }]);
+    await waitFor(() => first.seen.length === 2, 5_000, 'the desired state');
+    // Both PUBACKs reach the broker before the clean disconnect; then the session is resumed.
+    await first.client.endAsync();
+    const again = await device(b, 'acker1', password, { clean: false });
+    await b.plane.publish(deviceTopic('acker1', 'commands'), 'marker', { qos: 1, retain: false });
+    await waitFor(() => again.seen.some((s) => s.payload.toString() === 'marker'), 5_000, 'the marker');
+    expect(again.seen.map((s) => s.payload.toString())).toEqual(['state', 'marker']);
   });
 });
