@@ -5,7 +5,7 @@
  * with exact names (no wildcards), and publish only its own `reports` and
  * `presence`. Everything else is refused, `$SYS/` included.
  */
-import { deviceTopic, type TopicKind } from '../../protocol/index.js';
+import { deviceTopic, parseTopic, type DeviceId, type TopicKind } from '../../protocol/index.js';
 
 /** Topic kinds a device reads: the server-to-device ones. */
 const DEVICE_READS: readonly TopicKind[] = ['desired', 'commands'];
@@ -29,6 +29,21 @@ export function mayPublish(deviceId: string, topic: string): boolean {
  */
 export function mayReceive(deviceId: string, topic: string): boolean {
   return maySubscribe(deviceId, topic);
+}
+
+/**
+ * The device that alone may receive messages on `topic`, when it is a
+ * device's own read topic (`mayReceive` holds for that device and no
+ * other); undefined for any other topic. One parse, for the broker's
+ * per-message path (direct-delivery.ts).
+ */
+export function soleReceiver(topic: string): DeviceId | undefined {
+  try {
+    const { deviceId, kind } = parseTopic(topic);
+    return DEVICE_READS.includes(kind) ? deviceId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The topics a device may use, for enrolment answers and broker provisioning. */

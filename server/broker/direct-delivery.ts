@@ -14,7 +14,7 @@
  *    it holds that subscription. A topic any server subscription matches is
  *    left to aedes.
  *  - Order of store and delivery. The caller stores the retained copies
- *    first (group-committed), then calls `deliver`, which looks the
+ *    first (group-committed), then calls `deliverAll`, which looks the
  *    subscriber up only then: a device that subscribes in between reads the
  *    new copy on its subscription, as with aedes (which also stores first).
  *  - Sessions. A retained message is not queued in a persistent session and
@@ -32,8 +32,8 @@
  *    record behind it, it clears nothing (fleet-persistence.ts).
  */
 import type { Client } from 'aedes';
-import { parseTopic, type DeviceId } from '../../protocol/index.js';
-import { mayReceive } from './acl.js';
+import type { DeviceId } from '../../protocol/index.js';
+import { soleReceiver } from './acl.js';
 import { levelsMatch } from './topic-filter.js';
 import { clientInternals, takePacketId } from './aedes-internals.js';
 
@@ -57,59 +57,81 @@ export class DirectDelivery {
   /** The device whose own read topic this is, when a retained message there can take this path; else undefined. */
   recipientOf(topic: string, retain: boolean): DeviceId | undefined {
     if (!retain) return undefined;
-    let deviceId: DeviceId;
-    try {
-      deviceId = parseTopic(topic).deviceId;
-    } catch {
-      return undefined;
-    }
-    if (!mayReceive(deviceId, topic)) return undefined;
+    const deviceId = soleReceiver(topic);
+    if (deviceId === undefined) return undefined;
     const levels = topic.split('/');
     return this.serverFilters.some((filter) => levelsMatch(filter, levels)) ? undefined : deviceId;
   }
 
   /**
-   * Writes the message to the device's connection if it is connected and
-   * subscribed to the topic now; returns whether it did. Call only after the
-   * retained copy is stored.
+   * Writes each message to its device's connection if the device is
+   * connected and subscribed to the topic now; returns how many it wrote.
+   * Call only after the retained copies are stored. The frames of one call
+   * are built in one buffer, each written as one slice of it: one
+   * allocation for the batch and one plain write per frame.
    */
-  deliver(deviceId: DeviceId, topic: string, payload: Buffer, qos: 0 | 1): boolean {
-    const client = this.clients.get(deviceId);
-    if (client === undefined || !client.connected || client.closed) return false;
-    const internals = clientInternals(client);
-    const subscription = internals?.subscriptions[topic];
-    if (internals === undefined || subscription === undefined) return false;
-    const grantedQos = Math.min(qos, subscription.qos ?? 0);
-    const packetId = grantedQos > 0 ? takePacketId(internals) : 0;
-    const connection = client.conn;
-    connection.cork();
-    connection.write(publishHeader(topic, payload.length, grantedQos, packetId));
-    if (payload.length > 0) connection.write(payload);
-    connection.uncork();
-    return true;
+  deliverAll(messages: readonly DirectMessage[]): number {
+    const frames: { readonly connection: Client['conn']; readonly message: DirectMessage; readonly qos: number; readonly packetId: number; readonly bytes: number }[] = [];
+    let total = 0;
+    for (const message of messages) {
+      const client = this.clients.get(message.deviceId);
+      if (client === undefined || !client.connected || client.closed) continue;
+      const internals = clientInternals(client);
+      const subscription = internals?.subscriptions[message.topic];
+      if (internals === undefined || subscription === undefined) continue;
+      const qos = Math.min(message.qos, subscription.qos ?? 0);
+      const bytes = publishFrameBytes(message.topic, message.payload.length, qos);
+      frames.push({ connection: client.conn, message, qos, packetId: qos > 0 ? takePacketId(internals) : 0, bytes });
+      total += bytes;
+    }
+    if (frames.length === 0) return 0;
+    const slab = Buffer.allocUnsafeSlow(total);
+    let offset = 0;
+    for (const { connection, message, qos, packetId, bytes } of frames) {
+      writePublishFrame(slab, offset, message.topic, message.payload, qos, packetId);
+      connection.write(slab.subarray(offset, offset + bytes));
+      offset += bytes;
+    }
+    return frames.length;
   }
 }
 
+/** One retained message for `deliverAll`. */
+export interface DirectMessage {
+  readonly deviceId: DeviceId;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1;
+}
+
+/** The size of a PUBLISH packet [MQTT-3.3]: fixed header, topic, packet id (QoS > 0), payload. */
+export function publishFrameBytes(topic: string, payloadBytes: number, qos: number): number {
+  const remaining = 2 + Buffer.byteLength(topic) + (qos > 0 ? 2 : 0) + payloadBytes;
+  return 1 + remainingLengthBytes(remaining) + remaining;
+}
+
+function remainingLengthBytes(remaining: number): number {
+  return remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4;
+}
+
 /**
- * The fixed header, topic and packet id of one PUBLISH packet, DUP 0 and
- * RETAIN 0 (a live delivery); the payload follows it on the wire as it is
- * (written after it, corked: one syscall, no copy of the payload).
+ * Writes one PUBLISH packet, DUP 0 and RETAIN 0 (a live delivery), at
+ * `offset` of `target` (`publishFrameBytes` long).
  */
-export function publishHeader(topic: string, payloadBytes: number, qos: number, packetId: number): Buffer {
+export function writePublishFrame(target: Buffer, offset: number, topic: string, payload: Buffer, qos: number, packetId: number): void {
   const topicBytes = Buffer.byteLength(topic);
-  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payloadBytes;
-  const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4;
-  const header = Buffer.allocUnsafe(1 + lengthBytes + remaining - payloadBytes);
-  header[0] = PUBLISH | (qos << 1);
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.length;
+  const lengthBytes = remainingLengthBytes(remaining);
+  let at = offset;
+  target[at++] = PUBLISH | (qos << 1);
   // [MQTT-2.2.3] remaining length: 7 bits a byte, least significant first, high bit = more.
-  let offset = 1;
   for (let left = remaining, i = 0; i < lengthBytes; i += 1) {
     const digit = left % 0x80;
     left = Math.floor(left / 0x80);
-    header[offset++] = left > 0 ? digit | 0x80 : digit;
+    target[at++] = left > 0 ? digit | 0x80 : digit;
   }
-  offset = header.writeUInt16BE(topicBytes, offset);
-  offset += header.write(topic, offset, 'utf8');
-  if (qos > 0) header.writeUInt16BE(packetId, offset);
-  return header;
+  at = target.writeUInt16BE(topicBytes, at);
+  at += target.write(topic, at, 'utf8');
+  if (qos > 0) at = target.writeUInt16BE(packetId, at);
+  payload.copy(target, at);
 }

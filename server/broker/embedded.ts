@@ -11,7 +11,7 @@ import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 
 import type { PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { ID_MAX_LENGTH, type DeviceId } from '../../protocol/index.js';
+import { ID_MAX_LENGTH } from '../../protocol/index.js';
 import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
@@ -19,7 +19,7 @@ import { FleetPersistence } from './fleet-persistence.js';
 import type { ControlPlane, DeviceMessageHandler, OutgoingMessage, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
 import { clientInternals, clientOfConnection, refreshKeepalive } from './aedes-internals.js';
-import { DirectDelivery } from './direct-delivery.js';
+import { DirectDelivery, type DirectMessage } from './direct-delivery.js';
 import { startListeners } from './listeners.js';
 
 export interface EmbeddedBrokerDeps {
@@ -106,16 +106,16 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
  * through aedes' publish path (its retained copy group-committed too).
  */
 async function publishMessages(aedes: Aedes, persistence: FleetPersistence, direct: DirectDelivery, messages: readonly OutgoingMessage[]): Promise<void> {
-  const directs: { deviceId: DeviceId; message: OutgoingMessage; payload: Buffer }[] = [];
+  const directs: DirectMessage[] = [];
   const others: Promise<void>[] = [];
   for (const message of messages) {
     const deviceId = direct.recipientOf(message.topic, message.options.retain);
     if (deviceId === undefined) others.push(publishInside(aedes, message.topic, message.payload, message.options));
-    else directs.push({ deviceId, message, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload });
+    else directs.push({ deviceId, topic: message.topic, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload, qos: message.options.qos });
   }
   if (directs.length > 0) {
-    await persistence.storeRetainedMany(directs.map(({ message, payload }) => retainedRecord(aedes, message.topic, payload, message.options.qos)));
-    for (const { deviceId, message, payload } of directs) direct.deliver(deviceId, message.topic, payload, message.options.qos);
+    await persistence.storeRetainedMany(directs.map((m) => retainedRecord(aedes, m.topic, m.payload, m.qos)));
+    direct.deliverAll(directs);
   }
   await Promise.all(others);
 }

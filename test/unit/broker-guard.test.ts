@@ -1,7 +1,7 @@
 /** The MQTT fixed-header scanner and the device ACL, in memory. */
 import { describe, expect, it } from 'vitest';
 import { FixedHeaderScanner } from '../../server/broker/packet-guard.js';
-import { deviceAcl, mayPublish, mayReceive, maySubscribe } from '../../server/broker/acl.js';
+import { deviceAcl, mayPublish, mayReceive, maySubscribe, soleReceiver } from '../../server/broker/acl.js';
 
 const limits = { maxPacketBytes: 1000, maxPreAuthBytes: 100 };
 
@@ -48,5 +48,15 @@ describe('device ACL', () => {
     expect(mayPublish('d1', '$SYS/broker/x')).toBe(false);
     expect(mayReceive('d1', 'bootfleet/v1/devices/d2/desired')).toBe(false);
     expect(mayReceive('d1', 'bootfleet/v1/devices/d1/commands')).toBe(true);
+  });
+
+  it('names the one device that may receive a topic: its own read topics only', () => {
+    expect(soleReceiver('bootfleet/v1/devices/d1/desired')).toBe('d1');
+    expect(soleReceiver('bootfleet/v1/devices/d1/commands')).toBe('d1');
+    for (const topic of ['bootfleet/v1/devices/d1/reports', 'bootfleet/v1/devices/d1/presence', 'bootfleet/v1/devices/+/desired', 'bootfleet/v1/devices/d1/desired/x', '$SYS/broker/x', 'bootfleet/v1/devices/bad id/desired']) {
+      expect(soleReceiver(topic)).toBeUndefined();
+    }
+    // Consistent with the delivery check: the device it names may receive the topic.
+    expect(mayReceive(soleReceiver('bootfleet/v1/devices/d7/desired') ?? '', 'bootfleet/v1/devices/d7/desired')).toBe(true);
   });
 });
