@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import AsyncLevelPersistence, { type PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
 import msgpack from 'msgpack-lite';
 import { GroupCommit, type WriteOp } from './group-commit.js';
-import { encodeRetained } from './retained-encoding.js';
+import { encodeRetained, encodeRetainedMany } from './retained-encoding.js';
 
 /** The key prefixes aedes-persistence-level stores retained messages and in-flight QoS 1 ids under. */
 const RETAINED = 'retained:';
@@ -97,9 +97,21 @@ export class FleetPersistence extends AsyncLevelPersistence {
     return this.writer.write(retainedOp(packet));
   }
 
-  /** Stores these retained messages, in order, in one batch of the group commit (direct-delivery.ts). */
+  /** Stores these retained messages, in order, in one batch of the group commit (direct-delivery.ts); their records in one buffer. */
   storeRetainedMany(packets: readonly PersistedPacket[]): Promise<void> {
-    return this.writer.writeAll(packets.map(retainedOp));
+    const kept = packets.filter((packet) => packet.payload.length > 0);
+    const records = encodeRetainedMany(kept);
+    let next = 0;
+    return this.writer.writeAll(
+      packets.map((packet): WriteOp => {
+        const key = `${RETAINED}${packet.topic}`;
+        // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
+        if (packet.payload.length === 0) return { type: 'del', key };
+        const value = records[next++];
+        if (value === undefined) throw new Error('a retained record was not encoded');
+        return { type: 'put', key, value };
+      }),
+    );
   }
 
   override createRetainedStream(pattern: string): Readable {

@@ -40,7 +40,31 @@ export function encodeRetained(record: Readonly<Record<string, unknown>>): Buffe
   const keys = Object.keys(record);
   const packet = plainShape(record, keys);
   if (packet === undefined) return msgpack.encode(record);
-  const writer = new Writer(sizeOf(packet, keys));
+  return writeRecord(new Writer(Buffer.allocUnsafe(sizeOf(packet, keys))), packet, keys);
+}
+
+/**
+ * `encodeRetained` of each record, the records of aedes' shape written into
+ * one buffer (one allocation for a batch instead of one per record); each
+ * result is its own slice of it.
+ */
+export function encodeRetainedMany(records: readonly Readonly<Record<string, unknown>>[]): Buffer[] {
+  const shapes = records.map((record) => {
+    const keys = Object.keys(record);
+    const packet = plainShape(record, keys);
+    return { keys, packet, size: packet === undefined ? 0 : sizeOf(packet, keys) };
+  });
+  const slab = Buffer.allocUnsafeSlow(shapes.reduce((total, shape) => total + shape.size, 0));
+  let offset = 0;
+  return shapes.map(({ keys, packet, size }, i) => {
+    if (packet === undefined) return msgpack.encode(records[i]);
+    const encoded = writeRecord(new Writer(slab.subarray(offset, offset + size)), packet, keys);
+    offset += size;
+    return encoded;
+  });
+}
+
+function writeRecord(writer: Writer, packet: RetainedPacket, keys: readonly string[]): Buffer {
   writer.mapHeader(keys.length);
   writer.string('cmd');
   writer.string(packet.cmd);
@@ -105,12 +129,9 @@ function numberSize(value: number): number {
 
 /** Writes msgpack tokens into a buffer sized in advance (big-endian, as msgpack requires). */
 class Writer {
-  private readonly buffer: Buffer;
   private offset = 0;
 
-  constructor(size: number) {
-    this.buffer = Buffer.allocUnsafe(size);
-  }
+  constructor(private readonly buffer: Buffer) {}
 
   mapHeader(entries: number): void {
     // Never more than 15 entries here: a fixmap.

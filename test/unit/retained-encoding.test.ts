@@ -7,7 +7,7 @@
  */
 import msgpack from 'msgpack-lite';
 import { describe, expect, it } from 'vitest';
-import { encodeRetained } from '../../server/broker/retained-encoding.js';
+import { encodeRetained, encodeRetainedMany } from '../../server/broker/retained-encoding.js';
 
 const BROKER_ID = '8d5c1e0a-3b4f-4c2d-9e8f-0a1b2c3d4e5f';
 
@@ -55,5 +55,19 @@ describe('encodeRetained', () => {
     expectSameAsMsgpack({ ...packet(), properties: { userProperties: { a: '1' } } });
     const { dup: _dup, ...shorter } = packet();
     expectSameAsMsgpack(shorter);
+  });
+
+  it('encodes a batch into slices of one buffer, each what msgpack-lite writes, other shapes included, in order', () => {
+    const records = [
+      packet({ payload: Buffer.alloc(254, 0x61) }),
+      { ...packet(), payload: 'a string payload' },
+      { ...packet({ topic: 'é'.repeat(20), brokerCounter: 70_000 }), messageId: undefined },
+      packet({ payload: Buffer.alloc(65_536, 0x62) }),
+    ];
+    const encoded = encodeRetainedMany(records);
+    expect(encoded.map((e) => e.toString('hex'))).toEqual(records.map((r) => msgpack.encode(r).toString('hex')));
+    // The aedes-shaped ones share one allocation: one batch, one buffer.
+    expect(encoded[0]?.buffer).toBe(encoded[3]?.buffer);
+    expect(encodeRetainedMany([])).toEqual([]);
   });
 });
