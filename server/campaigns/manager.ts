@@ -61,7 +61,13 @@ export class CampaignManager {
     // One listener per open event stream; the bound is the API's concern, not a leak.
     this.events.setMaxListeners(0);
     const issuer = new Issuer({ plane: deps.plane, key: deps.key, store: this.store });
-    this.rollout = { issuer, registry: deps.devices, logger: deps.logger, emit: (event: CampaignEvent) => this.events.emit('event', event) };
+    this.rollout = {
+      issuer,
+      registry: deps.devices,
+      logger: deps.logger,
+      emit: (event: CampaignEvent) => this.events.emit('event', event),
+      listening: () => this.events.listenerCount('event') > 0,
+    };
   }
 
   /** Loads running and paused campaigns, applies reports stored while the engine was down, and starts the timer. */

@@ -8,8 +8,8 @@
  * The step changes `active` in memory and returns what to persist; the
  * caller writes it in one batch. Messages are published before their
  * device record is written: a crash in between re-issues on restart (the
- * very message again when it was signed ahead and its record not yet
- * deleted, else with a higher seq), which devices accept; the opposite
+ * very message again when it was signed ahead, since a used record is kept
+ * until the campaign ends, else with a higher seq), which devices accept; the opposite
  * order could record a desired state that was never sent.
  */
 import type { Logger } from 'pino';
@@ -35,6 +35,8 @@ export interface RolloutDeps {
   readonly registry: DeviceRegistry;
   readonly logger: Logger;
   readonly emit: (event: CampaignEvent) => void;
+  /** Whether anyone listens to device events (an event stream): a start issues 10,000 of them, built for nobody otherwise. */
+  readonly listening?: () => boolean;
 }
 
 export interface StepResult {
@@ -97,11 +99,11 @@ export async function abortCampaign(active: ActiveCampaign, now: number, deps: R
   return changed;
 }
 
-function update(active: ActiveCampaign, next: DeviceProgress, changed: Map<string, DeviceProgress>, deps: Pick<RolloutDeps, 'emit'>): void {
+function update(active: ActiveCampaign, next: DeviceProgress, changed: Map<string, DeviceProgress>, deps: Pick<RolloutDeps, 'emit' | 'listening'>): void {
   const previous = active.devices.get(next.device);
   active.devices.set(next.device, next);
   changed.set(next.device, next);
-  if (previous?.state !== next.state) {
+  if (previous?.state !== next.state && (deps.listening?.() ?? true)) {
     deps.emit({ type: 'device', campaign: active.campaign.id, device: next.device, state: next.state, ...(next.phase === undefined ? {} : { phase: next.phase }) });
   }
 }
@@ -195,14 +197,15 @@ async function issueBatch(active: ActiveCampaign, batch: readonly DeviceProgress
   );
   const issued = await deps.issuer.desiredStates(
     active.campaign,
-    batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? [] })),
+    batch.map((d, i) => ({ device: d.device, inventory: inventories[i] ?? NO_LAYERS })),
     now,
     planner,
   );
   batch.forEach((device, i) => {
     const result = issued[i];
     if (result === undefined) return;
-    const { missingBytes, missingLayers } = planner.of(inventories[i] ?? []);
+    // The same arrays the issuer planned: found by identity (plan.ts).
+    const { missingBytes, missingLayers } = planner.of(inventories[i] ?? NO_LAYERS);
     const first = device.state === 'pending';
     update(
       active,
@@ -223,7 +226,9 @@ async function issueBatch(active: ActiveCampaign, batch: readonly DeviceProgress
   });
 }
 
+const NO_LAYERS: readonly string[] = [];
+
 async function inventoriesOf(devices: readonly string[], registry: DeviceRegistry, known?: KnownInventories): Promise<(readonly string[])[]> {
   if (known !== undefined && devices.every((device) => known.has(device))) return devices.map((device) => known.get(device) ?? []);
-  return (await registry.getMany(devices)).map((d) => d?.inventory ?? []);
+  return (await registry.getMany(devices)).map((d) => d?.inventory ?? NO_LAYERS);
 }

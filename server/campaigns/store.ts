@@ -42,8 +42,6 @@ export class CampaignStore {
   private readonly bytes;
   private readonly seqs;
   private readonly seqMutex = new KeyedMutex();
-  /** Desired states signed ahead and published, per campaign: deleted by the campaign's next records write. */
-  private readonly usedPrepared = new Map<string, string[]>();
 
   constructor(db: Level) {
     this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
@@ -69,23 +67,18 @@ export class CampaignStore {
     return devices;
   }
 
-  /** Writes the campaign and the given device records atomically (with the deletions `dropPreparedWithNextWrite` asked for). */
+  /** Writes the campaign and the given device records atomically. */
   async put(campaign: Campaign, devices: Iterable<DeviceProgress> = []): Promise<void> {
-    await this.write(campaign.id, [{ key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)]);
+    await this.write([{ type: 'put', key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)]);
   }
 
   async putDevices(campaignId: string, devices: Iterable<DeviceProgress>): Promise<void> {
-    await this.write(campaignId, deviceOps(campaignId, devices));
+    await this.write(deviceOps(campaignId, devices));
   }
 
   /** The array form of batch: unlike a chained batch it waits for the sublevel to open. */
-  private async write(campaignId: string, puts: readonly { key: string; value: string }[]): Promise<void> {
-    const drops = this.usedPrepared.get(campaignId) ?? [];
-    this.usedPrepared.delete(campaignId);
-    if (puts.length === 0 && drops.length === 0) return;
-    const ops: ({ type: 'put'; key: string; value: string } | { type: 'del'; key: string })[] = puts.map((op) => ({ type: 'put', key: op.key, value: op.value }));
-    for (const device of drops) ops.push({ type: 'del', key: `p!${campaignId}!${device}` });
-    await this.records.batch(ops);
+  private async write(ops: { type: 'put'; key: string; value: string }[]): Promise<void> {
+    if (ops.length > 0) await this.records.batch(ops);
   }
 
   /** Desired states signed ahead for these devices (undefined where none). */
@@ -106,22 +99,14 @@ export class CampaignStore {
   }
 
   /**
-   * Deletes these prepared records with the campaign's next records write
-   * (`put`, `putDevices`): a used record is only clutter, so it need not
-   * cost a write of its own. One a crash left behind can only be published
-   * again as the very message the device was sent (same seq, still the
-   * newest: issuer.ts, `reusable`); `dropPrepared` clears what is left when
-   * the campaign ends.
+   * Deletes the campaign's prepared records (when it ends), or only these
+   * devices'. A record used during the rollout is not deleted then: it can
+   * only be published again as the very message the device was sent (same
+   * seq, still the newest, more than half its lifetime left: issuer.ts,
+   * `reusable`), which is what a restart after a crash between publishing
+   * and recording needs; a re-issue at half-life signs anew.
    */
-  dropPreparedWithNextWrite(campaignId: string, devices: readonly string[]): void {
-    if (devices.length === 0) return;
-    const pending = this.usedPrepared.get(campaignId);
-    if (pending === undefined) this.usedPrepared.set(campaignId, [...devices]);
-    else pending.push(...devices);
-  }
-
   async dropPrepared(campaignId: string, devices?: readonly string[]): Promise<void> {
-    this.usedPrepared.delete(campaignId);
     if (devices === undefined) await this.records.clear({ gt: `p!${campaignId}!`, lt: `p!${campaignId}!${END}` });
     else if (devices.length > 0) await this.records.batch(devices.map((device) => ({ type: 'del' as const, key: `p!${campaignId}!${device}` })));
   }
@@ -163,6 +148,8 @@ function preparedOf(value: Buffer): PreparedState {
   return { ...facts, bundle: value.subarray(newline + 1) };
 }
 
-function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): { key: string; value: string }[] {
-  return [...devices].map((device) => ({ key: `d!${campaignId}!${device.device}`, value: JSON.stringify(device) }));
+function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): { type: 'put'; key: string; value: string }[] {
+  const ops: { type: 'put'; key: string; value: string }[] = [];
+  for (const device of devices) ops.push({ type: 'put', key: `d!${campaignId}!${device.device}`, value: JSON.stringify(device) });
+  return ops;
 }
