@@ -215,7 +215,7 @@ export class CampaignManager {
         devices.set(device.id, { device: device.id, wave: waves[index] ?? 0, state: 'pending', missingBytes: delta?.missingBytes ?? 0, missingLayers: delta?.missingLayers ?? 0 });
       });
       const campaign: Campaign = { ...draft, state: 'running', startedAt: this.seconds(), deviceCount: selected.length };
-      await this.store.put(campaign, devices.values());
+      await this.store.putStarted(campaign, [...devices.values()]);
       const active: ActiveCampaign = { campaign, devices };
       this.active.set(id, active);
       this.rollout.emit({ type: 'state', campaign: id, state: 'running' });

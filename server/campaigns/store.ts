@@ -2,6 +2,11 @@
  * Campaigns in level, under their own sublevels:
  *   campaigns        c!<campaign>            campaign record (JSON)
  *                    d!<campaign>!<device>   the device's progress in the campaign (JSON)
+ *                    f!<campaign>            the devices frozen at start, in rollout order, as they were
+ *                                            then (all pending): one JSON array of [device, wave,
+ *                                            missingBytes, missingLayers]; a device's `d!` record, once
+ *                                            written, supersedes its entry (a campaign started by an
+ *                                            earlier version has a `d!` record for every device instead)
  *                    p!<campaign>!<device>   a desired state signed ahead, at creation (issuer.ts): its
  *                                            facts as one line of JSON, a newline, then the signed
  *                                            bundle's bytes as published (read back without copying)
@@ -13,6 +18,7 @@
  * is never used twice, across restarts too (docs/protocol.md, "Security properties").
  */
 import type { Level } from 'level';
+import { BootfleetError } from '../../protocol/index.js';
 import { KeyedMutex } from '../devices/keyed-mutex.js';
 import type { Campaign, DeviceProgress } from './schemas.js';
 
@@ -31,6 +37,9 @@ export interface PreparedState {
 }
 
 type PreparedFacts = Omit<PreparedState, 'bundle'>;
+
+/** A device frozen at start: [device, wave, missingBytes, missingLayers] (its state is `pending`). */
+type FrozenEntry = [string, number, number, number];
 
 const NEWLINE = 0x0a;
 
@@ -61,10 +70,38 @@ export class CampaignStore {
     return campaigns;
   }
 
+  /** The campaign's devices: in rollout order when it was started by this version (its frozen list), each as last written. */
   async devices(id: string): Promise<DeviceProgress[]> {
-    const devices: DeviceProgress[] = [];
-    for await (const text of this.records.values({ gt: `d!${id}!`, lt: `d!${id}!${END}` })) devices.push(JSON.parse(text) as DeviceProgress);
-    return devices;
+    const devices = new Map<string, DeviceProgress>();
+    const frozen: string | undefined = await this.records.get(`f!${id}`);
+    if (frozen !== undefined) {
+      for (const [device, wave, missingBytes, missingLayers] of JSON.parse(frozen) as FrozenEntry[]) {
+        devices.set(device, { device, wave, state: 'pending', missingBytes, missingLayers });
+      }
+    }
+    // A record replaces the frozen entry in place (Map order stays the rollout order).
+    for await (const text of this.records.values({ gt: `d!${id}!`, lt: `d!${id}!${END}` })) {
+      const device = JSON.parse(text) as DeviceProgress;
+      devices.set(device.device, device);
+    }
+    return [...devices.values()];
+  }
+
+  /**
+   * Writes the started campaign with its devices, all pending, as one frozen
+   * list (one value instead of a record per device: a start writes nothing
+   * per device before the first one is sent its desired state). Each
+   * device's own record is written when it first changes.
+   */
+  async putStarted(campaign: Campaign, devices: readonly DeviceProgress[]): Promise<void> {
+    const entries = devices.map((d): FrozenEntry => {
+      if (d.state !== 'pending') throw new BootfleetError('BOOTFLEET_INTERNAL', `device ${d.device} is ${d.state}, not pending, at start`);
+      return [d.device, d.wave, d.missingBytes, d.missingLayers];
+    });
+    await this.write([
+      { type: 'put', key: `c!${campaign.id}`, value: JSON.stringify(campaign) },
+      { type: 'put', key: `f!${campaign.id}`, value: JSON.stringify(entries) },
+    ]);
   }
 
   /** Writes the campaign and the given device records atomically. */
