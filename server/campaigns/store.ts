@@ -43,6 +43,9 @@ type FrozenEntry = [string, number, number, number];
 
 const NEWLINE = 0x0a;
 
+/** Sequences remembered at most (about 100 bytes each); past it the memory starts again from empty. */
+const MAX_KNOWN_SEQS = 200_000;
+
 const END = '\uffff';
 
 export class CampaignStore {
@@ -51,6 +54,13 @@ export class CampaignStore {
   private readonly bytes;
   private readonly seqs;
   private readonly seqMutex = new KeyedMutex();
+  /**
+   * The sequences read or allocated since open, written through by
+   * `nextSeqs` (this store is the only writer of the sublevel: one per
+   * database, as the server has): a start checks each device's newest seq
+   * (issuer.ts, `reusable`) without reading the ones its creation allocated.
+   */
+  private readonly knownSeqs = new Map<string, number>();
 
   constructor(db: Level) {
     this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
@@ -148,10 +158,21 @@ export class CampaignStore {
     else if (devices.length > 0) await this.records.batch(devices.map((device) => ({ type: 'del' as const, key: `p!${campaignId}!${device}` })));
   }
 
-  /** The last sequence allocated for each device's messages of `kind` (0 when none). */
+  /** The last sequence allocated for each device's messages of `kind` (0 when none); only unknown ones are read. */
   async currentSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
-    const current = await this.seqs.getMany(devices.map((device) => `${device}!${kind}`));
-    return current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)));
+    const keys = devices.map((device) => `${device}!${kind}`);
+    const known = keys.map((key) => this.knownSeqs.get(key));
+    const missing = keys.filter((_, i) => known[i] === undefined);
+    if (missing.length === 0) return known as number[];
+    const read = await this.seqs.getMany(missing);
+    let next = 0;
+    return known.map((seq, i) => {
+      if (seq !== undefined) return seq;
+      const text = read[next++];
+      const value = text === undefined ? 0 : Number(text);
+      this.remember(keys[i] ?? '', value);
+      return value;
+    });
   }
 
   /** The next sequence for the device's messages of `kind`; durable before it is returned. */
@@ -168,8 +189,16 @@ export class CampaignStore {
       const current = await this.seqs.getMany(keys);
       const next = current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)) + 1);
       await this.seqs.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: String(next[i] ?? 1) })));
+      keys.forEach((key, i) => {
+        this.remember(key, next[i] ?? 1);
+      });
       return next;
     });
+  }
+
+  private remember(key: string, seq: number): void {
+    if (this.knownSeqs.size >= MAX_KNOWN_SEQS && !this.knownSeqs.has(key)) this.knownSeqs.clear();
+    this.knownSeqs.set(key, seq);
   }
 }
 

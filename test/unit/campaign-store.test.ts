@@ -56,4 +56,14 @@ describe('CampaignStore device records', () => {
     await expect(store.putStarted(campaign, [issued('a1', 0)])).rejects.toMatchObject({ code: 'BOOTFLEET_INTERNAL' });
     expect(await store.get(campaign.id)).toBeUndefined();
   });
+
+  it('answers the current sequences it allocated or read as a fresh store reads them from disk', async () => {
+    expect(await store.currentSeqs(['a1', 'm5'], 'desired')).toEqual([0, 0]);
+    await store.nextSeqs(['a1', 'm5'], 'desired');
+    await store.nextSeq('a1', 'desired');
+    await store.nextSeq('a1', 'command');
+    expect(await store.currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
+    expect(await store.currentSeqs(['a1', 'm5', 'z9'], 'command')).toEqual([1, 0, 0]);
+    expect(await new CampaignStore(db).currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
+  });
 });
