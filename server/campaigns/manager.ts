@@ -341,8 +341,8 @@ export class CampaignManager {
   /** Runs one rollout step; the caller holds the campaign's mutex. */
   private async stepLocked(active: ActiveCampaign, known?: KnownInventories): Promise<void> {
     const result = await stepCampaign(active, this.seconds(), this.rollout, known);
-    if (result.campaignChanged) await this.store.put(active.campaign, result.devices.values());
-    else if (result.devices.size > 0) await this.store.putDevices(active.campaign.id, result.devices.values());
+    if (result.campaignChanged) await this.store.put(active.campaign, result.devices.values(), result.firstIssued);
+    else if (result.devices.size > 0 || result.firstIssued.length > 0) await this.store.putDevices(active.campaign.id, result.devices.values(), result.firstIssued);
     if (isActive(active.campaign.state)) return;
     this.active.delete(active.campaign.id);
     await this.store.dropPrepared(active.campaign.id);

@@ -42,6 +42,12 @@ export interface RolloutDeps {
 export interface StepResult {
   readonly campaignChanged: boolean;
   readonly devices: Map<string, DeviceProgress>;
+  /**
+   * Devices issued their first desired state in this step, not in `devices`
+   * (the store may write them compact: device-records.ts); a device changed
+   * again in the same step is in `devices` too, and that record wins.
+   */
+  readonly firstIssued: DeviceProgress[];
 }
 
 /**
@@ -52,26 +58,27 @@ export type KnownInventories = ReadonlyMap<string, readonly string[]>;
 
 export async function stepCampaign(active: ActiveCampaign, now: number, deps: RolloutDeps, known?: KnownInventories): Promise<StepResult> {
   const devices = new Map<string, DeviceProgress>();
+  const firstIssued: DeviceProgress[] = [];
   const before = active.campaign;
-  if (before.state !== 'running' || (before.settings.startAt !== undefined && now < before.settings.startAt)) return { campaignChanged: false, devices };
+  if (before.state !== 'running' || (before.settings.startAt !== undefined && now < before.settings.startAt)) return { campaignChanged: false, devices, firstIssued };
   expireSilent(active, now, devices, deps);
   for (let round = 0; round <= before.settings.waves.length; round += 1) {
     const verdict = judgeWaves({ ...active.campaign.settings, ...active.campaign }, active.devices.values());
     if (verdict.trip) {
       await tripFailure(active, verdict, now, devices, deps);
-      return { campaignChanged: true, devices };
+      return { campaignChanged: true, devices, firstIssued };
     }
     if (verdict.done) {
       setState(active, 'complete', now, deps);
-      return { campaignChanged: true, devices };
+      return { campaignChanged: true, devices, firstIssued };
     }
     if (!verdict.advance) break;
     active.campaign = { ...active.campaign, currentWave: active.campaign.currentWave + 1 };
     deps.emit({ type: 'wave', campaign: before.id, wave: active.campaign.currentWave });
   }
-  await issuePending(active, now, devices, deps, known);
+  await issuePending(active, now, devices, deps, { firstIssued, ...(known === undefined ? {} : { known }) });
   await reissueExpiring(active, now, devices, deps);
-  return { campaignChanged: active.campaign !== before, devices };
+  return { campaignChanged: active.campaign !== before, devices, firstIssued };
 }
 
 export function setState(active: ActiveCampaign, action: 'pause' | 'resume' | 'abort' | 'complete', now: number, deps: Pick<RolloutDeps, 'emit'>, reason?: string): void {
@@ -99,10 +106,12 @@ export async function abortCampaign(active: ActiveCampaign, now: number, deps: R
   return changed;
 }
 
-function update(active: ActiveCampaign, next: DeviceProgress, changed: Map<string, DeviceProgress>, deps: Pick<RolloutDeps, 'emit' | 'listening'>): void {
+/** Records a device's new progress in memory and among the step's changes (in `firstIssued` instead when given). */
+function update(active: ActiveCampaign, next: DeviceProgress, changed: Map<string, DeviceProgress>, deps: Pick<RolloutDeps, 'emit' | 'listening'>, firstIssued?: DeviceProgress[]): void {
   const previous = active.devices.get(next.device);
   active.devices.set(next.device, next);
-  changed.set(next.device, next);
+  if (firstIssued === undefined) changed.set(next.device, next);
+  else firstIssued.push(next);
   if (previous?.state !== next.state && (deps.listening?.() ?? true)) {
     deps.emit({ type: 'device', campaign: active.campaign.id, device: next.device, state: next.state, ...(next.phase === undefined ? {} : { phase: next.phase }) });
   }
@@ -133,7 +142,7 @@ async function tripFailure(active: ActiveCampaign, verdict: WaveVerdict, now: nu
 }
 
 /** Issues desired state to the pending devices of the waves so far, keeping at most `maxConcurrentActivations` in flight. */
-async function issuePending(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, known?: KnownInventories): Promise<void> {
+async function issuePending(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, options: IssueOptions): Promise<void> {
   const { currentWave, settings } = active.campaign;
   let inFlight = 0;
   for (const device of active.devices.values()) if (device.state === 'issued' || device.state === 'in-progress') inFlight += 1;
@@ -143,7 +152,7 @@ async function issuePending(active: ActiveCampaign, now: number, changed: Map<st
     if (due.length >= room) break;
     if (device.state === 'pending' && device.wave <= currentWave) due.push(device);
   }
-  await issue(active, due, now, changed, deps, known);
+  await issue(active, due, now, changed, deps, options);
 }
 
 /** Desired states at or past half their lifetime are signed again with a new seq while the campaign runs. */
@@ -154,7 +163,7 @@ async function reissueExpiring(active: ActiveCampaign, now: number, changed: Map
   for (const d of active.devices.values()) {
     if ((d.state === 'issued' || d.state === 'in-progress') && d.expiresAt !== undefined && d.expiresAt - now <= halfLife) due.push(d);
   }
-  if (due.length > 0) await issue(active, due, now, changed, deps);
+  if (due.length > 0) await issue(active, due, now, changed, deps, {});
 }
 
 /** Devices issued per batch: bounds the memory of one batch of signed messages. */
@@ -166,14 +175,20 @@ const ISSUE_BATCH = 256;
  */
 const ISSUE_WINDOW = 4;
 
-async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, known?: KnownInventories): Promise<void> {
+/** What the caller of an issue may add: inventories it has read, and where first issues go (`StepResult.firstIssued`). */
+interface IssueOptions {
+  readonly known?: KnownInventories;
+  readonly firstIssued?: DeviceProgress[];
+}
+
+async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, options: IssueOptions): Promise<void> {
   const inFlight: Promise<void>[] = [];
   const failures: unknown[] = [];
   const planner = new InventoryPlanner(active.campaign.layers);
   const settle = (batch: Promise<void>): Promise<void> => batch.catch((error: unknown) => void failures.push(error));
   for (let start = 0; start < due.length && failures.length === 0; start += ISSUE_BATCH) {
     if (inFlight.length >= ISSUE_WINDOW) await inFlight.shift();
-    inFlight.push(settle(issueBatch(active, due.slice(start, start + ISSUE_BATCH), { now, planner, ...(known === undefined ? {} : { known }) }, changed, deps)));
+    inFlight.push(settle(issueBatch(active, due.slice(start, start + ISSUE_BATCH), { ...options, now, planner }, changed, deps)));
   }
   // Every batch started is waited for, failed or not, before the step returns (no publish outlives it).
   await Promise.all(inFlight);
@@ -181,10 +196,9 @@ async function issue(active: ActiveCampaign, due: readonly DeviceProgress[], now
 }
 
 /** What every batch of one issue shares. */
-interface IssueContext {
+interface IssueContext extends IssueOptions {
   readonly now: number;
   readonly planner: InventoryPlanner;
-  readonly known?: KnownInventories;
 }
 
 /** Signs and publishes one batch, then records each device as issued (published before recorded: see the top). */
@@ -206,7 +220,8 @@ async function issueBatch(active: ActiveCampaign, batch: readonly DeviceProgress
     if (result === undefined) return;
     // The same arrays the issuer planned: found by identity (plan.ts).
     const plan = planner.of(inventories[i] ?? NO_LAYERS);
-    update(active, device.state === 'pending' ? firstIssue(device, result, now, plan) : reissue(device, result, now, plan), changed, deps);
+    if (device.state === 'pending') update(active, firstIssue(device, result, now, plan), changed, deps, context.firstIssued);
+    else update(active, reissue(device, result, now, plan), changed, deps);
   });
 }
 

@@ -1,12 +1,15 @@
 /**
  * Campaigns in level, under their own sublevels:
  *   campaigns        c!<campaign>            campaign record (JSON)
- *                    d!<campaign>!<device>   the device's progress in the campaign (JSON)
- *                    f!<campaign>            the devices frozen at start, in rollout order, as they were
- *                                            then (all pending): one JSON array of [device, wave,
- *                                            missingBytes, missingLayers]; a device's `d!` record, once
- *                                            written, supersedes its entry (a campaign started by an
- *                                            earlier version has a `d!` record for every device instead)
+ *                    d!<campaign>!<device>   the device's progress in the campaign (JSON), written for
+ *                                            any change but the two below, which it supersedes
+ *                    f!<campaign>            the devices frozen at start, in rollout order, all pending
+ *                                            (device-records.ts: one JSON array of tuples)
+ *                    i!<campaign>!<device>!<ms>!<n>  devices issued their first desired state, up to
+ *                                            1,024 per record (device-records.ts); the key names the
+ *                                            record's first device and when it was written
+ *                    A campaign started by an earlier version has a `d!` record for every device and
+ *                    no `f!` one; its first issues are written as `d!` records too.
  *                    p!<campaign>!<device>   a desired state signed ahead, at creation (issuer.ts): its
  *                                            facts as one line of JSON, a newline, then the signed
  *                                            bundle's bytes as published (read back without copying)
@@ -20,6 +23,7 @@
 import type { Level } from 'level';
 import { BootfleetError } from '../../protocol/index.js';
 import { KeyedMutex } from '../devices/keyed-mutex.js';
+import { FIRST_ISSUE_CHUNK, firstIssueEntry, frozenEntry, fromFirstIssue, fromFrozen, type FirstIssueEntry, type FrozenEntry } from './device-records.js';
 import type { Campaign, DeviceProgress } from './schemas.js';
 
 export type SeqKind = 'desired' | 'command';
@@ -37,9 +41,6 @@ export interface PreparedState {
 }
 
 type PreparedFacts = Omit<PreparedState, 'bundle'>;
-
-/** A device frozen at start: [device, wave, missingBytes, missingLayers] (its state is `pending`). */
-type FrozenEntry = [string, number, number, number];
 
 const NEWLINE = 0x0a;
 
@@ -61,6 +62,10 @@ export class CampaignStore {
    * (issuer.ts, `reusable`) without reading the ones its creation allocated.
    */
   private readonly knownSeqs = new Map<string, number>();
+  /** Campaigns started with a frozen list (written or read since open): their first issues are written compact. */
+  private readonly frozen = new Set<string>();
+  /** Makes first-issue keys unique within a millisecond. */
+  private written = 0;
 
   constructor(db: Level) {
     this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
@@ -82,49 +87,80 @@ export class CampaignStore {
 
   /** The campaign's devices: in rollout order when it was started by this version (its frozen list), each as last written. */
   async devices(id: string): Promise<DeviceProgress[]> {
+    return (await this.load(id)).devices;
+  }
+
+  /** The campaign's devices, and whether it was started with a frozen list (its first issues are then written compact). */
+  async load(id: string): Promise<{ devices: DeviceProgress[]; frozen: boolean }> {
     const devices = new Map<string, DeviceProgress>();
     const frozen: string | undefined = await this.records.get(`f!${id}`);
+    // Written only by this module: our own JSON. Each later form replaces the earlier in place (Map order stays the rollout order).
     if (frozen !== undefined) {
-      for (const [device, wave, missingBytes, missingLayers] of JSON.parse(frozen) as FrozenEntry[]) {
-        devices.set(device, { device, wave, state: 'pending', missingBytes, missingLayers });
-      }
+      this.frozen.add(id);
+      for (const entry of JSON.parse(frozen) as FrozenEntry[]) devices.set(entry[0], fromFrozen(entry));
     }
-    // A record replaces the frozen entry in place (Map order stays the rollout order).
+    for await (const text of this.records.values({ gt: `i!${id}!`, lt: `i!${id}!${END}` })) {
+      for (const entry of JSON.parse(text) as FirstIssueEntry[]) devices.set(entry[0], fromFirstIssue(entry));
+    }
     for await (const text of this.records.values({ gt: `d!${id}!`, lt: `d!${id}!${END}` })) {
       const device = JSON.parse(text) as DeviceProgress;
       devices.set(device.device, device);
     }
-    return [...devices.values()];
+    return { devices: [...devices.values()], frozen: frozen !== undefined };
   }
 
   /**
    * Writes the started campaign with its devices, all pending, as one frozen
    * list (one value instead of a record per device: a start writes nothing
-   * per device before the first one is sent its desired state). Each
-   * device's own record is written when it first changes.
+   * per device before the first one is sent its desired state).
    */
   async putStarted(campaign: Campaign, devices: readonly DeviceProgress[]): Promise<void> {
     const entries = devices.map((d): FrozenEntry => {
-      if (d.state !== 'pending') throw new BootfleetError('BOOTFLEET_INTERNAL', `device ${d.device} is ${d.state}, not pending, at start`);
-      return [d.device, d.wave, d.missingBytes, d.missingLayers];
+      const entry = frozenEntry(d);
+      if (entry === undefined) throw new BootfleetError('BOOTFLEET_INTERNAL', `device ${d.device} is ${d.state}, not plainly pending, at start`);
+      return entry;
     });
     await this.write([
       { type: 'put', key: `c!${campaign.id}`, value: JSON.stringify(campaign) },
       { type: 'put', key: `f!${campaign.id}`, value: JSON.stringify(entries) },
     ]);
+    this.frozen.add(campaign.id);
   }
 
-  /** Writes the campaign and the given device records atomically. */
-  async put(campaign: Campaign, devices: Iterable<DeviceProgress> = []): Promise<void> {
-    await this.write([{ type: 'put', key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)]);
+  /**
+   * Writes the campaign and the given device records atomically; devices in
+   * `firstIssued` (just issued their first desired state) in the compact
+   * form when the campaign was started with a frozen list.
+   */
+  async put(campaign: Campaign, devices: Iterable<DeviceProgress> = [], firstIssued: readonly DeviceProgress[] = []): Promise<void> {
+    const ops = [{ type: 'put' as const, key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)];
+    await this.write(this.withFirstIssued(campaign.id, ops, firstIssued));
   }
 
-  async putDevices(campaignId: string, devices: Iterable<DeviceProgress>): Promise<void> {
-    await this.write(deviceOps(campaignId, devices));
+  async putDevices(campaignId: string, devices: Iterable<DeviceProgress>, firstIssued: readonly DeviceProgress[] = []): Promise<void> {
+    await this.write(this.withFirstIssued(campaignId, deviceOps(campaignId, devices), firstIssued));
+  }
+
+  private withFirstIssued(campaignId: string, ops: PutOp[], firstIssued: readonly DeviceProgress[]): PutOp[] {
+    if (firstIssued.length === 0) return ops;
+    if (!this.frozen.has(campaignId)) return [...ops, ...deviceOps(campaignId, firstIssued)];
+    const entries: FirstIssueEntry[] = [];
+    const whole: DeviceProgress[] = [];
+    for (const device of firstIssued) {
+      const entry = firstIssueEntry(device);
+      if (entry === undefined) whole.push(device);
+      else entries.push(entry);
+    }
+    for (let i = 0; i < entries.length; i += FIRST_ISSUE_CHUNK) {
+      const chunk = entries.slice(i, i + FIRST_ISSUE_CHUNK);
+      this.written += 1;
+      ops.push({ type: 'put', key: `i!${campaignId}!${chunk[0]?.[0] ?? ''}!${Date.now()}!${this.written}`, value: JSON.stringify(chunk) });
+    }
+    return [...ops, ...deviceOps(campaignId, whole)];
   }
 
   /** The array form of batch: unlike a chained batch it waits for the sublevel to open. */
-  private async write(ops: { type: 'put'; key: string; value: string }[]): Promise<void> {
+  private async write(ops: PutOp[]): Promise<void> {
     if (ops.length > 0) await this.records.batch(ops);
   }
 
@@ -214,8 +250,14 @@ function preparedOf(value: Buffer): PreparedState {
   return { ...facts, bundle: value.subarray(newline + 1) };
 }
 
-function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): { type: 'put'; key: string; value: string }[] {
-  const ops: { type: 'put'; key: string; value: string }[] = [];
+interface PutOp {
+  type: 'put';
+  key: string;
+  value: string;
+}
+
+function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): PutOp[] {
+  const ops: PutOp[] = [];
   for (const device of devices) ops.push({ type: 'put', key: `d!${campaignId}!${device.device}`, value: JSON.stringify(device) });
   return ops;
 }

@@ -47,9 +47,29 @@ describe('CampaignStore device records', () => {
     expect(await new CampaignStore(db).devices('other')).toEqual([]);
   });
 
-  it('reads a campaign started by an earlier version, a record per device and no frozen list', async () => {
-    await store.put(campaign, [pending('a1', 0), issued('m5', 1)]);
-    expect(await store.devices(campaign.id)).toEqual([pending('a1', 0), issued('m5', 1)]);
+  it('writes first issues compact after a frozen start, superseded by a later record of the device, and read back as written', async () => {
+    const order = ['z9', 'a1', 'm5', 'b2'];
+    await store.putStarted(campaign, order.map((id) => pending(id, 0)));
+    // A first issue with a field beyond the compact form's is written whole.
+    const odd: DeviceProgress = { ...issued('b2', 0), reason: 'kept whole' };
+    await store.put({ ...campaign, currentWave: 0 }, [], [issued('z9', 0), issued('a1', 0), odd]);
+    const later: DeviceProgress = { ...issued('a1', 0), state: 'in-progress', phase: 'downloading', lastReportSeq: 3 };
+    await store.putDevices(campaign.id, [later]);
+    const expected = [issued('z9', 0), later, pending('m5', 0), odd];
+    expect(await store.devices(campaign.id)).toEqual(expected);
+    expect(await new CampaignStore(db).load(campaign.id)).toEqual({ devices: expected, frozen: true });
+    const keys = await db.sublevel('campaigns').keys().all();
+    expect(keys.filter((k) => k.startsWith('d!'))).toEqual([`d!${campaign.id}!a1`, `d!${campaign.id}!b2`]);
+    expect(keys.filter((k) => k.startsWith('i!'))).toHaveLength(1);
+  });
+
+  it('reads a campaign started by an earlier version, a record per device and no frozen list, and writes its first issues as records', async () => {
+    await store.put(campaign, [pending('a1', 0), issued('m5', 1), pending('z9', 1)]);
+    const reader = new CampaignStore(db);
+    expect(await reader.load(campaign.id)).toEqual({ devices: [pending('a1', 0), issued('m5', 1), pending('z9', 1)], frozen: false });
+    await reader.putDevices(campaign.id, [], [issued('a1', 0)]);
+    expect(await reader.devices(campaign.id)).toEqual([issued('a1', 0), issued('m5', 1), pending('z9', 1)]);
+    expect((await db.sublevel('campaigns').keys().all()).filter((k) => k.startsWith('i!'))).toEqual([]);
   });
 
   it('refuses to freeze a device that is not pending, writing nothing', async () => {
