@@ -17,7 +17,7 @@ import type { Registry } from '../registry/index.js';
 import { resolveCampaignImage } from './image.js';
 import { Issuer } from './issuer.js';
 import { isActive, verifyCampaignTransition } from './lifecycle.js';
-import { planCampaign, type CampaignPlan } from './plan.js';
+import { InventoryPlanner, planCampaign, type CampaignPlan } from './plan.js';
 import { applyReport, type ReportFacts } from './progress.js';
 import { abortCampaign, setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type KnownInventories, type RolloutDeps } from './rollout.js';
 import type { Campaign, CreateCampaign, DeviceProgress } from './schemas.js';
@@ -208,11 +208,12 @@ export class CampaignManager {
       if (selected.length === 0) throw new BootfleetError('BOOTFLEET_CAMPAIGN_NO_DEVICES', `campaign ${id} selects no device`, { details: { campaign: id } });
       this.checkNoConflict(id, selected.map((d) => d.id));
       const waves = assignWaves(selected.length, draft.settings.waves);
-      const plan = planCampaign(draft.layers, selected);
+      // Each device's delta only (not the whole plan with its totals): one plan per distinct inventory.
+      const planner = new InventoryPlanner(draft.layers);
       const devices = new Map<string, DeviceProgress>();
       selected.forEach((device, index) => {
-        const delta = plan.devices[index];
-        devices.set(device.id, { device: device.id, wave: waves[index] ?? 0, state: 'pending', missingBytes: delta?.missingBytes ?? 0, missingLayers: delta?.missingLayers ?? 0 });
+        const { missingBytes, missingLayers } = planner.of(device.inventory);
+        devices.set(device.id, { device: device.id, wave: waves[index] ?? 0, state: 'pending', missingBytes, missingLayers });
       });
       const campaign: Campaign = { ...draft, state: 'running', startedAt: this.seconds(), deviceCount: selected.length };
       await this.store.putStarted(campaign, [...devices.values()]);

@@ -247,7 +247,8 @@ function preparedOf(value: Buffer): PreparedState {
     return { ...old, bundle: Buffer.from(old.bundle) };
   }
   const facts = JSON.parse(value.toString('utf8', 0, newline)) as PreparedFacts;
-  return { ...facts, bundle: value.subarray(newline + 1) };
+  // Field by field rather than a spread: read for every device of a start.
+  return { device: facts.device, seq: facts.seq, issuedAt: facts.issuedAt, expiresAt: facts.expiresAt, layers: facts.layers, bundle: value.subarray(newline + 1) };
 }
 
 interface PutOp {
