@@ -44,7 +44,7 @@ type PreparedFacts = Omit<PreparedState, 'bundle'>;
 
 const NEWLINE = 0x0a;
 
-/** Sequences remembered at most (about 100 bytes each); past it the memory starts again from empty. */
+/** Sequences remembered at most per kind (about 100 bytes each); past it that memory starts again from empty. */
 const MAX_KNOWN_SEQS = 200_000;
 
 const END = '\uffff';
@@ -61,7 +61,7 @@ export class CampaignStore {
    * database, as the server has): a start checks each device's newest seq
    * (issuer.ts, `reusable`) without reading the ones its creation allocated.
    */
-  private readonly knownSeqs = new Map<string, number>();
+  private readonly knownSeqs: Record<SeqKind, Map<string, number>> = { desired: new Map(), command: new Map() };
   /** Campaigns started with a frozen list (written or read since open): their first issues are written compact. */
   private readonly frozen = new Set<string>();
   /** Makes first-issue keys unique within a millisecond. */
@@ -196,17 +196,18 @@ export class CampaignStore {
 
   /** The last sequence allocated for each device's messages of `kind` (0 when none); only unknown ones are read. */
   async currentSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
-    const keys = devices.map((device) => `${device}!${kind}`);
-    const known = keys.map((key) => this.knownSeqs.get(key));
-    const missing = keys.filter((_, i) => known[i] === undefined);
+    // Looked up by device id (a string already hashed: a key of the campaign's maps), not by a key built per call.
+    const memory = this.knownSeqs[kind];
+    const known = devices.map((device) => memory.get(device));
+    const missing = devices.filter((_, i) => known[i] === undefined);
     if (missing.length === 0) return known as number[];
-    const read = await this.seqs.getMany(missing);
+    const read = await this.seqs.getMany(missing.map((device) => `${device}!${kind}`));
     let next = 0;
     return known.map((seq, i) => {
       if (seq !== undefined) return seq;
       const text = read[next++];
       const value = text === undefined ? 0 : Number(text);
-      this.remember(keys[i] ?? '', value);
+      this.remember(kind, devices[i] ?? '', value);
       return value;
     });
   }
@@ -225,16 +226,17 @@ export class CampaignStore {
       const current = await this.seqs.getMany(keys);
       const next = current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)) + 1);
       await this.seqs.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: String(next[i] ?? 1) })));
-      keys.forEach((key, i) => {
-        this.remember(key, next[i] ?? 1);
+      devices.forEach((device, i) => {
+        this.remember(kind, device, next[i] ?? 1);
       });
       return next;
     });
   }
 
-  private remember(key: string, seq: number): void {
-    if (this.knownSeqs.size >= MAX_KNOWN_SEQS && !this.knownSeqs.has(key)) this.knownSeqs.clear();
-    this.knownSeqs.set(key, seq);
+  private remember(kind: SeqKind, device: string, seq: number): void {
+    const memory = this.knownSeqs[kind];
+    if (memory.size >= MAX_KNOWN_SEQS && !memory.has(device)) memory.clear();
+    memory.set(device, seq);
   }
 }
 
