@@ -144,14 +144,16 @@ async function tripFailure(active: ActiveCampaign, verdict: WaveVerdict, now: nu
 /** Issues desired state to the pending devices of the waves so far, keeping at most `maxConcurrentActivations` in flight. */
 async function issuePending(active: ActiveCampaign, now: number, changed: Map<string, DeviceProgress>, deps: RolloutDeps, options: IssueOptions): Promise<void> {
   const { currentWave, settings } = active.campaign;
+  // One pass (run at every step, a report's included, over up to 10,000 devices): the devices in flight
+  // and the pending ones of the waves so far, in rollout order; cut to the room left afterwards.
   let inFlight = 0;
-  for (const device of active.devices.values()) if (device.state === 'issued' || device.state === 'in-progress') inFlight += 1;
-  const room = (settings.maxConcurrentActivations ?? Number.MAX_SAFE_INTEGER) - inFlight;
-  const due: DeviceProgress[] = [];
+  const candidates: DeviceProgress[] = [];
   for (const device of active.devices.values()) {
-    if (due.length >= room) break;
-    if (device.state === 'pending' && device.wave <= currentWave) due.push(device);
+    if (device.state === 'issued' || device.state === 'in-progress') inFlight += 1;
+    else if (device.state === 'pending' && device.wave <= currentWave) candidates.push(device);
   }
+  const room = Math.max(0, (settings.maxConcurrentActivations ?? Number.MAX_SAFE_INTEGER) - inFlight);
+  const due = candidates.length > room ? candidates.slice(0, room) : candidates;
   await issue(active, due, now, changed, deps, options);
 }
 
