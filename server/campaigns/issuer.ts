@@ -81,12 +81,8 @@ export class Issuer {
     const spec = TOPIC_SPECS.desired;
     const options = { qos: spec.qos, retain: spec.retain };
     await this.deps.plane.publishMany(chosen.map((state) => ({ topic: deviceTopic(state.device, 'desired'), payload: state.bundle, options })));
-    // Deleted with the step's device records (one batch for the whole step) instead of a write of their own
-    // between this batch's publishing and the next one's; see `dropPreparedWithNextWrite`.
-    this.deps.store.dropPreparedWithNextWrite(
-      campaign.id,
-      devices.filter((_, i) => states[i] !== undefined),
-    );
+    // A bundle signed ahead and used stays stored until the campaign ends (store.ts, `dropPrepared`): no
+    // deletion per device on the way to the last one.
     return chosen.map((state) => ({ seq: state.seq, issuedAt: state.issuedAt, expiresAt: state.expiresAt }));
   }
 

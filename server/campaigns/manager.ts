@@ -17,7 +17,7 @@ import type { Registry } from '../registry/index.js';
 import { resolveCampaignImage } from './image.js';
 import { Issuer } from './issuer.js';
 import { isActive, verifyCampaignTransition } from './lifecycle.js';
-import { planCampaign, type CampaignPlan } from './plan.js';
+import { InventoryPlanner, planCampaign, type CampaignPlan } from './plan.js';
 import { applyReport, type ReportFacts } from './progress.js';
 import { abortCampaign, setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type KnownInventories, type RolloutDeps } from './rollout.js';
 import type { Campaign, CreateCampaign, DeviceProgress } from './schemas.js';
@@ -61,7 +61,13 @@ export class CampaignManager {
     // One listener per open event stream; the bound is the API's concern, not a leak.
     this.events.setMaxListeners(0);
     const issuer = new Issuer({ plane: deps.plane, key: deps.key, store: this.store });
-    this.rollout = { issuer, registry: deps.devices, logger: deps.logger, emit: (event: CampaignEvent) => this.events.emit('event', event) };
+    this.rollout = {
+      issuer,
+      registry: deps.devices,
+      logger: deps.logger,
+      emit: (event: CampaignEvent) => this.events.emit('event', event),
+      listening: () => this.events.listenerCount('event') > 0,
+    };
   }
 
   /** Loads running and paused campaigns, applies reports stored while the engine was down, and starts the timer. */
@@ -202,14 +208,15 @@ export class CampaignManager {
       if (selected.length === 0) throw new BootfleetError('BOOTFLEET_CAMPAIGN_NO_DEVICES', `campaign ${id} selects no device`, { details: { campaign: id } });
       this.checkNoConflict(id, selected.map((d) => d.id));
       const waves = assignWaves(selected.length, draft.settings.waves);
-      const plan = planCampaign(draft.layers, selected);
+      // Each device's delta only (not the whole plan with its totals): one plan per distinct inventory.
+      const planner = new InventoryPlanner(draft.layers);
       const devices = new Map<string, DeviceProgress>();
       selected.forEach((device, index) => {
-        const delta = plan.devices[index];
-        devices.set(device.id, { device: device.id, wave: waves[index] ?? 0, state: 'pending', missingBytes: delta?.missingBytes ?? 0, missingLayers: delta?.missingLayers ?? 0 });
+        const { missingBytes, missingLayers } = planner.of(device.inventory);
+        devices.set(device.id, { device: device.id, wave: waves[index] ?? 0, state: 'pending', missingBytes, missingLayers });
       });
       const campaign: Campaign = { ...draft, state: 'running', startedAt: this.seconds(), deviceCount: selected.length };
-      await this.store.put(campaign, devices.values());
+      await this.store.putStarted(campaign, [...devices.values()]);
       const active: ActiveCampaign = { campaign, devices };
       this.active.set(id, active);
       this.rollout.emit({ type: 'state', campaign: id, state: 'running' });
@@ -335,8 +342,8 @@ export class CampaignManager {
   /** Runs one rollout step; the caller holds the campaign's mutex. */
   private async stepLocked(active: ActiveCampaign, known?: KnownInventories): Promise<void> {
     const result = await stepCampaign(active, this.seconds(), this.rollout, known);
-    if (result.campaignChanged) await this.store.put(active.campaign, result.devices.values());
-    else if (result.devices.size > 0) await this.store.putDevices(active.campaign.id, result.devices.values());
+    if (result.campaignChanged) await this.store.put(active.campaign, result.devices.values(), result.firstIssued);
+    else if (result.devices.size > 0 || result.firstIssued.length > 0) await this.store.putDevices(active.campaign.id, result.devices.values(), result.firstIssued);
     if (isActive(active.campaign.state)) return;
     this.active.delete(active.campaign.id);
     await this.store.dropPrepared(active.campaign.id);

@@ -47,11 +47,14 @@ export interface InventoryPlan {
  * `layerEntries` and `deviceDelta` for many devices of one campaign: a
  * fleet has few distinct inventories (most devices run the same image), so
  * each distinct one is worked out once instead of once per device and per
- * step (docs/control-plane.md, "Scale"). Bounded: past `maxEntries`
+ * step (docs/control-plane.md, "Scale"). The same array asked again (the
+ * issuer and the rollout both ask for each device of a batch) is found by
+ * identity, without building its key again. Bounded: past `maxEntries`
  * distinct inventories it starts again from empty.
  */
 export class InventoryPlanner {
   private readonly plans = new Map<string, InventoryPlan>();
+  private byArray = new WeakMap<readonly string[], InventoryPlan>();
 
   constructor(
     private readonly layers: readonly CampaignLayer[],
@@ -59,15 +62,26 @@ export class InventoryPlanner {
   ) {}
 
   of(inventory: readonly string[]): InventoryPlan {
-    const key = JSON.stringify(inventory);
-    const known = this.plans.get(key);
-    if (known !== undefined) return known;
+    const seen = this.byArray.get(inventory);
+    if (seen !== undefined) return seen;
+    const key = inventory.length === 0 ? '' : JSON.stringify(inventory);
+    let plan = this.plans.get(key);
+    if (plan === undefined) {
+      plan = this.plan(inventory);
+      if (this.plans.size >= this.maxEntries) {
+        this.plans.clear();
+        this.byArray = new WeakMap();
+      }
+      this.plans.set(key, plan);
+    }
+    this.byArray.set(inventory, plan);
+    return plan;
+  }
+
+  private plan(inventory: readonly string[]): InventoryPlan {
     const entries = layerEntries(this.layers, inventory);
     const missing = entries.filter((l) => l.missing);
-    const plan = { entries, entriesJson: JSON.stringify(entries), missingLayers: missing.length, missingBytes: missing.reduce((sum, l) => sum + l.size, 0) };
-    if (this.plans.size >= this.maxEntries) this.plans.clear();
-    this.plans.set(key, plan);
-    return plan;
+    return { entries, entriesJson: JSON.stringify(entries), missingLayers: missing.length, missingBytes: missing.reduce((sum, l) => sum + l.size, 0) };
   }
 }
 
@@ -77,11 +91,9 @@ export function planCampaign(layers: readonly CampaignLayer[], devices: readonly
     const { missingLayers, missingBytes } = planner.of(d.inventory);
     return { device: d.id, missingLayers, missingBytes };
   });
+  // Per distinct inventory, not per device: the planner has the entries of each.
   const needed = new Set<string>();
-  for (const device of devices) {
-    const held = new Set(device.inventory);
-    for (const layer of layers) if (!held.has(layer.digest)) needed.add(layer.digest);
-  }
+  for (const plan of new Set(devices.map((d) => planner.of(d.inventory)))) for (const entry of plan.entries) if (entry.missing) needed.add(entry.digest);
   return {
     devices: deltas,
     totalLayers: layers.length,

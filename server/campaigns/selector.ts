@@ -5,13 +5,11 @@
  * campaign and device id: stable across restarts, different per campaign,
  * so the same devices are not always the canaries.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { BootfleetError } from '../../protocol/index.js';
 import type { DeviceRegistry } from '../devices/registry.js';
-import type { Device } from '../devices/schemas.js';
+import type { DeviceFacts } from '../devices/selection-index.js';
 import { MAX_CAMPAIGN_DEVICES, type Selector } from './schemas.js';
-
-const PAGE = 500;
 
 export function checkSelector(selector: Selector): void {
   const empty = Object.keys(selector.labels ?? {}).length === 0 && (selector.groups ?? []).length === 0 && (selector.ids ?? []).length === 0;
@@ -20,7 +18,7 @@ export function checkSelector(selector: Selector): void {
 }
 
 /** The selector as a predicate; ids and groups in sets, since a selector may name 10,000 ids. */
-export function selectorPredicate(selector: Selector): (device: Device) => boolean {
+export function selectorPredicate(selector: Selector): (device: Pick<DeviceFacts, 'id' | 'labels' | 'groups'>) => boolean {
   const labels = Object.entries(selector.labels ?? {});
   const groups = new Set(selector.groups ?? []);
   const ids = new Set(selector.ids ?? []);
@@ -31,20 +29,22 @@ export function selectorPredicate(selector: Selector): (device: Device) => boole
   };
 }
 
-/** The selected devices in rollout order. */
-export async function selectDevices(registry: DeviceRegistry, campaignId: string, selector: Selector): Promise<Device[]> {
-  const chosen: Device[] = [];
+/**
+ * The selected devices in rollout order, from the registry's selection
+ * facts (labels, groups, inventory: in memory after the first selection,
+ * not every record parsed again).
+ */
+export async function selectDevices(registry: DeviceRegistry, campaignId: string, selector: Selector): Promise<DeviceFacts[]> {
+  const chosen: DeviceFacts[] = [];
   const selects = selectorPredicate(selector);
-  let after: string | undefined;
-  for (let page = 0; page <= MAX_CAMPAIGN_DEVICES / PAGE + 1_000; page += 1) {
-    const { devices, more } = await registry.list({ labels: selector.labels ?? {}, limit: PAGE, ...(after === undefined ? {} : { after }) });
-    for (const device of devices) if (selects(device)) chosen.push(device);
+  for (const device of await registry.selectionFacts()) {
+    if (!selects(device)) continue;
+    chosen.push(device);
     if (chosen.length > MAX_CAMPAIGN_DEVICES) {
       throw new BootfleetError('BOOTFLEET_CAMPAIGN_INVALID', `the selector matches more than ${MAX_CAMPAIGN_DEVICES} devices`);
     }
-    after = devices.at(-1)?.id;
-    if (!more || after === undefined) break;
   }
-  const rank = (id: string): string => createHash('sha256').update(`${campaignId}\u0000${id}`).digest('hex');
+  // One-shot hashing: about a third of createHash's time per device (10,000 at a start); the same digest.
+  const rank = (id: string): string => hash('sha256', `${campaignId}\u0000${id}`, 'hex');
   return chosen.map((d) => ({ d, r: rank(d.id) })).sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0)).map((x) => x.d);
 }

@@ -1,7 +1,15 @@
 /**
  * Campaigns in level, under their own sublevels:
  *   campaigns        c!<campaign>            campaign record (JSON)
- *                    d!<campaign>!<device>   the device's progress in the campaign (JSON)
+ *                    d!<campaign>!<device>   the device's progress in the campaign (JSON), written for
+ *                                            any change but the two below, which it supersedes
+ *                    f!<campaign>            the devices frozen at start, in rollout order, all pending
+ *                                            (device-records.ts: one JSON array of tuples)
+ *                    i!<campaign>!<device>!<ms>!<n>  devices issued their first desired state, up to
+ *                                            1,024 per record (device-records.ts); the key names the
+ *                                            record's first device and when it was written
+ *                    A campaign started by an earlier version has a `d!` record for every device and
+ *                    no `f!` one; its first issues are written as `d!` records too.
  *                    p!<campaign>!<device>   a desired state signed ahead, at creation (issuer.ts): its
  *                                            facts as one line of JSON, a newline, then the signed
  *                                            bundle's bytes as published (read back without copying)
@@ -13,7 +21,9 @@
  * is never used twice, across restarts too (docs/protocol.md, "Security properties").
  */
 import type { Level } from 'level';
+import { BootfleetError } from '../../protocol/index.js';
 import { KeyedMutex } from '../devices/keyed-mutex.js';
+import { FIRST_ISSUE_CHUNK, firstIssueEntry, frozenEntry, fromFirstIssue, fromFrozen, type FirstIssueEntry, type FrozenEntry } from './device-records.js';
 import type { Campaign, DeviceProgress } from './schemas.js';
 
 export type SeqKind = 'desired' | 'command';
@@ -34,6 +44,9 @@ type PreparedFacts = Omit<PreparedState, 'bundle'>;
 
 const NEWLINE = 0x0a;
 
+/** Sequences remembered at most per kind (about 100 bytes each); past it that memory starts again from empty. */
+const MAX_KNOWN_SEQS = 200_000;
+
 const END = '\uffff';
 
 export class CampaignStore {
@@ -42,8 +55,17 @@ export class CampaignStore {
   private readonly bytes;
   private readonly seqs;
   private readonly seqMutex = new KeyedMutex();
-  /** Desired states signed ahead and published, per campaign: deleted by the campaign's next records write. */
-  private readonly usedPrepared = new Map<string, string[]>();
+  /**
+   * The sequences read or allocated since open, written through by
+   * `nextSeqs` (this store is the only writer of the sublevel: one per
+   * database, as the server has): a start checks each device's newest seq
+   * (issuer.ts, `reusable`) without reading the ones its creation allocated.
+   */
+  private readonly knownSeqs: Record<SeqKind, Map<string, number>> = { desired: new Map(), command: new Map() };
+  /** Campaigns started with a frozen list (written or read since open): their first issues are written compact. */
+  private readonly frozen = new Set<string>();
+  /** Makes first-issue keys unique within a millisecond. */
+  private written = 0;
 
   constructor(db: Level) {
     this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
@@ -63,29 +85,83 @@ export class CampaignStore {
     return campaigns;
   }
 
+  /** The campaign's devices: in rollout order when it was started by this version (its frozen list), each as last written. */
   async devices(id: string): Promise<DeviceProgress[]> {
-    const devices: DeviceProgress[] = [];
-    for await (const text of this.records.values({ gt: `d!${id}!`, lt: `d!${id}!${END}` })) devices.push(JSON.parse(text) as DeviceProgress);
-    return devices;
+    return (await this.load(id)).devices;
   }
 
-  /** Writes the campaign and the given device records atomically (with the deletions `dropPreparedWithNextWrite` asked for). */
-  async put(campaign: Campaign, devices: Iterable<DeviceProgress> = []): Promise<void> {
-    await this.write(campaign.id, [{ key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)]);
+  /** The campaign's devices, and whether it was started with a frozen list (its first issues are then written compact). */
+  async load(id: string): Promise<{ devices: DeviceProgress[]; frozen: boolean }> {
+    const devices = new Map<string, DeviceProgress>();
+    const frozen: string | undefined = await this.records.get(`f!${id}`);
+    // Written only by this module: our own JSON. Each later form replaces the earlier in place (Map order stays the rollout order).
+    if (frozen !== undefined) {
+      this.frozen.add(id);
+      for (const entry of JSON.parse(frozen) as FrozenEntry[]) devices.set(entry[0], fromFrozen(entry));
+    }
+    for await (const text of this.records.values({ gt: `i!${id}!`, lt: `i!${id}!${END}` })) {
+      for (const entry of JSON.parse(text) as FirstIssueEntry[]) devices.set(entry[0], fromFirstIssue(entry));
+    }
+    for await (const text of this.records.values({ gt: `d!${id}!`, lt: `d!${id}!${END}` })) {
+      const device = JSON.parse(text) as DeviceProgress;
+      devices.set(device.device, device);
+    }
+    return { devices: [...devices.values()], frozen: frozen !== undefined };
   }
 
-  async putDevices(campaignId: string, devices: Iterable<DeviceProgress>): Promise<void> {
-    await this.write(campaignId, deviceOps(campaignId, devices));
+  /**
+   * Writes the started campaign with its devices, all pending, as one frozen
+   * list (one value instead of a record per device: a start writes nothing
+   * per device before the first one is sent its desired state).
+   */
+  async putStarted(campaign: Campaign, devices: readonly DeviceProgress[]): Promise<void> {
+    const entries = devices.map((d): FrozenEntry => {
+      const entry = frozenEntry(d);
+      if (entry === undefined) throw new BootfleetError('BOOTFLEET_INTERNAL', `device ${d.device} is ${d.state}, not plainly pending, at start`);
+      return entry;
+    });
+    await this.write([
+      { type: 'put', key: `c!${campaign.id}`, value: JSON.stringify(campaign) },
+      { type: 'put', key: `f!${campaign.id}`, value: JSON.stringify(entries) },
+    ]);
+    this.frozen.add(campaign.id);
+  }
+
+  /**
+   * Writes the campaign and the given device records atomically; devices in
+   * `firstIssued` (just issued their first desired state) in the compact
+   * form when the campaign was started with a frozen list.
+   */
+  async put(campaign: Campaign, devices: Iterable<DeviceProgress> = [], firstIssued: readonly DeviceProgress[] = []): Promise<void> {
+    const ops = [{ type: 'put' as const, key: `c!${campaign.id}`, value: JSON.stringify(campaign) }, ...deviceOps(campaign.id, devices)];
+    await this.write(this.withFirstIssued(campaign.id, ops, firstIssued));
+  }
+
+  async putDevices(campaignId: string, devices: Iterable<DeviceProgress>, firstIssued: readonly DeviceProgress[] = []): Promise<void> {
+    await this.write(this.withFirstIssued(campaignId, deviceOps(campaignId, devices), firstIssued));
+  }
+
+  private withFirstIssued(campaignId: string, ops: PutOp[], firstIssued: readonly DeviceProgress[]): PutOp[] {
+    if (firstIssued.length === 0) return ops;
+    if (!this.frozen.has(campaignId)) return [...ops, ...deviceOps(campaignId, firstIssued)];
+    const entries: FirstIssueEntry[] = [];
+    const whole: DeviceProgress[] = [];
+    for (const device of firstIssued) {
+      const entry = firstIssueEntry(device);
+      if (entry === undefined) whole.push(device);
+      else entries.push(entry);
+    }
+    for (let i = 0; i < entries.length; i += FIRST_ISSUE_CHUNK) {
+      const chunk = entries.slice(i, i + FIRST_ISSUE_CHUNK);
+      this.written += 1;
+      ops.push({ type: 'put', key: `i!${campaignId}!${chunk[0]?.[0] ?? ''}!${Date.now()}!${this.written}`, value: JSON.stringify(chunk) });
+    }
+    return [...ops, ...deviceOps(campaignId, whole)];
   }
 
   /** The array form of batch: unlike a chained batch it waits for the sublevel to open. */
-  private async write(campaignId: string, puts: readonly { key: string; value: string }[]): Promise<void> {
-    const drops = this.usedPrepared.get(campaignId) ?? [];
-    this.usedPrepared.delete(campaignId);
-    if (puts.length === 0 && drops.length === 0) return;
-    const ops: ({ type: 'put'; key: string; value: string } | { type: 'del'; key: string })[] = puts.map((op) => ({ type: 'put', key: op.key, value: op.value }));
-    for (const device of drops) ops.push({ type: 'del', key: `p!${campaignId}!${device}` });
-    await this.records.batch(ops);
+  private async write(ops: PutOp[]): Promise<void> {
+    if (ops.length > 0) await this.records.batch(ops);
   }
 
   /** Desired states signed ahead for these devices (undefined where none). */
@@ -106,30 +182,34 @@ export class CampaignStore {
   }
 
   /**
-   * Deletes these prepared records with the campaign's next records write
-   * (`put`, `putDevices`): a used record is only clutter, so it need not
-   * cost a write of its own. One a crash left behind can only be published
-   * again as the very message the device was sent (same seq, still the
-   * newest: issuer.ts, `reusable`); `dropPrepared` clears what is left when
-   * the campaign ends.
+   * Deletes the campaign's prepared records (when it ends), or only these
+   * devices'. A record used during the rollout is not deleted then: it can
+   * only be published again as the very message the device was sent (same
+   * seq, still the newest, more than half its lifetime left: issuer.ts,
+   * `reusable`), which is what a restart after a crash between publishing
+   * and recording needs; a re-issue at half-life signs anew.
    */
-  dropPreparedWithNextWrite(campaignId: string, devices: readonly string[]): void {
-    if (devices.length === 0) return;
-    const pending = this.usedPrepared.get(campaignId);
-    if (pending === undefined) this.usedPrepared.set(campaignId, [...devices]);
-    else pending.push(...devices);
-  }
-
   async dropPrepared(campaignId: string, devices?: readonly string[]): Promise<void> {
-    this.usedPrepared.delete(campaignId);
     if (devices === undefined) await this.records.clear({ gt: `p!${campaignId}!`, lt: `p!${campaignId}!${END}` });
     else if (devices.length > 0) await this.records.batch(devices.map((device) => ({ type: 'del' as const, key: `p!${campaignId}!${device}` })));
   }
 
-  /** The last sequence allocated for each device's messages of `kind` (0 when none). */
+  /** The last sequence allocated for each device's messages of `kind` (0 when none); only unknown ones are read. */
   async currentSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
-    const current = await this.seqs.getMany(devices.map((device) => `${device}!${kind}`));
-    return current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)));
+    // Looked up by device id (a string already hashed: a key of the campaign's maps), not by a key built per call.
+    const memory = this.knownSeqs[kind];
+    const known = devices.map((device) => memory.get(device));
+    const missing = devices.filter((_, i) => known[i] === undefined);
+    if (missing.length === 0) return known as number[];
+    const read = await this.seqs.getMany(missing.map((device) => `${device}!${kind}`));
+    let next = 0;
+    return known.map((seq, i) => {
+      if (seq !== undefined) return seq;
+      const text = read[next++];
+      const value = text === undefined ? 0 : Number(text);
+      this.remember(kind, devices[i] ?? '', value);
+      return value;
+    });
   }
 
   /** The next sequence for the device's messages of `kind`; durable before it is returned. */
@@ -146,8 +226,17 @@ export class CampaignStore {
       const current = await this.seqs.getMany(keys);
       const next = current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)) + 1);
       await this.seqs.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: String(next[i] ?? 1) })));
+      devices.forEach((device, i) => {
+        this.remember(kind, device, next[i] ?? 1);
+      });
       return next;
     });
+  }
+
+  private remember(kind: SeqKind, device: string, seq: number): void {
+    const memory = this.knownSeqs[kind];
+    if (memory.size >= MAX_KNOWN_SEQS && !memory.has(device)) memory.clear();
+    memory.set(device, seq);
   }
 }
 
@@ -160,9 +249,18 @@ function preparedOf(value: Buffer): PreparedState {
     return { ...old, bundle: Buffer.from(old.bundle) };
   }
   const facts = JSON.parse(value.toString('utf8', 0, newline)) as PreparedFacts;
-  return { ...facts, bundle: value.subarray(newline + 1) };
+  // Field by field rather than a spread: read for every device of a start.
+  return { device: facts.device, seq: facts.seq, issuedAt: facts.issuedAt, expiresAt: facts.expiresAt, layers: facts.layers, bundle: value.subarray(newline + 1) };
 }
 
-function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): { key: string; value: string }[] {
-  return [...devices].map((device) => ({ key: `d!${campaignId}!${device.device}`, value: JSON.stringify(device) }));
+interface PutOp {
+  type: 'put';
+  key: string;
+  value: string;
+}
+
+function deviceOps(campaignId: string, devices: Iterable<DeviceProgress>): PutOp[] {
+  const ops: PutOp[] = [];
+  for (const device of devices) ops.push({ type: 'put', key: `d!${campaignId}!${device.device}`, value: JSON.stringify(device) });
+  return ops;
 }

@@ -7,6 +7,7 @@ import type { Level } from 'level';
 import { BootfleetError, type AuditRecord, type DeviceId, type Presence, type Report } from '../../protocol/index.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Device, DeviceEvent } from './schemas.js';
+import { SelectionIndex, type DeviceFacts } from './selection-index.js';
 
 /** Events kept per device; older ones are deleted as new ones arrive. */
 export const MAX_EVENTS_PER_DEVICE = 500;
@@ -38,6 +39,8 @@ export class DeviceRegistry {
   private readonly mutex = new KeyedMutex();
   /** Set by trackCounts(); kept by update(), the only writer of records. */
   private counts: DeviceCounts | undefined;
+  /** Kept by update() too, once a campaign first selects (selection-index.ts). */
+  private readonly selection = new SelectionIndex();
 
   constructor(db: Level, private readonly now: () => number = Date.now) {
     this.devices = db.sublevel('devices', { valueEncoding: 'utf8' });
@@ -163,6 +166,15 @@ export class DeviceRegistry {
     return { devices, more: false };
   }
 
+  /** Every device's labels, groups and inventory (a campaign's selection), from memory after the first call. */
+  async selectionFacts(): Promise<Iterable<DeviceFacts>> {
+    return this.selection.all(() => this.scan());
+  }
+
+  private async *scan(): AsyncIterable<Device> {
+    for await (const text of this.devices.values()) yield (JSON.parse(text) as StoredDevice).device;
+  }
+
   /**
    * Counts enrolled and online devices once, then keeps the counts on every
    * write, so the metrics read them for free at each scrape (a pass over
@@ -220,6 +232,7 @@ export class DeviceRegistry {
       batch.put(id, JSON.stringify({ device: result.device, eventCounter: counter } satisfies StoredDevice), { sublevel: this.devices });
       await batch.write();
       this.countChange(stored?.device, result.device);
+      this.selection.written(result.device);
       return result.device;
     });
   }

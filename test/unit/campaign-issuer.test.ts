@@ -67,13 +67,16 @@ describe('Issuer signing ahead', () => {
     ]);
     expect(opened('d1', NOW + 10)).toMatchObject({ seq: 1, issuedAt: NOW, layers: [{ missing: true }] });
     expect(opened('d2', NOW + 10)).toMatchObject({ seq: 2, layers: [{ missing: false }] });
-    // Used once: deleted with the step's next records write (one batch), after which a later issue (a re-issue)
-    // signs a new message with a new sequence.
-    expect((await store.prepared(campaign.id, ['d1']))[0]?.seq).toBe(1);
+    // A used record is kept until the campaign ends: issued again (a restart after a crash before the device
+    // record was written), it is the very message the device was sent, same seq; at half-life it is signed anew.
     await store.putDevices(campaign.id, []);
-    expect(await store.prepared(campaign.id, ['d1'])).toEqual([undefined]);
     const again = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: none }], NOW + 20);
-    expect(again[0]?.seq).toBe(2);
+    expect(again[0]).toMatchObject({ seq: 1, issuedAt: NOW });
+    expect(opened('d1', NOW + 20).seq).toBe(1);
+    const reissued = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: none }], NOW + TTL / 2);
+    expect(reissued[0]?.seq).toBe(2);
+    await store.dropPrepared(campaign.id);
+    expect(await store.prepared(campaign.id, ['d1', 'd2'])).toEqual([undefined, undefined]);
   });
 
   it('reads a desired state signed ahead in the earlier record format (one JSON document) and publishes it as it was signed', async () => {

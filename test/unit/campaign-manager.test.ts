@@ -134,4 +134,31 @@ describe('CampaignManager', () => {
     expect((await engine.status('c1')).devices[0]).toMatchObject({ device: 'd1', state: 'failed', reason: 'timeout' });
     await engine.close();
   });
+
+  it('keeps at most maxConcurrentActivations devices in flight, in rollout order, and issues the next one as one finishes', async () => {
+    const ids = ['d1', 'd2', 'd3', 'd4', 'd5'];
+    await new CampaignStore(db).putStarted(
+      campaignRecord({ selector: { ids }, deviceCount: 5, settings: { ...campaignRecord().settings, waves: [100], maxConcurrentActivations: 2 } }),
+      ['d4', 'd2', 'd5', 'd1', 'd3'].map((device) => ({ device, wave: 0, state: 'pending' as const, missingBytes: 0, missingLayers: 0 })),
+    );
+    const engine = await manager(() => NOW * 1000);
+    await engine.open();
+    const states = async (): Promise<string[][]> => (await engine.status('c1')).devices.map((d) => [d.device, d.state]);
+    expect((await states()).filter(([, state]) => state === 'issued')).toEqual([
+      ['d2', 'issued'],
+      ['d4', 'issued'],
+    ]);
+    await engine.onReport({ device: 'd4', seq: 1, sentAt: NOW, phase: 'succeeded', campaign: 'c1', slots: { booted: { digest: TARGET } } });
+    await engine.onReport({ device: 'd2', seq: 1, sentAt: NOW, phase: 'downloading', campaign: 'c1', slots: {} });
+    const after = await states();
+    await engine.close();
+    expect(after).toEqual([
+      ['d1', 'pending'],
+      ['d2', 'in-progress'],
+      ['d3', 'pending'],
+      ['d4', 'succeeded'],
+      ['d5', 'issued'],
+    ]);
+    expect(published.map((p) => p.topic)).toEqual(['d4', 'd2', 'd5'].map((d) => deviceTopic(d, 'desired')));
+  });
 });
