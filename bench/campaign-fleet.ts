@@ -1,8 +1,8 @@
 /**
  * Fleet simulator (docs/control-plane.md, "Scale"; issue #6): N light
  * simulated agents, each a real mqtt.js client with its own enrolled
- * credentials, against the server (the built CLI in its own process,
- * embedded broker). Measured, in BENCH_ROUNDS rounds (medians):
+ * credentials and a persistent session (as the agent keeps), against the
+ * server (the built CLI in its own process, embedded broker). Measured, in BENCH_ROUNDS rounds (medians):
  *   - notify: from `POST .../start` of a one-wave campaign to the last
  *     device holding its signed desired state, measured at the devices (a
  *     PUBACK to a publisher is not delivery); between rounds the campaign
