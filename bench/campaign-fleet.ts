@@ -46,6 +46,8 @@ interface Figures {
   readonly notifyWindows?: number[][];
   /** CPU time the server (or Mosquitto) used in each notify round, seconds: load-independent, unlike `notifySeconds`. */
   readonly notifyCpuSeconds: number[];
+  /** Seconds from asking to abort each round's campaign to every device holding its withdrawal (bootfleet only). */
+  readonly abortSeconds?: number[];
   readonly ingestPerSecond: number[];
   readonly rssConnectedBytes: number;
   /** Peak RSS while the fleet enrolled and connected (bootfleet only). */
@@ -73,6 +75,7 @@ async function measureBootfleet(work: string): Promise<Figures> {
     const notifyCpuSeconds: number[] = [];
     const firstSeconds: number[] = [];
     const notifyWindows: number[][] = [];
+    const abortSeconds: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       const id = `bench-${String(round)}`;
       resetCounts(server.devices);
@@ -81,9 +84,9 @@ async function measureBootfleet(work: string): Promise<Figures> {
       firstSeconds.push(notified.firstSeconds);
       notifyCpuSeconds.push(notified.cpuSeconds);
       notifyWindows.push(notified.window);
-      await stopCampaign(server, id);
+      abortSeconds.push(await stopCampaign(server, id));
     }
-    return { notifySeconds, firstSeconds, notifyWindows, notifyCpuSeconds, ingestPerSecond, rssConnectedBytes, rssPeakBytes, rssAfterBytes: await server.rss() };
+    return { notifySeconds, firstSeconds, notifyWindows, notifyCpuSeconds, abortSeconds, ingestPerSecond, rssConnectedBytes, rssPeakBytes, rssAfterBytes: await server.rss() };
   } finally {
     await server.stop();
   }

@@ -139,8 +139,13 @@ function monotonicMicros(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
-/** Aborts the campaign and waits until every device saw its desired state withdrawn (so rounds do not overlap). */
-export async function stopCampaign(server: Bootfleet, id: string): Promise<void> {
+/**
+ * Aborts the campaign and waits until every device saw its desired state
+ * withdrawn (so rounds do not overlap); returns the seconds that took.
+ */
+export async function stopCampaign(server: Bootfleet, id: string): Promise<number> {
+  const started = performance.now();
   await api(server.base, 'POST', `/api/v1/campaigns/${id}/abort`);
   await waitUntil(() => server.devices.every((d) => d.withdrawn > 0), 300_000, 'every desired state withdrawn');
+  return (performance.now() - started) / 1000;
 }

@@ -136,7 +136,13 @@ export class Issuer {
 
   /** Clears the device's retained desired state: an empty retained message deletes it [MQTT-3.3.1-10]. */
   async withdraw(device: string): Promise<void> {
-    await this.deps.plane.publish(deviceTopic(device, 'desired'), Buffer.alloc(0), { qos: 1, retain: true });
+    await this.withdrawMany([device]);
+  }
+
+  /** `withdraw` for many devices, as one `publishMany`. */
+  async withdrawMany(devices: readonly string[]): Promise<void> {
+    const options = { qos: 1, retain: true } as const;
+    await this.deps.plane.publishMany(devices.map((device) => ({ topic: deviceTopic(device, 'desired'), payload: Buffer.alloc(0), options })));
   }
 }
 

@@ -98,10 +98,13 @@ export function setState(active: ActiveCampaign, action: 'pause' | 'resume' | 'a
 export async function abortCampaign(active: ActiveCampaign, now: number, deps: RolloutDeps): Promise<Map<string, DeviceProgress>> {
   setState(active, 'abort', now, deps);
   const changed = new Map<string, DeviceProgress>();
-  for (const device of [...active.devices.values()]) {
-    if (device.state !== 'issued' || device.lastReportSeq !== undefined) continue;
-    await deps.issuer.withdraw(device.device);
-    update(active, { ...device, reason: 'withdrawn: campaign aborted' }, changed, deps);
+  const due: DeviceProgress[] = [];
+  for (const device of active.devices.values()) if (device.state === 'issued' && device.lastReportSeq === undefined) due.push(device);
+  // In batches, each one `publishMany` (one group commit of the retained deletions), not one awaited publish a device.
+  for (let start = 0; start < due.length; start += ISSUE_BATCH) {
+    const batch = due.slice(start, start + ISSUE_BATCH);
+    await deps.issuer.withdrawMany(batch.map((device) => device.device));
+    for (const device of batch) update(active, { ...device, reason: 'withdrawn: campaign aborted' }, changed, deps);
   }
   return changed;
 }
