@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
+import type { MqttClient } from 'mqtt';
+import { afterEach } from 'vitest';
 import { pino } from 'pino';
 import { parseDeviceId } from '../../protocol/index.js';
 import { startEmbeddedBroker } from '../../server/broker/embedded.js';
@@ -51,6 +53,34 @@ export async function startTestBroker(overrides: Partial<BrokerConfig> = {}, dir
     async destroy() {
       await stop();
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestBrokers {
+  /** Starts a broker (on `dir` to restart one on its state); the latest one started is destroyed after the test. */
+  start(overrides?: Partial<BrokerConfig>, dir?: string): Promise<TestBroker>;
+  /** A client to end (forcibly) after the test. */
+  track(client: MqttClient): MqttClient;
+}
+
+/** Embedded brokers for each test of the calling file or `describe`, and the clients connected to them, all closed after each test. */
+export function useTestBrokers(): TestBrokers {
+  let latest: TestBroker | undefined;
+  const clients: MqttClient[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
+    await latest?.destroy();
+    latest = undefined;
+  });
+  return {
+    async start(overrides = {}, dir) {
+      latest = await startTestBroker(overrides, dir);
+      return latest;
+    },
+    track(client) {
+      clients.push(client);
+      return client;
     },
   };
 }

@@ -8,10 +8,10 @@
  * the desired state once, from the retained copy, not also from a queue.
  * Real mqtt.js clients against the real broker on 127.0.0.1 port 0.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { deviceTopic } from '../../protocol/index.js';
-import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js';
+import { useTestBrokers, type TestBroker } from '../helpers/embedded-broker.js';
 import { connectDevice, waitFor } from '../helpers/mqtt.js';
 
 const RETAINED = { qos: 1, retain: true } as const;
@@ -25,17 +25,12 @@ interface Seen {
 }
 
 describe('embedded broker: direct delivery of retained messages to their device', () => {
-  let broker: TestBroker | undefined;
-  const clients: MqttClient[] = [];
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
-    await broker?.destroy();
-    broker = undefined;
-  });
+  const brokers = useTestBrokers();
+  let broker: TestBroker;
 
   async function device(b: TestBroker, id: string, password: string, options: { clean?: boolean; qos?: 0 | 1 } = {}): Promise<{ client: MqttClient; seen: Seen[] }> {
     const client = await connectDevice({ url: b.url, clientId: id, username: id, password, clean: options.clean ?? true });
-    clients.push(client);
+    brokers.track(client);
     const seen: Seen[] = [];
     client.on('message', (topic, payload, packet) => {
       seen.push({ topic, payload, qos: packet.qos, retain: packet.retain, messageId: packet.messageId });
@@ -45,7 +40,7 @@ describe('embedded broker: direct delivery of retained messages to their device'
   }
 
   it('writes frames a client reads at every remaining-length size, QoS 1 with a packet id, RETAIN 0', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const b = broker;
     const live = await device(b, 'frames0', await b.enroll('frames0'));
     const topic = deviceTopic('frames0', 'desired');
@@ -68,7 +63,7 @@ describe('embedded broker: direct delivery of retained messages to their device'
   });
 
   it('delivers at QoS 0, without a packet id, to a QoS 0 subscription [MQTT-3.8.4-6]', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const live = await device(broker, 'qzero0', await broker.enroll('qzero0'), { qos: 0 });
     await broker.plane.publishMany([{ topic: deviceTopic('qzero0', 'desired'), payload: 'state', options: RETAINED }]);
     await waitFor(() => live.seen.length === 1, 5_000, 'the delivery');
@@ -77,7 +72,7 @@ describe('embedded broker: direct delivery of retained messages to their device'
   });
 
   it('numbers its deliveries from the client counter aedes uses: ids in flight together never collide', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const b = broker;
     const live = await device(b, 'ids0', await b.enroll('ids0'));
     const rounds = Array.from({ length: 20 }, (_, i) => i);
@@ -96,7 +91,7 @@ describe('embedded broker: direct delivery of retained messages to their device'
   });
 
   it('gives a persistent session that was offline the desired state once, from the retained copy', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const b = broker;
     const password = await b.enroll('sleeper3');
     const first = await device(b, 'sleeper3', password, { clean: false });
@@ -114,12 +109,12 @@ describe('embedded broker: direct delivery of retained messages to their device'
   });
 
   it('keeps a client alive on PUBACKs alone: a PUBACK taken before aedes still restarts its keep-alive', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const b = broker;
     const password = await b.enroll('acker0');
     // Keep-alive 1 s: aedes cuts a client silent for 1.5 s [MQTT-3.1.2-24].
     const client = mqtt.connect(b.url, { clientId: 'acker0', username: 'acker0', password, clean: false, keepalive: 1, reconnectPeriod: 0, protocolVersion: 4 });
-    clients.push(client);
+    brokers.track(client);
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => { resolve(); });
       client.once('error', reject);
@@ -146,7 +141,7 @@ describe('embedded broker: direct delivery of retained messages to their device'
   }, 15_000);
 
   it('leaves the PUBACK of a message with an in-flight record to aedes: an acknowledged command is not sent again', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const b = broker;
     const password = await b.enroll('acker1');
     const first = await device(b, 'acker1', password, { clean: false });

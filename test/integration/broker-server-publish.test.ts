@@ -7,35 +7,30 @@
  * restart of the broker keeps every retained copy.
  * Real mqtt.js clients against the real broker on 127.0.0.1 port 0.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { deviceTopic } from '../../protocol/index.js';
 import type { OutgoingMessage } from '../../server/broker/control-plane.js';
-import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js';
+import { useTestBrokers, type TestBroker } from '../helpers/embedded-broker.js';
 import { collect, connectDevice, waitFor } from '../helpers/mqtt.js';
 
 const RETAINED = { qos: 1, retain: true } as const;
 const desired = (id: string, payload: string): OutgoingMessage => ({ topic: deviceTopic(id, 'desired'), payload, options: RETAINED });
 
 describe('embedded broker: the server publishing a batch', () => {
-  let broker: TestBroker | undefined;
-  const clients: MqttClient[] = [];
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
-    await broker?.destroy();
-    broker = undefined;
-  });
+  const brokers = useTestBrokers();
+  let broker: TestBroker;
 
   async function device(b: TestBroker, id: string, password: string, clean = true): Promise<{ client: MqttClient; seen: ReturnType<typeof collect> }> {
     const client = await connectDevice({ url: b.url, clientId: id, username: id, password, clean });
-    clients.push(client);
+    brokers.track(client);
     const seen = collect(client);
     await client.subscribeAsync([deviceTopic(id, 'desired'), deviceTopic(id, 'commands')], { qos: 1 });
     return { client, seen };
   }
 
   it('delivers each message once to its own device, live, and keeps the retained copy for later subscribers', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const b = broker;
     const ids = ['dd0', 'dd1', 'dd2', 'dd3'];
     const passwords = await Promise.all(ids.map((id) => b.enroll(id)));
@@ -43,7 +38,7 @@ describe('embedded broker: the server publishing a batch', () => {
     const persistent = await device(b, 'dd1', passwords[1] ?? '', false);
     // dd2 is connected but subscribed to its commands only; dd3 is offline.
     const commandsOnly = await connectDevice({ url: b.url, clientId: 'dd2', username: 'dd2', password: passwords[2] });
-    clients.push(commandsOnly);
+    brokers.track(commandsOnly);
     const commandsSeen = collect(commandsOnly);
     await commandsOnly.subscribeAsync(deviceTopic('dd2', 'commands'), { qos: 1 });
 
@@ -67,7 +62,7 @@ describe('embedded broker: the server publishing a batch', () => {
     expect([live.seen.length, persistent.seen.length, later.seen.length, commandsSeen.length]).toEqual([2, 1, 1, 1]);
 
     await b.stop();
-    broker = await startTestBroker({}, b.dir);
+    broker = await brokers.start({}, b.dir);
     const again = await device(broker, 'dd1', passwords[1] ?? '');
     const cleared = await device(broker, 'dd0', passwords[0] ?? '');
     await waitFor(() => again.seen.length === 1, 5_000, 'the retained copy after a restart');
@@ -79,13 +74,13 @@ describe('embedded broker: the server publishing a batch', () => {
   });
 
   it('queues a command for a persistent session that went offline, as aedes does', async () => {
-    broker = await startTestBroker();
+    broker = await brokers.start();
     const password = await broker.enroll('sleeper2');
     const first = await device(broker, 'sleeper2', password, false);
     await first.client.endAsync();
     await broker.plane.publishMany([{ topic: deviceTopic('sleeper2', 'commands'), payload: 'queued', options: { qos: 1, retain: false } }]);
     const again = await connectDevice({ url: broker.url, clientId: 'sleeper2', username: 'sleeper2', password, clean: false });
-    clients.push(again);
+    brokers.track(again);
     const seen = collect(again);
     await waitFor(() => seen.length === 1, 5_000, 'the queued command');
     expect(seen[0]).toMatchObject({ topic: deviceTopic('sleeper2', 'commands'), payload: 'queued' });

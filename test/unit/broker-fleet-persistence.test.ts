@@ -3,14 +3,13 @@
  * messages written by group commit, read back by exact topic and by
  * wildcard, deleted by an empty payload, in the library's own format.
  */
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
-import { Level } from 'level';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Level } from 'level';
+import { describe, expect, it } from 'vitest';
 import { FleetPersistence } from '../../server/broker/fleet-persistence.js';
 import { GroupCommit, MAX_BATCH_OPS, type WriteOp } from '../../server/broker/group-commit.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useLevelDb } from '../helpers/level-db.js';
 
 async function topicsOf(stream: Readable): Promise<string[]> {
   const topics: string[] = [];
@@ -26,17 +25,11 @@ const retained = (topic: string, payload: string): { cmd: 'publish'; topic: stri
   retain: true,
 });
 
+type MqttSublevel = ReturnType<typeof Level.prototype.sublevel<string, Buffer>>;
+
 describe('FleetPersistence', () => {
-  const dir = useTempDir('bootfleet-persistence-');
-  let db: Level;
-  beforeEach(async () => {
-    db = new Level(join(dir(), 'state'));
-    await db.open();
-  });
-  afterEach(async () => {
-    await db.close();
-  });
-  const sublevel = (): ReturnType<typeof db.sublevel<string, Buffer>> => db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' });
+  const db = useLevelDb('bootfleet-persistence-');
+  const sublevel = (): MqttSublevel => db().sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' });
 
   it('stores a burst of retained messages and reads each back by its exact topic, or all by wildcard', async () => {
     const persistence = new FleetPersistence(sublevel());
@@ -63,7 +56,7 @@ describe('FleetPersistence', () => {
     const persistence = new FleetPersistence(sublevel());
     await persistence.storeRetained(retained('bootfleet/v1/devices/d1/desired', 'kept'));
     await persistence.destroy();
-    await db.open();
+    await db().open();
     const plain = new AsyncLevelPersistence(sublevel());
     const [packet] = (await plain.createRetainedStream('bootfleet/v1/devices/#').toArray()) as { topic: string; payload: Buffer }[];
     expect(packet?.topic).toBe('bootfleet/v1/devices/d1/desired');
@@ -77,7 +70,7 @@ describe('FleetPersistence', () => {
     await first.outgoingEnqueue({ clientId: 'd1' }, packet);
     await first.outgoingUpdate({ id: 'd1' }, { ...packet, messageId: 7 });
     await first.destroy();
-    await db.open();
+    await db().open();
     const again = new FleetPersistence(sublevel());
     await again.setup({ id: 'broker-2', counter: 0 });
     expect(await again.outgoingClearMessageId({ id: 'd1' }, { messageId: 8 })).toBeUndefined();

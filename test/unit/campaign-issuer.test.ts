@@ -4,9 +4,7 @@
  * signed then; otherwise signed again with a new sequence. Real level
  * database on disk, a publish recorder instead of a broker.
  */
-import { join } from 'node:path';
-import { Level } from 'level';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { generateSigningKey, TrustedKeys, verifySignedMessage, type DesiredState, type SigningKey } from '../../protocol/index.js';
 import type { Campaign } from '../../server/campaigns/index.js';
 import { Issuer } from '../../server/campaigns/issuer.js';
@@ -14,24 +12,21 @@ import { CampaignStore } from '../../server/campaigns/store.js';
 import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
 import { recorder } from '../helpers/publish-recorder.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useLevelDb } from '../helpers/level-db.js';
 
 const NOW = SAMPLE_NOW;
 const campaign: Campaign = sampleCampaign();
 const TTL = campaign.settings.desiredStateTtlSeconds;
 
 describe('Issuer signing ahead', () => {
-  const dir = useTempDir('bootfleet-issuer-unit-');
-  let db: Level;
+  const db = useLevelDb('bootfleet-issuer-unit-');
   let key: SigningKey;
   let store: CampaignStore;
   let issuer: Issuer;
   const published = new Map<string, string>();
-  beforeEach(async () => {
-    db = new Level(join(dir(), 'state'));
-    await db.open();
+  beforeEach(() => {
     key = generateSigningKey('ecdsa-p256');
-    store = new CampaignStore(db);
+    store = new CampaignStore(db());
     published.clear();
     issuer = new Issuer({
       key,
@@ -40,9 +35,6 @@ describe('Issuer signing ahead', () => {
         published.set(topic.split('/')[3] ?? '', payload.toString());
       }),
     });
-  });
-  afterEach(async () => {
-    await db.close();
   });
   const opened = (device: string, now: number): DesiredState =>
     verifySignedMessage('desired-state', published.get(device) ?? '', { keys: new TrustedKeys([key]), device, now }).message;
@@ -84,7 +76,7 @@ describe('Issuer signing ahead', () => {
     const [state] = await store.prepared(campaign.id, ['d1']);
     if (state === undefined) throw new Error('nothing signed ahead');
     const old = JSON.stringify({ ...state, bundle: state.bundle.toString('utf8') });
-    await db.sublevel('campaigns', { valueEncoding: 'utf8' }).put(`p!${campaign.id}!d1`, old);
+    await db().sublevel('campaigns', { valueEncoding: 'utf8' }).put(`p!${campaign.id}!d1`, old);
     const [read] = await store.prepared(campaign.id, ['d1']);
     expect(read?.bundle.equals(state.bundle)).toBe(true);
     const [issued] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + 10);

@@ -5,13 +5,11 @@
  * version (a record per device, no frozen list) reads the same. Real level
  * database on disk.
  */
-import { join } from 'node:path';
-import { Level } from 'level';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Campaign, DeviceProgress } from '../../server/campaigns/index.js';
 import { CampaignStore } from '../../server/campaigns/store.js';
 import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useLevelDb } from '../helpers/level-db.js';
 
 const campaign: Campaign = { ...sampleCampaign(), state: 'running', startedAt: SAMPLE_NOW, deviceCount: 3 };
 const pending = (device: string, wave: number): DeviceProgress => ({ device, wave, state: 'pending', missingBytes: 10, missingLayers: 1 });
@@ -25,16 +23,10 @@ const issued = (device: string, wave: number): DeviceProgress => ({
 });
 
 describe('CampaignStore device records', () => {
-  const dir = useTempDir('bootfleet-campaign-store-unit-');
-  let db: Level;
+  const db = useLevelDb('bootfleet-campaign-store-unit-');
   let store: CampaignStore;
-  beforeEach(async () => {
-    db = new Level(join(dir(), 'state'));
-    await db.open();
-    store = new CampaignStore(db);
-  });
-  afterEach(async () => {
-    await db.close();
+  beforeEach(() => {
+    store = new CampaignStore(db());
   });
 
   it('reads a start as its frozen list in rollout order, each device superseded by its own record once written', async () => {
@@ -44,7 +36,7 @@ describe('CampaignStore device records', () => {
     expect(await store.devices(campaign.id)).toEqual([pending('z9', 0), pending('a1', 0), pending('m5', 1)]);
     await store.putDevices(campaign.id, [issued('a1', 0)]);
     expect(await store.devices(campaign.id)).toEqual([pending('z9', 0), issued('a1', 0), pending('m5', 1)]);
-    expect(await new CampaignStore(db).devices('other')).toEqual([]);
+    expect(await new CampaignStore(db()).devices('other')).toEqual([]);
   });
 
   it('writes first issues compact after a frozen start, superseded by a later record of the device, and read back as written', async () => {
@@ -57,19 +49,19 @@ describe('CampaignStore device records', () => {
     await store.putDevices(campaign.id, [later]);
     const expected = [issued('z9', 0), later, pending('m5', 0), odd];
     expect(await store.devices(campaign.id)).toEqual(expected);
-    expect(await new CampaignStore(db).load(campaign.id)).toEqual({ devices: expected, frozen: true });
-    const keys = await db.sublevel('campaigns').keys().all();
+    expect(await new CampaignStore(db()).load(campaign.id)).toEqual({ devices: expected, frozen: true });
+    const keys = await db().sublevel('campaigns').keys().all();
     expect(keys.filter((k) => k.startsWith('d!'))).toEqual([`d!${campaign.id}!a1`, `d!${campaign.id}!b2`]);
     expect(keys.filter((k) => k.startsWith('i!'))).toHaveLength(1);
   });
 
   it('reads a campaign started by an earlier version, a record per device and no frozen list, and writes its first issues as records', async () => {
     await store.put(campaign, [pending('a1', 0), issued('m5', 1), pending('z9', 1)]);
-    const reader = new CampaignStore(db);
+    const reader = new CampaignStore(db());
     expect(await reader.load(campaign.id)).toEqual({ devices: [pending('a1', 0), issued('m5', 1), pending('z9', 1)], frozen: false });
     await reader.putDevices(campaign.id, [], [issued('a1', 0)]);
     expect(await reader.devices(campaign.id)).toEqual([issued('a1', 0), issued('m5', 1), pending('z9', 1)]);
-    expect((await db.sublevel('campaigns').keys().all()).filter((k) => k.startsWith('i!'))).toEqual([]);
+    expect((await db().sublevel('campaigns').keys().all()).filter((k) => k.startsWith('i!'))).toEqual([]);
   });
 
   it('refuses to freeze a device that is not pending, writing nothing', async () => {
@@ -84,6 +76,6 @@ describe('CampaignStore device records', () => {
     await store.nextSeq('a1', 'command');
     expect(await store.currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
     expect(await store.currentSeqs(['a1', 'm5', 'z9'], 'command')).toEqual([1, 0, 0]);
-    expect(await new CampaignStore(db).currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
+    expect(await new CampaignStore(db()).currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
   });
 });

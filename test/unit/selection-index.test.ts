@@ -4,29 +4,21 @@
  * date by every write, equal to what a fresh registry reads from disk.
  * Real level database on disk.
  */
-import { join } from 'node:path';
-import { Level } from 'level';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseDeviceId } from '../../protocol/index.js';
 import { selectDevices } from '../../server/campaigns/selector.js';
 import { DeviceRegistry } from '../../server/devices/registry.js';
 import type { DeviceFacts } from '../../server/devices/selection-index.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
-import { useTempDir } from '../helpers/temp-dir.js';
+import { useLevelDb } from '../helpers/level-db.js';
 
 const byId = (facts: Iterable<DeviceFacts>): DeviceFacts[] => [...facts].sort((a, b) => (a.id < b.id ? -1 : 1));
 
 describe('DeviceRegistry selection facts', () => {
-  const dir = useTempDir('bootfleet-selection-unit-');
-  let db: Level;
+  const db = useLevelDb('bootfleet-selection-unit-');
   let registry: DeviceRegistry;
-  beforeEach(async () => {
-    db = new Level(join(dir(), 'state'));
-    await db.open();
-    registry = new DeviceRegistry(db);
-  });
-  afterEach(async () => {
-    await db.close();
+  beforeEach(() => {
+    registry = new DeviceRegistry(db());
   });
 
   it('follows every write after the first read, and equals a fresh read of the records', async () => {
@@ -36,7 +28,7 @@ describe('DeviceRegistry selection facts', () => {
     await registry.applyReport({ device: 'd3', seq: 1, sentAt: 1, phase: 'idle', slots: {}, inventory: [SAMPLE_DIGESTS.layer1] });
     await registry.enroll(parseDeviceId('d4'), 'fleet');
     const kept = byId(await registry.selectionFacts());
-    expect(kept).toEqual(byId(await new DeviceRegistry(db).selectionFacts()));
+    expect(kept).toEqual(byId(await new DeviceRegistry(db()).selectionFacts()));
     expect(kept.find((d) => d.id === 'd2')).toMatchObject({ labels: { site: 'paris' }, groups: ['canary'] });
     expect(kept.find((d) => d.id === 'd3')?.inventory).toEqual([SAMPLE_DIGESTS.layer1]);
     expect((await selectDevices(registry, 'c1', { labels: { site: 'paris' } })).map((d) => d.id)).toEqual(['d2']);
@@ -51,7 +43,7 @@ describe('DeviceRegistry selection facts', () => {
     const facts = byId(await registry.selectionFacts());
     expect(facts).toHaveLength(300);
     expect(facts.every((d) => d.labels.ring === 'early')).toBe(true);
-    expect(facts).toEqual(byId(await new DeviceRegistry(db).selectionFacts()));
+    expect(facts).toEqual(byId(await new DeviceRegistry(db()).selectionFacts()));
   });
 
   it('shares one array among devices holding the same inventory', async () => {
@@ -59,7 +51,7 @@ describe('DeviceRegistry selection facts', () => {
       await registry.enroll(parseDeviceId(id), 'fleet');
       await registry.applyReport({ device: id, seq: 1, sentAt: 1, phase: 'idle', slots: {}, inventory: [SAMPLE_DIGESTS.layer1] });
     }
-    const [a, b] = byId(await new DeviceRegistry(db).selectionFacts());
+    const [a, b] = byId(await new DeviceRegistry(db()).selectionFacts());
     expect(a?.inventory).toBe(b?.inventory);
   });
 });
