@@ -113,11 +113,15 @@ async function publishMessages(aedes: Aedes, persistence: FleetPersistence, dire
     if (deviceId === undefined) others.push(publishInside(aedes, message.topic, message.payload, message.options));
     else directs.push({ deviceId, topic: message.topic, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload, qos: message.options.qos });
   }
-  if (directs.length > 0) {
-    await persistence.storeRetainedMany(directs.map((m) => retainedRecord(aedes, m.topic, m.payload, m.qos)));
-    direct.deliverAll(directs);
-  }
-  await Promise.all(others);
+  const viaDirect =
+    directs.length === 0
+      ? Promise.resolve()
+      : persistence.storeRetainedMany(directs.map((m) => retainedRecord(aedes, m.topic, m.payload, m.qos))).then(() => {
+          direct.deliverAll(directs);
+        });
+  // Every publish settles before the first failure is reported: none outlives the call.
+  const failed = (await Promise.allSettled([viaDirect, ...others])).find((result) => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
 }
 
 /** The record aedes stores for a retained publish (an aedes-packet), fields in its order: retained-encoding.ts writes it. */
