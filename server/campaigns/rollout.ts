@@ -175,10 +175,12 @@ async function reissueExpiring(active: ActiveCampaign, now: number, changed: Map
 const ISSUE_BATCH = 256;
 /**
  * Batches in flight at once: while one batch is handed to the broker, the
- * next one's records and sequences are read and it is signed, so devices
+ * next ones' records and sequences are read and they are signed, so devices
  * start receiving after the first batch instead of after the whole wave.
+ * 8 since the start got lean (docs/control-plane.md, "Fourth round"): the
+ * main thread waited on LevelDB with 4; about 4 MB of bundles in flight.
  */
-const ISSUE_WINDOW = 4;
+const ISSUE_WINDOW = 8;
 
 /** What the caller of an issue may add: inventories it has read, and where first issues go (`StepResult.firstIssued`). */
 interface IssueOptions {
