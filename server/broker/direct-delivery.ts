@@ -71,7 +71,7 @@ export class DirectDelivery {
    * allocation for the batch and one plain write per frame.
    */
   deliverAll(messages: readonly DirectMessage[]): number {
-    const frames: { readonly connection: Client['conn']; readonly message: DirectMessage; readonly qos: number; readonly packetId: number; readonly bytes: number }[] = [];
+    const frames: { readonly connection: Client['conn']; readonly message: DirectMessage; readonly layout: FrameLayout; readonly packetId: number }[] = [];
     let total = 0;
     for (const message of messages) {
       const client = this.clients.get(message.deviceId);
@@ -79,18 +79,17 @@ export class DirectDelivery {
       const internals = clientInternals(client);
       const subscription = internals?.subscriptions[message.topic];
       if (internals === undefined || subscription === undefined) continue;
-      const qos = Math.min(message.qos, subscription.qos ?? 0);
-      const bytes = publishFrameBytes(message.topic, message.payload.length, qos);
-      frames.push({ connection: client.conn, message, qos, packetId: qos > 0 ? takePacketId(internals) : 0, bytes });
-      total += bytes;
+      const layout = frameLayout(message.topic, message.payload.length, Math.min(message.qos, subscription.qos ?? 0));
+      frames.push({ connection: client.conn, message, layout, packetId: layout.qos > 0 ? takePacketId(internals) : 0 });
+      total += layout.bytes;
     }
     if (frames.length === 0) return 0;
     const slab = Buffer.allocUnsafeSlow(total);
     let offset = 0;
-    for (const { connection, message, qos, packetId, bytes } of frames) {
-      writePublishFrame(slab, offset, message.topic, message.payload, qos, packetId);
-      connection.write(slab.subarray(offset, offset + bytes));
-      offset += bytes;
+    for (const { connection, message, layout, packetId } of frames) {
+      writePublishFrame(slab, offset, layout, message.topic, message.payload, packetId);
+      connection.write(slab.subarray(offset, offset + layout.bytes));
+      offset += layout.bytes;
     }
     return frames.length;
   }
@@ -104,34 +103,39 @@ export interface DirectMessage {
   readonly qos: 0 | 1;
 }
 
-/** The size of a PUBLISH packet [MQTT-3.3]: fixed header, topic, packet id (QoS > 0), payload. */
-export function publishFrameBytes(topic: string, payloadBytes: number, qos: number): number {
-  const remaining = 2 + Buffer.byteLength(topic) + (qos > 0 ? 2 : 0) + payloadBytes;
-  return 1 + remainingLengthBytes(remaining) + remaining;
+/** The shape of one PUBLISH packet [MQTT-3.3]: fixed header, topic, packet id (QoS > 0), payload. */
+export interface FrameLayout {
+  readonly qos: number;
+  readonly topicBytes: number;
+  /** The remaining length [MQTT-2.2.3]: everything after the fixed header. */
+  readonly remaining: number;
+  readonly lengthBytes: number;
+  /** The whole packet. */
+  readonly bytes: number;
 }
 
-function remainingLengthBytes(remaining: number): number {
-  return remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4;
+export function frameLayout(topic: string, payloadBytes: number, qos: number): FrameLayout {
+  const topicBytes = Buffer.byteLength(topic);
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payloadBytes;
+  const lengthBytes = remaining < 0x80 ? 1 : remaining < 0x4000 ? 2 : remaining < 0x200000 ? 3 : 4;
+  return { qos, topicBytes, remaining, lengthBytes, bytes: 1 + lengthBytes + remaining };
 }
 
 /**
  * Writes one PUBLISH packet, DUP 0 and RETAIN 0 (a live delivery), at
- * `offset` of `target` (`publishFrameBytes` long).
+ * `offset` of `target` (`layout.bytes` long).
  */
-export function writePublishFrame(target: Buffer, offset: number, topic: string, payload: Buffer, qos: number, packetId: number): void {
-  const topicBytes = Buffer.byteLength(topic);
-  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.length;
-  const lengthBytes = remainingLengthBytes(remaining);
+export function writePublishFrame(target: Buffer, offset: number, layout: FrameLayout, topic: string, payload: Buffer, packetId: number): void {
   let at = offset;
-  target[at++] = PUBLISH | (qos << 1);
+  target[at++] = PUBLISH | (layout.qos << 1);
   // [MQTT-2.2.3] remaining length: 7 bits a byte, least significant first, high bit = more.
-  for (let left = remaining, i = 0; i < lengthBytes; i += 1) {
+  for (let left = layout.remaining, i = 0; i < layout.lengthBytes; i += 1) {
     const digit = left % 0x80;
     left = Math.floor(left / 0x80);
     target[at++] = left > 0 ? digit | 0x80 : digit;
   }
-  at = target.writeUInt16BE(topicBytes, at);
+  at = target.writeUInt16BE(layout.topicBytes, at);
   at += target.write(topic, at, 'utf8');
-  if (qos > 0) at = target.writeUInt16BE(packetId, at);
+  if (layout.qos > 0) at = target.writeUInt16BE(packetId, at);
   payload.copy(target, at);
 }

@@ -42,13 +42,12 @@ interface ClientRef {
 export class FleetPersistence extends AsyncLevelPersistence {
   private readonly writer: GroupCommit;
   /**
-   * Keys of the in-flight records (`outgoing-id:`) that may exist: loaded at
-   * setup, added after each outgoingUpdate. A key absent here is absent on
-   * disk (only outgoingUpdate writes one); a stale key only costs a read.
+   * Keys of the in-flight records (`outgoing-id:`) that may exist, by client
+   * id: loaded at setup, added after each outgoingUpdate. A key absent here
+   * is absent on disk (only outgoingUpdate writes one); a stale key only
+   * costs a read. A client without an entry has no record.
    */
-  private readonly inFlight = new Set<string>();
-  /** How many of those keys each client has (by client id). */
-  private readonly inFlightPerClient = new Map<string, number>();
+  private readonly inFlight = new Map<string, Set<string>>();
 
   constructor(private readonly db: PersistenceDb) {
     super(db);
@@ -65,7 +64,7 @@ export class FleetPersistence extends AsyncLevelPersistence {
 
   /** Whether the client may have an in-flight record (a PUBACK from it may have something to clear). */
   hasInFlight(clientId: string): boolean {
-    return this.inFlightPerClient.has(clientId);
+    return this.inFlight.has(clientId);
   }
 
   override async outgoingUpdate(client: ClientRef, packet: PersistedPacket): Promise<void> {
@@ -75,22 +74,20 @@ export class FleetPersistence extends AsyncLevelPersistence {
 
   override async outgoingClearMessageId(client: ClientRef, packet: { readonly messageId?: number }): Promise<PersistedPacket | undefined> {
     // Most PUBACKs (every retained delivery, every message to a clean session) have no record: no key to build.
-    if (this.inFlight.size === 0) return undefined;
+    const keys = this.inFlight.get(client.id);
+    if (keys === undefined) return undefined;
     const key = outgoingIdKey(client.id, packet.messageId);
-    if (!this.inFlight.has(key)) return undefined;
+    if (!keys.has(key)) return undefined;
     const cleared = await super.outgoingClearMessageId(client, packet);
-    if (this.inFlight.delete(key)) {
-      const left = (this.inFlightPerClient.get(client.id) ?? 1) - 1;
-      if (left > 0) this.inFlightPerClient.set(client.id, left);
-      else this.inFlightPerClient.delete(client.id);
-    }
+    keys.delete(key);
+    if (keys.size === 0) this.inFlight.delete(client.id);
     return cleared;
   }
 
   private track(key: string, clientId: string): void {
-    if (this.inFlight.has(key)) return;
-    this.inFlight.add(key);
-    this.inFlightPerClient.set(clientId, (this.inFlightPerClient.get(clientId) ?? 0) + 1);
+    const keys = this.inFlight.get(clientId);
+    if (keys === undefined) this.inFlight.set(clientId, new Set([key]));
+    else keys.add(key);
   }
 
   override storeRetained(packet: PersistedPacket): Promise<void> {
@@ -99,19 +96,9 @@ export class FleetPersistence extends AsyncLevelPersistence {
 
   /** Stores these retained messages, in order, in one batch of the group commit (direct-delivery.ts); their records in one buffer. */
   storeRetainedMany(packets: readonly PersistedPacket[]): Promise<void> {
-    const kept = packets.filter((packet) => packet.payload.length > 0);
-    const records = encodeRetainedMany(kept);
+    const records = encodeRetainedMany(packets.filter((packet) => packet.payload.length > 0));
     let next = 0;
-    return this.writer.writeAll(
-      packets.map((packet): WriteOp => {
-        const key = `${RETAINED}${packet.topic}`;
-        // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
-        if (packet.payload.length === 0) return { type: 'del', key };
-        const value = records[next++];
-        if (value === undefined) throw new Error('a retained record was not encoded');
-        return { type: 'put', key, value };
-      }),
-    );
+    return this.writer.writeAll(packets.map((packet) => retainedOp(packet, () => records[next++])));
   }
 
   override createRetainedStream(pattern: string): Readable {
@@ -135,12 +122,14 @@ export class FleetPersistence extends AsyncLevelPersistence {
   }
 }
 
-function retainedOp(packet: PersistedPacket): WriteOp {
+function retainedOp(packet: PersistedPacket, encode: (packet: PersistedPacket) => Buffer | undefined = encodeRetained): WriteOp {
   const key = `${RETAINED}${packet.topic}`;
   // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
   if (packet.payload.length === 0) return { type: 'del', key };
   // The library's msgpack record, written in one sized buffer (retained-encoding.ts: the same bytes).
-  return { type: 'put', key, value: encodeRetained(packet) };
+  const value = encode(packet);
+  if (value === undefined) throw new Error('a retained record was not encoded');
+  return { type: 'put', key, value };
 }
 
 /**

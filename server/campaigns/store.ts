@@ -222,10 +222,9 @@ export class CampaignStore {
   /** The next sequence of each device, allocated in one read and one batch write (one lock for all: allocations never interleave). */
   nextSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
     return this.seqMutex.run('seq', async () => {
-      const keys = devices.map((device) => `${device}!${kind}`);
-      const current = await this.seqs.getMany(keys);
-      const next = current.map((text: string | undefined) => (text === undefined ? 0 : Number(text)) + 1);
-      await this.seqs.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: String(next[i] ?? 1) })));
+      // Under the lock, from memory where it holds them (write-through: this store is the only writer).
+      const next = (await this.currentSeqs(devices, kind)).map((seq) => seq + 1);
+      await this.seqs.batch(devices.map((device, i) => ({ type: 'put' as const, key: `${device}!${kind}`, value: String(next[i] ?? 1) })));
       devices.forEach((device, i) => {
         this.remember(kind, device, next[i] ?? 1);
       });
