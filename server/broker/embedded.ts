@@ -113,15 +113,26 @@ async function publishMessages(aedes: Aedes, persistence: FleetPersistence, dire
     if (deviceId === undefined) others.push(publishInside(aedes, message.topic, message.payload, message.options));
     else directs.push({ deviceId, topic: message.topic, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload, qos: message.options.qos });
   }
-  const viaDirect =
-    directs.length === 0
-      ? Promise.resolve()
-      : persistence.storeRetainedMany(directs.map((m) => retainedRecord(aedes, m.topic, m.payload, m.qos))).then(() => {
-          direct.deliverAll(directs);
-        });
+  const viaDirect = directs.length === 0 ? Promise.resolve() : deliverDirect(aedes, persistence, direct, directs);
   // Every publish settles before the first failure is reported: none outlives the call.
   const failed = (await Promise.allSettled([viaDirect, ...others])).find((result) => result.status === 'rejected');
   if (failed !== undefined) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+}
+
+/**
+ * Hands the retained copies to the store, delivers the frames at once, and
+ * resolves when the copies are written (direct-delivery.ts, "Order of store
+ * and delivery"): the caller records a device as issued only once its copy
+ * is stored, but the device does not wait for the write.
+ */
+async function deliverDirect(aedes: Aedes, persistence: FleetPersistence, direct: DirectDelivery, directs: readonly DirectMessage[]): Promise<void> {
+  // Readable by a subscription from this call on, before it is written (fleet-persistence.ts).
+  const stored = persistence.storeRetainedMany(directs.map((m) => retainedRecord(aedes, m.topic, m.payload, m.qos)));
+  try {
+    direct.deliverAll(directs);
+  } finally {
+    await stored;
+  }
 }
 
 /** The record aedes stores for a retained publish (an aedes-packet), fields in its order: retained-encoding.ts writes it. */

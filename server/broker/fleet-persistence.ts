@@ -5,8 +5,10 @@
  * (docs/control-plane.md, "Scale"):
  *
  *  - retained messages are written through a group commit (group-commit.ts)
- *    instead of one LevelDB put each; a publish still waits until its
- *    retained copy is in the log before aedes delivers it;
+ *    instead of one LevelDB put each; aedes' publish still waits until its
+ *    retained copy is in the log before it delivers it. A retained copy
+ *    handed over and not yet written is what a subscription by exact topic
+ *    reads meanwhile (the direct path delivers first: direct-delivery.ts);
  *  - a subscription to an exact topic (every device subscribes to its own
  *    topics, never to a wildcard) reads that one retained message by key.
  *    The library scans every retained message for every subscription, so a
@@ -48,6 +50,13 @@ export class FleetPersistence extends AsyncLevelPersistence {
    * costs a read. A client without an entry has no record.
    */
   private readonly inFlight = new Map<string, Set<string>>();
+  /**
+   * Retained records handed to the group commit and not yet written, by
+   * topic, the latest request winning: a subscription by exact topic reads
+   * them before the store (the direct path delivers before its copies are
+   * written: direct-delivery.ts, "Order of store and delivery").
+   */
+  private readonly unwritten = new Map<string, PersistedPacket>();
 
   constructor(private readonly db: PersistenceDb) {
     super(db);
@@ -91,14 +100,28 @@ export class FleetPersistence extends AsyncLevelPersistence {
   }
 
   override storeRetained(packet: PersistedPacket): Promise<void> {
-    return this.writer.write(retainedOp(packet));
+    return this.remember([packet], this.writer.write(retainedOp(packet)));
   }
 
-  /** Stores these retained messages, in order, in one batch of the group commit (direct-delivery.ts); their records in one buffer. */
+  /**
+   * Stores these retained messages, in order, in one batch of the group
+   * commit (direct-delivery.ts); their records in one buffer. A subscription
+   * by exact topic reads them from the moment of the call, before they are
+   * written; the promise resolves once they are.
+   */
   storeRetainedMany(packets: readonly PersistedPacket[]): Promise<void> {
     const records = encodeRetainedMany(packets.filter((packet) => packet.payload.length > 0));
     let next = 0;
-    return this.writer.writeAll(packets.map((packet) => retainedOp(packet, () => records[next++])));
+    return this.remember(packets, this.writer.writeAll(packets.map((packet) => retainedOp(packet, () => records[next++]))));
+  }
+
+  /** Keeps `packets` readable by topic until `written` settles (a failed write leaves what is on disk). */
+  private remember(packets: readonly PersistedPacket[], written: Promise<void>): Promise<void> {
+    for (const packet of packets) this.unwritten.set(packet.topic, packet);
+    const forget = (): void => {
+      for (const packet of packets) if (this.unwritten.get(packet.topic) === packet) this.unwritten.delete(packet.topic);
+    };
+    return written.finally(forget);
   }
 
   override createRetainedStream(pattern: string): Readable {
@@ -116,6 +139,12 @@ export class FleetPersistence extends AsyncLevelPersistence {
 
   private async *retainedAt(topics: readonly string[]): AsyncGenerator {
     for (const topic of topics) {
+      const unwritten = this.unwritten.get(topic);
+      if (unwritten !== undefined) {
+        // An empty payload deletes the retained message [MQTT-3.3.1-10].
+        if (unwritten.payload.length > 0) yield unwritten;
+        continue;
+      }
       const value = await this.db.get(`${RETAINED}${topic}`);
       if (value !== undefined) yield msgpack.decode(value);
     }

@@ -6,8 +6,8 @@
 import type { Readable } from 'node:stream';
 import AsyncLevelPersistence from 'aedes-persistence-level/asyncPersistence.js';
 import type { Level } from 'level';
-import { describe, expect, it } from 'vitest';
-import { FleetPersistence } from '../../server/broker/fleet-persistence.js';
+import { describe, expect, it, vi } from 'vitest';
+import { FleetPersistence, type PersistenceDb } from '../../server/broker/fleet-persistence.js';
 import { GroupCommit, MAX_BATCH_OPS, type WriteOp } from '../../server/broker/group-commit.js';
 import { useLevelDb } from '../helpers/level-db.js';
 
@@ -61,6 +61,57 @@ describe('FleetPersistence', () => {
     const [packet] = (await plain.createRetainedStream('bootfleet/v1/devices/#').toArray()) as { topic: string; payload: Buffer }[];
     expect(packet?.topic).toBe('bootfleet/v1/devices/d1/desired');
     expect(Buffer.from(packet?.payload ?? '').toString()).toBe('kept');
+  });
+
+  it('reads a retained copy by its exact topic from the moment it is handed over, before it is written; a failed write leaves what is on disk', async () => {
+    const level = sublevel();
+    // The real sublevel, its batches held until released (or failed): the moment between hand-over and write.
+    let release: ((fail: boolean) => void) | undefined;
+    const held: PersistenceDb = {
+      get: (key) => level.get(key),
+      keys: (range) => level.keys(range),
+      batch: (ops) =>
+        new Promise<void>((resolve, reject) => {
+          release = (fail) => {
+            if (fail) reject(new Error('disk full'));
+            else resolve(level.batch(ops));
+          };
+        }),
+    };
+    const persistence = new FleetPersistence(held);
+    const topic = 'bootfleet/v1/devices/d1/desired';
+    const payloadAt = async (): Promise<string | undefined> => {
+      const [packet] = (await persistence.createRetainedStream(topic).toArray()) as { payload: Buffer }[];
+      return packet === undefined ? undefined : Buffer.from(packet.payload).toString();
+    };
+    const heldWrite = async (write: Promise<void>, fail: boolean): Promise<PromiseSettledResult<void>> => {
+      await vi.waitFor(() => {
+        expect(release).toBeDefined();
+      });
+      release?.(fail);
+      release = undefined;
+      return (await Promise.allSettled([write]))[0];
+    };
+
+    const first = persistence.storeRetainedMany([retained(topic, 'one')]);
+    expect(await payloadAt()).toBe('one');
+    expect(await level.get(`retained:${topic}`)).toBeUndefined();
+    expect((await heldWrite(first, false)).status).toBe('fulfilled');
+    expect(await payloadAt()).toBe('one');
+
+    // A deletion (empty payload) reads as no retained message while it waits, too.
+    const deletion = persistence.storeRetainedMany([retained(topic, '')]);
+    expect(await payloadAt()).toBeUndefined();
+    expect((await heldWrite(deletion, true)).status).toBe('rejected');
+    // The deletion failed: the written copy is what a subscription reads again.
+    expect(await payloadAt()).toBe('one');
+
+    const second = persistence.storeRetainedMany([retained(topic, 'two')]);
+    const third = persistence.storeRetainedMany([retained(topic, 'three')]);
+    // The latest hand-over wins at once, and stays after the earlier write lands.
+    expect(await payloadAt()).toBe('three');
+    expect((await heldWrite(Promise.all([second, third]).then(() => undefined), false)).status).toBe('fulfilled');
+    expect(await payloadAt()).toBe('three');
   });
 
   it('clears an in-flight QoS 1 message on PUBACK after a restart, and answers an unknown id without a record', async () => {
