@@ -44,6 +44,15 @@ type PreparedFacts = Omit<PreparedState, 'bundle'>;
 
 const NEWLINE = 0x0a;
 
+/**
+ * Bytes of bundles signed ahead kept in memory as well as on disk, all
+ * campaigns together (about 1.6 KiB a device: 40,000 devices); the rest are
+ * read from disk at start, as after a restart.
+ */
+export const MAX_PREPARED_MEMORY_BYTES = 64 * 1024 * 1024;
+/** What one prepared state costs in memory beyond its bundle and layers (object, map entry, strings). */
+const PREPARED_OVERHEAD_BYTES = 256;
+
 /** Sequences remembered at most per kind (about 100 bytes each); past it that memory starts again from empty. */
 const MAX_KNOWN_SEQS = 200_000;
 
@@ -66,8 +75,20 @@ export class CampaignStore {
   private readonly frozen = new Set<string>();
   /** Makes first-issue keys unique within a millisecond. */
   private written = 0;
+  /**
+   * Bundles signed ahead, by campaign and device, as stored (up to
+   * `preparedMemoryBudget` bytes): a start reads them here instead of reading
+   * and parsing one record a device. Disk stays the record (a restart
+   * reads it); entries leave with their records (`dropPrepared`).
+   */
+  private readonly preparedMemory = new Map<string, Map<string, PreparedState>>();
+  private preparedMemoryBytes = 0;
 
-  constructor(db: Level) {
+  constructor(
+    db: Level,
+    /** Bytes of bundles signed ahead this store keeps in memory (`MAX_PREPARED_MEMORY_BYTES`). */
+    private readonly preparedMemoryBudget = MAX_PREPARED_MEMORY_BYTES,
+  ) {
     this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
     this.bytes = db.sublevel<string, Buffer>('campaigns', { valueEncoding: 'buffer' });
     this.seqs = db.sublevel('campaign-seq', { valueEncoding: 'utf8' });
@@ -164,10 +185,19 @@ export class CampaignStore {
     if (ops.length > 0) await this.records.batch(ops);
   }
 
-  /** Desired states signed ahead for these devices (undefined where none). */
+  /** Desired states signed ahead for these devices (undefined where none): from memory where it holds them, else read. */
   async prepared(campaignId: string, devices: readonly string[]): Promise<(PreparedState | undefined)[]> {
-    const values = await this.bytes.getMany(devices.map((device) => `p!${campaignId}!${device}`));
-    return values.map((value) => (value === undefined ? undefined : preparedOf(value)));
+    const memory = this.preparedMemory.get(campaignId);
+    const found = devices.map((device) => memory?.get(device));
+    const missing = devices.filter((_, i) => found[i] === undefined);
+    if (missing.length === 0) return found;
+    const values = await this.bytes.getMany(missing.map((device) => `p!${campaignId}!${device}`));
+    let next = 0;
+    return found.map((state) => {
+      if (state !== undefined) return state;
+      const value = values[next++];
+      return value === undefined ? undefined : preparedOf(value);
+    });
   }
 
   async putPrepared(campaignId: string, states: readonly PreparedState[]): Promise<void> {
@@ -179,6 +209,38 @@ export class CampaignStore {
         return { type: 'put' as const, key: `p!${campaignId}!${state.device}`, value };
       }),
     );
+    // Kept only once stored: memory never holds what disk does not.
+    let memory = this.preparedMemory.get(campaignId);
+    for (const state of states) {
+      const previous = memory?.get(state.device);
+      const bytes = preparedBytes(state) - (previous === undefined ? 0 : preparedBytes(previous));
+      if (this.preparedMemoryBytes + bytes > this.preparedMemoryBudget) {
+        // Past the budget the record is read from disk; an older copy in memory must not outlive it.
+        if (previous !== undefined) this.forgetPrepared(campaignId, state.device);
+        continue;
+      }
+      if (memory === undefined) this.preparedMemory.set(campaignId, (memory = new Map<string, PreparedState>()));
+      memory.set(state.device, state);
+      this.preparedMemoryBytes += bytes;
+    }
+  }
+
+  /** Bytes of prepared states held in memory (all campaigns). */
+  preparedInMemoryBytes(): number {
+    return this.preparedMemoryBytes;
+  }
+
+  /** Drops the campaign's prepared states from memory: one device's, or all. */
+  private forgetPrepared(campaignId: string, device?: string): void {
+    const memory = this.preparedMemory.get(campaignId);
+    if (memory === undefined) return;
+    const states = device === undefined ? [...memory.values()] : [memory.get(device)];
+    for (const state of states) {
+      if (state === undefined) continue;
+      this.preparedMemoryBytes -= preparedBytes(state);
+      memory.delete(state.device);
+    }
+    if (memory.size === 0) this.preparedMemory.delete(campaignId);
   }
 
   /**
@@ -190,6 +252,9 @@ export class CampaignStore {
    * and recording needs; a re-issue at half-life signs anew.
    */
   async dropPrepared(campaignId: string, devices?: readonly string[]): Promise<void> {
+    // Memory first: it never holds a record disk has lost.
+    if (devices === undefined) this.forgetPrepared(campaignId);
+    else for (const device of devices) this.forgetPrepared(campaignId, device);
     if (devices === undefined) await this.records.clear({ gt: `p!${campaignId}!`, lt: `p!${campaignId}!${END}` });
     else if (devices.length > 0) await this.records.batch(devices.map((device) => ({ type: 'del' as const, key: `p!${campaignId}!${device}` })));
   }
@@ -237,6 +302,11 @@ export class CampaignStore {
     if (memory.size >= MAX_KNOWN_SEQS && !memory.has(device)) memory.clear();
     memory.set(device, seq);
   }
+}
+
+/** What a prepared state holds in memory, near enough for a budget (strings counted at two bytes a character). */
+function preparedBytes(state: PreparedState): number {
+  return state.bundle.length + 2 * (state.layers.length + state.device.length) + PREPARED_OVERHEAD_BYTES;
 }
 
 /** Written only by this module; JSON.stringify never writes a raw newline, so the first one ends the facts. */

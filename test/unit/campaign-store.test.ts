@@ -7,7 +7,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Campaign, DeviceProgress } from '../../server/campaigns/index.js';
-import { CampaignStore } from '../../server/campaigns/store.js';
+import { CampaignStore, type PreparedState } from '../../server/campaigns/store.js';
 import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { useLevelDb } from '../helpers/level-db.js';
 
@@ -77,5 +77,53 @@ describe('CampaignStore device records', () => {
     expect(await store.currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
     expect(await store.currentSeqs(['a1', 'm5', 'z9'], 'command')).toEqual([1, 0, 0]);
     expect(await new CampaignStore(db()).currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
+  });
+
+  it('answers prepared states from memory as a fresh store reads them from disk, and drops them with their records', async () => {
+    const prepared = (device: string, seq: number): PreparedState => ({
+      device,
+      seq,
+      issuedAt: SAMPLE_NOW,
+      expiresAt: SAMPLE_NOW + 100,
+      layers: '[]',
+      bundle: Buffer.from(`{"signed":"${device}.${String(seq)}"}`),
+    });
+    const asRead = (states: readonly (PreparedState | undefined)[]): unknown[] => states.map((state) => (state === undefined ? undefined : { ...state, bundle: state.bundle.toString() }));
+    await store.putPrepared(campaign.id, [prepared('a1', 1), prepared('m5', 1)]);
+    await store.putPrepared('other', [prepared('a1', 7)]);
+    // Signed again (a re-issue): the later state replaces the earlier, in memory as on disk.
+    await store.putPrepared(campaign.id, [prepared('m5', 2)]);
+    const devices = ['a1', 'z9', 'm5'];
+    const expected = asRead([prepared('a1', 1), undefined, prepared('m5', 2)]);
+    expect(asRead(await store.prepared(campaign.id, devices))).toEqual(expected);
+    expect(asRead(await new CampaignStore(db()).prepared(campaign.id, devices))).toEqual(expected);
+    expect(store.preparedInMemoryBytes()).toBeGreaterThan(0);
+
+    await store.dropPrepared(campaign.id, ['a1']);
+    expect(asRead(await store.prepared(campaign.id, devices))).toEqual(asRead([undefined, undefined, prepared('m5', 2)]));
+    await store.dropPrepared(campaign.id);
+    expect(await store.prepared(campaign.id, devices)).toEqual([undefined, undefined, undefined]);
+    expect(await new CampaignStore(db()).prepared(campaign.id, devices)).toEqual([undefined, undefined, undefined]);
+    // Another campaign's states stay, and the memory accounts for them alone.
+    expect(asRead(await store.prepared('other', ['a1']))).toEqual(asRead([prepared('a1', 7)]));
+    const one = store.preparedInMemoryBytes();
+    await store.dropPrepared('other');
+    expect(store.preparedInMemoryBytes()).toBe(0);
+    expect(one).toBeGreaterThan(0);
+  });
+
+  it('keeps prepared states past its memory budget on disk only, read from there at start', async () => {
+    const budget = 10_000;
+    const small = new CampaignStore(db(), budget);
+    const big = Buffer.alloc(budget / 4, 'x');
+    const states = ['d1', 'd2', 'd3', 'd4', 'd5'].map((device, i): PreparedState => ({ device, seq: i + 1, issuedAt: SAMPLE_NOW, expiresAt: SAMPLE_NOW + 100, layers: '[]', bundle: big }));
+    await small.putPrepared(campaign.id, states);
+    expect(small.preparedInMemoryBytes()).toBeGreaterThan(budget / 2);
+    expect(small.preparedInMemoryBytes()).toBeLessThanOrEqual(budget);
+    const read = await small.prepared(
+      campaign.id,
+      states.map((state) => state.device),
+    );
+    expect(read.map((state) => [state?.seq, state?.bundle.length])).toEqual(states.map((state) => [state.seq, big.length]));
   });
 });
