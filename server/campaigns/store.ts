@@ -216,7 +216,11 @@ export class CampaignStore {
       const bytes = preparedBytes(state) - (previous === undefined ? 0 : preparedBytes(previous));
       if (this.preparedMemoryBytes + bytes > this.preparedMemoryBudget) {
         // Past the budget the record is read from disk; an older copy in memory must not outlive it.
-        if (previous !== undefined) this.forgetPrepared(campaignId, state.device);
+        if (previous !== undefined) {
+          this.forgetPrepared(campaignId, state.device);
+          // The campaign's map is dropped with its last entry.
+          memory = this.preparedMemory.get(campaignId);
+        }
         continue;
       }
       if (memory === undefined) this.preparedMemory.set(campaignId, (memory = new Map<string, PreparedState>()));

@@ -77,9 +77,18 @@ describe('Issuer signing ahead', () => {
     if (state === undefined) throw new Error('nothing signed ahead');
     const old = JSON.stringify({ ...state, bundle: state.bundle.toString('utf8') });
     await db().sublevel('campaigns', { valueEncoding: 'utf8' }).put(`p!${campaign.id}!d1`, old);
-    const [read] = await store.prepared(campaign.id, ['d1']);
+    // A store opened afresh (as after a restart) reads the record from disk, not from the first store's memory.
+    const restarted = new CampaignStore(db());
+    const [read] = await restarted.prepared(campaign.id, ['d1']);
     expect(read?.bundle.equals(state.bundle)).toBe(true);
-    const [issued] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + 10);
+    const reader = new Issuer({
+      key,
+      store: restarted,
+      plane: recorder((topic, payload) => {
+        published.set(topic.split('/')[3] ?? '', payload.toString());
+      }),
+    });
+    const [issued] = await reader.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + 10);
     expect(issued).toMatchObject({ seq: 1, issuedAt: NOW });
     expect(published.get('d1')).toBe(state.bundle.toString('utf8'));
   });

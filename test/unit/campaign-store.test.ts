@@ -125,5 +125,16 @@ describe('CampaignStore device records', () => {
       states.map((state) => state.device),
     );
     expect(read.map((state) => [state?.seq, state?.bundle.length])).toEqual(states.map((state) => [state.seq, big.length]));
+
+    // A state signed again past the budget replaces the one in memory (read from disk now), and the accounting follows.
+    const other = new CampaignStore(db(), budget);
+    const one = (device: string, seq: number, bundle: Buffer): PreparedState => ({ device, seq, issuedAt: SAMPLE_NOW, expiresAt: SAMPLE_NOW + 100, layers: '[]', bundle });
+    await other.putPrepared('c2', [one('a1', 1, Buffer.from('small'))]);
+    await other.putPrepared('c2', [one('a1', 2, Buffer.alloc(budget, 'y')), one('b2', 1, Buffer.from('small'))]);
+    expect((await other.prepared('c2', ['a1', 'b2'])).map((state) => state?.seq)).toEqual([2, 1]);
+    expect(other.preparedInMemoryBytes()).toBeGreaterThan(0);
+    await other.dropPrepared('c2');
+    expect(other.preparedInMemoryBytes()).toBe(0);
+    expect(await other.prepared('c2', ['a1', 'b2'])).toEqual([undefined, undefined]);
   });
 });
