@@ -8,8 +8,8 @@
  * The step changes `active` in memory and returns what to persist; the
  * caller writes it in one batch. Messages are published before their
  * device record is written: a crash in between re-issues on restart (the
- * very message again when it was signed ahead, since a used record is kept
- * until the campaign ends, else with a higher seq), which devices accept; the opposite
+ * very message again when its bundle signed ahead was on disk, since a used
+ * one is kept until the campaign ends, else with a higher seq), which devices accept; the opposite
  * order could record a desired state that was never sent.
  */
 import type { Logger } from 'pino';

@@ -79,7 +79,7 @@ describe('CampaignStore device records', () => {
     expect(await new CampaignStore(db()).currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
   });
 
-  it('answers prepared states from memory as a fresh store reads them from disk, and drops them with their records', async () => {
+  it('answers prepared states from memory, writes none of them to disk within its budget, and drops them with the campaign', async () => {
     const prepared = (device: string, seq: number): PreparedState => ({
       device,
       seq,
@@ -96,7 +96,9 @@ describe('CampaignStore device records', () => {
     const devices = ['a1', 'z9', 'm5'];
     const expected = asRead([prepared('a1', 1), undefined, prepared('m5', 2)]);
     expect(asRead(await store.prepared(campaign.id, devices))).toEqual(expected);
-    expect(asRead(await new CampaignStore(db()).prepared(campaign.id, devices))).toEqual(expected);
+    // Held in memory only: a restart (a fresh store) finds none of them, and the start signs those devices then.
+    expect(await new CampaignStore(db()).prepared(campaign.id, devices)).toEqual([undefined, undefined, undefined]);
+    expect((await db().sublevel('campaigns').keys().all()).filter((k) => k.startsWith('p!'))).toEqual([]);
     expect(store.preparedInMemoryBytes()).toBeGreaterThan(0);
 
     await store.dropPrepared(campaign.id, ['a1']);
@@ -112,7 +114,7 @@ describe('CampaignStore device records', () => {
     expect(one).toBeGreaterThan(0);
   });
 
-  it('keeps prepared states past its memory budget on disk only, read from there at start', async () => {
+  it('writes prepared states past its memory budget to disk, read from there at start and after a restart', async () => {
     const budget = 10_000;
     const small = new CampaignStore(db(), budget);
     const big = Buffer.alloc(budget / 4, 'x');
@@ -125,6 +127,11 @@ describe('CampaignStore device records', () => {
       states.map((state) => state.device),
     );
     expect(read.map((state) => [state?.seq, state?.bundle.length])).toEqual(states.map((state) => [state.seq, big.length]));
+    // What memory could not hold is on disk: a fresh store reads those (and only those).
+    const spilled = (await new CampaignStore(db(), budget).prepared(campaign.id, states.map((state) => state.device))).filter((state) => state !== undefined);
+    expect(spilled.length).toBeGreaterThan(0);
+    expect(spilled.length).toBeLessThan(states.length);
+    expect(spilled.map((state) => [state.seq, state.bundle.length])).toEqual(states.slice(states.length - spilled.length).map((state) => [state.seq, big.length]));
 
     // A state signed again past the budget replaces the one in memory (read from disk now), and the accounting follows.
     const other = new CampaignStore(db(), budget);
