@@ -45,7 +45,7 @@ import type { Client } from 'aedes';
 import type { DeviceId } from '../../protocol/index.js';
 import { soleReceiver } from './acl.js';
 import { levelsMatch } from './topic-filter.js';
-import { clientInternals, takePacketId } from './aedes-internals.js';
+import { acceptsDeliveries, clientInternals, takePacketId } from './aedes-internals.js';
 
 /** PUBLISH [MQTT-3.3.1]: packet type 3 in the high nibble; QoS in bits 1-2. */
 const PUBLISH = 0x30;
@@ -85,10 +85,11 @@ export class DirectDelivery {
     let total = 0;
     for (const message of messages) {
       const client = this.clients.get(message.deviceId);
-      if (client === undefined || !client.connected || client.closed) continue;
+      if (client === undefined) continue;
       const internals = clientInternals(client);
-      const subscription = internals?.subscriptions[message.topic];
-      if (internals === undefined || subscription === undefined) continue;
+      if (internals === undefined || !acceptsDeliveries(client, internals)) continue;
+      const subscription = internals.subscriptions[message.topic];
+      if (subscription === undefined) continue;
       const layout = frameLayout(message.topic, message.payload.length, Math.min(message.qos, subscription.qos ?? 0));
       frames.push({ connection: client.conn, message, layout, packetId: layout.qos > 0 ? takePacketId(internals) : 0 });
       total += layout.bytes;

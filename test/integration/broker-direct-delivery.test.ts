@@ -90,6 +90,26 @@ describe('embedded broker: direct delivery of retained messages to their device'
     expect(live.seen.filter((s) => s.topic.endsWith('/desired')).map((s) => s.payload.toString())).toHaveLength(10);
   });
 
+  it('delivers to a client that subscribed while aedes still sends what its session queued (connecting, not yet connected)', async () => {
+    broker = await brokers.start();
+    const b = broker;
+    const password = await b.enroll('busy4');
+    const first = await device(b, 'busy4', password, { clean: false });
+    await first.client.endAsync();
+    // Queued for the offline session: on reconnecting, aedes sends them all before it marks the client connected,
+    // and it reads (and answers) the client's SUBSCRIBE meanwhile.
+    const queued = 400;
+    await Promise.all(Array.from({ length: queued }, (_, i) => b.plane.publish(deviceTopic('busy4', 'commands'), `command ${String(i)}`, { qos: 1, retain: false })));
+    const again = await device(b, 'busy4', password, { clean: false });
+    const queuedBefore = again.seen.length;
+    await b.plane.publishMany([{ topic: deviceTopic('busy4', 'desired'), payload: 'live', options: RETAINED }]);
+    await waitFor(() => again.seen.some((s) => s.payload.toString() === 'live'), 5_000, 'the desired state, live');
+    await waitFor(() => again.seen.length === queued + 1, 5_000, 'every queued command');
+    // The state went out while the queue was still being sent (else the test proves nothing), exactly once.
+    expect(queuedBefore).toBeLessThan(queued);
+    expect(again.seen.filter((s) => s.payload.toString() === 'live')).toHaveLength(1);
+  });
+
   it('gives a persistent session that was offline the desired state once, from the retained copy', async () => {
     broker = await brokers.start();
     const b = broker;
