@@ -36,6 +36,8 @@ export interface CampaignMetrics {
 export interface MetricSources {
   readonly devices?: () => Promise<{ enrolled: number; online: number }>;
   readonly campaigns?: () => readonly CampaignMetrics[];
+  /** Bytes of desired states signed ahead held in memory, all campaigns (campaigns/store.ts). */
+  readonly signedAheadBytes?: () => number;
   /** Clients connected to the embedded broker (0 for an external broker). */
   readonly connectedClients?: () => number;
   /** Counters kept elsewhere (broker refusals, ingest drops), each exported as a counter. */
@@ -191,6 +193,7 @@ export class ServerMetrics {
       },
     });
     this.registerCampaignGauges();
+    this.registerSignedAheadGauge();
     this.registerCopiedCounters();
   }
 
@@ -217,6 +220,19 @@ export class ServerMetrics {
       collect() {
         this.reset();
         for (const c of campaigns()) for (const [phase, n] of Object.entries(c.phases)) this.set({ campaign: c.id, phase }, n);
+      },
+    });
+  }
+
+  /** Memory the campaigns' bundles signed ahead hold: bounded (64 MiB), released when a campaign ends. */
+  private registerSignedAheadGauge(): void {
+    const sources = (): MetricSources => this.sources;
+    new Gauge({
+      name: 'bootfleet_campaign_signed_ahead_bytes',
+      help: 'Bytes of desired states signed ahead and held in memory until their campaign ends, all campaigns together.',
+      registers: [this.own],
+      collect() {
+        this.set(sources().signedAheadBytes?.() ?? 0);
       },
     });
   }

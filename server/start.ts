@@ -67,6 +67,7 @@ async function startParts(config: ServerConfig, opened: (() => Promise<void>)[])
   metrics.observe({
     devices: () => control.registry.countOnline(),
     campaigns: () => campaigns.activeCounts(),
+    signedAheadBytes: () => campaigns.signedAheadBytes(),
     connectedClients: () => control.plane.connectedClients(),
     broker: () => control.plane.counters,
     ingestDropped: () => control.ingest.counters.dropped,

@@ -180,6 +180,11 @@ export class CampaignManager {
     return campaignStatus(campaign, [...devices]);
   }
 
+  /** Bytes of bundles signed ahead held in memory (the metrics read it at every scrape). */
+  signedAheadBytes(): number {
+    return this.store.preparedInMemoryBytes();
+  }
+
   /** Device counts of the running and paused campaigns, from memory (the metrics read them at every scrape). */
   activeCounts(): CampaignMetrics[] {
     return [...this.active.values()].map(({ campaign, devices }) => {

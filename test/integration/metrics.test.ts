@@ -162,7 +162,10 @@ describe('Prometheus metrics at /metrics', () => {
     for (const id of ['c1', 'c2']) sims.push(await enrollSimDevice(t, keys, id, { labels: { fleet: 'metrics' }, booted: OLD }));
     const before = await scrape();
     const body = { id: 'metered', image: `${new URL(t.url).host}/fleet/camp:2.0`, selector: { labels: { fleet: 'metrics' } }, waves: [100] };
+    expect(valueOf(before, 'bootfleet_campaign_signed_ahead_bytes', {})).toBe(0);
     expect((await t.api('POST', '/api/v1/campaigns', { token: TOKENS.operator, body })).status).toBe(201);
+    // Created: the two devices' desired states are signed ahead and held in memory (about 1 KiB each, and more).
+    expect(valueOf(await scrape(), 'bootfleet_campaign_signed_ahead_bytes', {})).toBeGreaterThan(2 * 512);
     expect((await t.api('POST', '/api/v1/campaigns/metered/start', { token: TOKENS.operator })).status).toBe(200);
     await waitFor(() => sims.every((d) => d.desired.length === 1), 5_000, 'desired states');
     const [first] = sims;
@@ -185,7 +188,10 @@ describe('Prometheus metrics at /metrics', () => {
 
     // A campaign that ends leaves the gauges: finished campaigns would grow the label set for ever.
     expect((await t.api('POST', '/api/v1/campaigns/metered/abort', { token: TOKENS.operator })).status).toBe(200);
-    expect((await scrape()).some((s) => s.labels.campaign === 'metered')).toBe(false);
+    const ended = await scrape();
+    expect(ended.some((s) => s.labels.campaign === 'metered')).toBe(false);
+    // And gives back the memory of its bundles signed ahead.
+    expect(valueOf(ended, 'bootfleet_campaign_signed_ahead_bytes', {})).toBe(0);
   });
 });
 
