@@ -3,9 +3,10 @@
  * (direct-delivery.ts, the PUBACK path in embedded.ts). aedes has no public
  * API for them: a client's subscriptions by filter, the counter it numbers
  * its QoS 1 deliveries with, its keep-alive timer, where it is in its
- * connection's life, and the client a connection belongs to. Each view checks the shape it reads, and a caller
- * that gets undefined takes aedes' own path, so a later aedes that changes
- * them costs speed, not correctness (the tests on these paths would fail).
+ * connection's life, and the client a connection belongs to. Each view
+ * checks the shape it reads, and a caller that gets undefined takes aedes'
+ * own path, so a later aedes that changes them costs speed, not correctness
+ * (the tests on these paths would fail).
  */
 import type { Client } from 'aedes';
 
