@@ -9,8 +9,9 @@
  * caller writes it in one batch. Messages are published before their
  * device record is written: a crash in between re-issues on restart (the
  * very message again when its bundle signed ahead was on disk, since a used
- * one is kept until the campaign ends, else with a higher seq), which devices accept; the opposite
- * order could record a desired state that was never sent.
+ * one is kept until the campaign ends, else with a higher seq), which
+ * devices accept; the opposite order could record a desired state that was
+ * never sent.
  */
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../devices/registry.js';
@@ -270,6 +271,6 @@ function reissue(device: DeviceProgress, result: Issued, now: number, plan: Pick
 const NO_LAYERS: readonly string[] = [];
 
 async function inventoriesOf(devices: readonly string[], registry: DeviceRegistry, known?: KnownInventories): Promise<(readonly string[])[]> {
-  if (known !== undefined && devices.every((device) => known.has(device))) return devices.map((device) => known.get(device) ?? []);
+  if (known !== undefined && devices.every((device) => known.has(device))) return devices.map((device) => known.get(device) ?? NO_LAYERS);
   return (await registry.getMany(devices)).map((d) => d?.inventory ?? NO_LAYERS);
 }

@@ -191,16 +191,12 @@ export class CampaignStore {
   /** Desired states signed ahead for these devices (undefined where none): from memory where it holds them, else from disk. */
   async prepared(campaignId: string, devices: readonly string[]): Promise<(PreparedState | undefined)[]> {
     const memory = this.preparedMemory.get(campaignId);
-    const found = devices.map((device) => memory?.get(device));
-    const missing = devices.filter((_, i) => found[i] === undefined);
-    if (missing.length === 0) return found;
-    const values = await this.bytes.getMany(missing.map((device) => `p!${campaignId}!${device}`));
-    let next = 0;
-    return found.map((state) => {
-      if (state !== undefined) return state;
-      const value = values[next++];
-      return value === undefined ? undefined : preparedOf(value);
-    });
+    return fillMissing(
+      devices.map((device) => memory?.get(device)),
+      devices,
+      (missing) => this.bytes.getMany(missing.map((device) => `p!${campaignId}!${device}`)),
+      (value) => (value === undefined ? undefined : preparedOf(value)),
+    );
   }
 
   async putPrepared(campaignId: string, states: readonly PreparedState[]): Promise<void> {
@@ -260,7 +256,6 @@ export class CampaignStore {
    * and recording needs; a re-issue at half-life signs anew.
    */
   async dropPrepared(campaignId: string, devices?: readonly string[]): Promise<void> {
-    // Memory first: it never holds a record disk has lost.
     if (devices === undefined) this.forgetPrepared(campaignId);
     else for (const device of devices) this.forgetPrepared(campaignId, device);
     if (devices === undefined) await this.records.clear({ gt: `p!${campaignId}!`, lt: `p!${campaignId}!${END}` });
@@ -271,18 +266,16 @@ export class CampaignStore {
   async currentSeqs(devices: readonly string[], kind: SeqKind): Promise<number[]> {
     // Looked up by device id (a string already hashed: a key of the campaign's maps), not by a key built per call.
     const memory = this.knownSeqs[kind];
-    const known = devices.map((device) => memory.get(device));
-    const missing = devices.filter((_, i) => known[i] === undefined);
-    if (missing.length === 0) return known as number[];
-    const read = await this.seqs.getMany(missing.map((device) => `${device}!${kind}`));
-    let next = 0;
-    return known.map((seq, i) => {
-      if (seq !== undefined) return seq;
-      const text = read[next++];
-      const value = text === undefined ? 0 : Number(text);
-      this.remember(kind, devices[i] ?? '', value);
-      return value;
-    });
+    return fillMissing(
+      devices.map((device) => memory.get(device)),
+      devices,
+      (missing) => this.seqs.getMany(missing.map((device) => `${device}!${kind}`)),
+      (text, device) => {
+        const value = text === undefined ? 0 : Number(text);
+        this.remember(kind, device, value);
+        return value;
+      },
+    );
   }
 
   /** The next sequence for the device's messages of `kind`; durable before it is returned. */
@@ -310,6 +303,22 @@ export class CampaignStore {
     if (memory.size >= MAX_KNOWN_SEQS && !memory.has(device)) memory.clear();
     memory.set(device, seq);
   }
+}
+
+/**
+ * `known` (one value per device, from memory) with each gap filled, in
+ * order, from one read of the devices it lacks; no read when there is none.
+ */
+async function fillMissing<T, V>(
+  known: readonly (T | undefined)[],
+  devices: readonly string[],
+  read: (missing: string[]) => Promise<(V | undefined)[]>,
+  convert: (value: V | undefined, device: string) => T,
+): Promise<T[]> {
+  const missing = devices.filter((_, i) => known[i] === undefined);
+  const values = missing.length === 0 ? [] : await read(missing);
+  let next = 0;
+  return known.map((value, i) => value ?? convert(values[next++], devices[i] ?? ''));
 }
 
 /** What a prepared state holds in memory, near enough for a budget (strings counted at two bytes a character). */
