@@ -12,7 +12,11 @@
  *   - RSS of the server with every device connected;
  *   - CPU time of the server in each notify round (from /proc: it does not
  *     depend on how much of the cores other processes take), and the time
- *     to the first device notified (in the JSON line only).
+ *     to the first device notified (in the JSON line only);
+ *   - CPU time of the devices' own process (this one) in each notify round
+ *     and how busy its event loop was: both processes share the machine's
+ *     cores, so a round is bounded by the server or by the devices, and
+ *     these say which (in the Mosquitto rounds this process also publishes).
  * Baselines in the same run, same clients, on a bare Mosquitto: one
  * publisher sending one retained QoS 1 message (a desired state's size) per
  * device topic; the devices' reports relayed to one subscriber; its RSS.
@@ -56,6 +60,10 @@ interface Figures {
   readonly notifyWindows?: number[][];
   /** CPU time the server (or Mosquitto) used in each notify round, seconds: load-independent, unlike `notifySeconds`. */
   readonly notifyCpuSeconds: number[];
+  /** CPU time of the devices' process (this one) in each notify round, seconds (fleet-sim.ts `Notified`). */
+  readonly devicesCpuSeconds: number[];
+  /** How busy the devices' event loop was in each notify round, 0 to 1. */
+  readonly devicesLoopBusy: number[];
   /** Seconds from asking to abort each round's campaign to every device holding its withdrawal (bootfleet only). */
   readonly abortSeconds?: number[];
   readonly ingestPerSecond: number[];
@@ -84,6 +92,8 @@ async function measureBootfleet(work: string): Promise<Figures> {
     }
     const notifyCpuSeconds: number[] = [];
     const firstSeconds: number[] = [];
+    const devicesCpuSeconds: number[] = [];
+    const devicesLoopBusy: number[] = [];
     const notifyWindows: number[][] = [];
     const abortSeconds: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
@@ -92,11 +102,13 @@ async function measureBootfleet(work: string): Promise<Figures> {
       const notified = await notifyCampaign(server, id);
       notifySeconds.push(notified.seconds);
       firstSeconds.push(notified.firstSeconds);
+      devicesCpuSeconds.push(notified.devicesCpuSeconds);
+      devicesLoopBusy.push(notified.devicesLoopBusy);
       notifyCpuSeconds.push(notified.cpuSeconds);
       notifyWindows.push(notified.window);
       abortSeconds.push(await stopCampaign(server, id));
     }
-    return { notifySeconds, firstSeconds, notifyWindows, notifyCpuSeconds, abortSeconds, ingestPerSecond, rssConnectedBytes, rssPeakBytes, rssAfterBytes: await server.rss() };
+    return { notifySeconds, firstSeconds, notifyWindows, notifyCpuSeconds, devicesCpuSeconds, devicesLoopBusy, abortSeconds, ingestPerSecond, rssConnectedBytes, rssPeakBytes, rssAfterBytes: await server.rss() };
   } finally {
     await server.stop();
   }
@@ -118,6 +130,8 @@ async function measureMosquitto(work: string): Promise<Figures> {
     }
     const notifyCpuSeconds: number[] = [];
     const firstSeconds: number[] = [];
+    const devicesCpuSeconds: number[] = [];
+    const devicesLoopBusy: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       resetCounts(broker.devices);
       const cpuBefore = await broker.cpuSeconds();
@@ -125,18 +139,25 @@ async function measureMosquitto(work: string): Promise<Figures> {
       const [, notified] = await Promise.all([broker.publishDesired(), secondsUntilNotified(broker.devices, started)]);
       notifySeconds.push(notified.seconds);
       firstSeconds.push(notified.firstSeconds);
+      devicesCpuSeconds.push(notified.devicesCpuSeconds);
+      devicesLoopBusy.push(notified.devicesLoopBusy);
       notifyCpuSeconds.push((await broker.cpuSeconds()) - cpuBefore);
     }
-    return { notifySeconds, firstSeconds, notifyCpuSeconds, ingestPerSecond, rssConnectedBytes, rssAfterBytes: await broker.rss() };
+    return { notifySeconds, firstSeconds, notifyCpuSeconds, devicesCpuSeconds, devicesLoopBusy, ingestPerSecond, rssConnectedBytes, rssAfterBytes: await broker.rss() };
   } finally {
     await broker.stop();
   }
 }
 
+/** What the devices' process took in a notify round (medians): the other bound of a round on 2 cores. */
+function devicesShare(figures: Figures): string {
+  return `devices' process ${median(figures.devicesCpuSeconds).toFixed(2)} CPU-s a round, event loop ${(100 * median(figures.devicesLoopBusy)).toFixed(0)} % busy`;
+}
+
 function results(ours: Figures, base: Figures, load: string): ReturnType<typeof result>[] {
   const rssMB = ours.rssConnectedBytes / MB;
   return [
-    result(`campaign start to all ${String(N)} devices notified (median of ${String(ROUNDS)})`, median(ours.notifySeconds), 's', 'Mosquitto, one publisher, same clients', median(base.notifySeconds), false, `target <= 1.0; load ${load}`),
+    result(`campaign start to all ${String(N)} devices notified (median of ${String(ROUNDS)})`, median(ours.notifySeconds), 's', 'Mosquitto, one publisher, same clients', median(base.notifySeconds), false, `target <= 1.0; load ${load}; ${devicesShare(ours)} (Mosquitto rounds, the publisher included: ${devicesShare(base)})`),
     result(`server CPU time of one notify round, ${String(N)} devices (median)`, median(ours.notifyCpuSeconds), 's', 'Mosquitto CPU time, same round', median(base.notifyCpuSeconds), false, 'no target; load-independent (the wall-clock notify time is not); ours includes selecting, recording and publishing, the baseline\'s publisher is a separate client'),
     result(`reports ingested (stored) from ${String(N)} devices`, median(ours.ingestPerSecond), 'reports/s', 'Mosquitto relaying the same reports to one subscriber', median(base.ingestPerSecond), true, 'no target in issue #6; ours parses, checks and stores each report'),
     result(`server RSS with ${String(N)} devices connected`, rssMB, 'MB', 'Mosquitto RSS, same clients', base.rssConnectedBytes / MB, false, `target < ${String(RSS_TARGET_MB)} MB: ${rssMB < RSS_TARGET_MB ? 'met' : 'NOT met'} (${rssMB.toFixed(0)} MB, ${String(SETTLE_MS / 1000)} s after the last device connected); peak while connecting ${((ours.rssPeakBytes ?? 0) / MB).toFixed(0)} MB; after the campaigns ${(ours.rssAfterBytes / MB).toFixed(0)} MB`),

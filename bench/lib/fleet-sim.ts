@@ -85,13 +85,29 @@ export interface Notified {
   readonly seconds: number;
   /** Seconds from `started` until the first device had. */
   readonly firstSeconds: number;
+  /**
+   * CPU time this process (the simulated devices, and in the baseline its
+   * publisher too) used meanwhile, seconds: on a 2-core machine the devices
+   * and the broker share the cores, so a round is bounded by both.
+   */
+  readonly devicesCpuSeconds: number;
+  /**
+   * Share of that time this process's event loop was busy (0 to 1): near 1,
+   * the devices' own processing bounded the round; lower, they waited for
+   * the broker.
+   */
+  readonly devicesLoopBusy: number;
 }
 
+/** Call at `started`: the process's CPU and event-loop counters are read from this call on. */
 export async function secondsUntilNotified(devices: readonly SimDevice[], started: number): Promise<Notified> {
+  const cpu = process.cpuUsage();
+  const loop = performance.eventLoopUtilization();
   await waitUntil(() => devices.every((d) => d.received > 0), 300_000, 'every device notified');
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   const first = Math.min(...devices.map((d) => d.firstAt ?? Infinity));
-  return { seconds, firstSeconds: (first - started) / 1000 };
+  return { seconds, firstSeconds: (first - started) / 1000, devicesCpuSeconds: (used.user + used.system) / 1e6, devicesLoopBusy: performance.eventLoopUtilization(loop).utilization };
 }
 
 export async function endAll(devices: readonly SimDevice[]): Promise<void> {
