@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { deviceTopic, digestOf, MediaType } from '../../protocol/index.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { freePort } from '../../scripts/lib/free-port.js';
-import { endAll, pool, secondsUntilNotified, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
+import { endAll, pool, roundStart, secondsUntilNotified, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
 import { cpuSecondsOf, rssOf, startProcess, waitForHttp } from './measure.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -124,8 +124,8 @@ export async function notifyCampaign(server: Bootfleet, id: string): Promise<Not
   await api(base, 'POST', '/api/v1/campaigns', { id, image: `${new URL(base).host}/bench/os:1.0`, selector: { ids: devices.map((d) => d.id) }, waves: [100] });
   const cpuBefore = await server.cpuSeconds();
   const window = [monotonicMicros()];
-  const started = performance.now();
-  const [, notified] = await Promise.all([api(base, 'POST', `/api/v1/campaigns/${id}/start`), secondsUntilNotified(devices, started)]);
+  const start = roundStart();
+  const [notified] = await Promise.all([secondsUntilNotified(devices, start), api(base, 'POST', `/api/v1/campaigns/${id}/start`)]);
   window.push(monotonicMicros());
   return { ...notified, cpuSeconds: (await server.cpuSeconds()) - cpuBefore, window };
 }
