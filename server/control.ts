@@ -18,6 +18,7 @@ import type { EnrollDeps } from './identity/enroll.js';
 import { CertificateRevocations } from './identity/revocations.js';
 import { TokenVerifier } from './identity/tokens.js';
 import type { ServerConfig } from './config.js';
+import type { RetainedSource } from './broker/retained-source.js';
 import type { ServerMetrics } from './metrics.js';
 
 export interface ControlServices extends EnrollDeps {
@@ -25,7 +26,11 @@ export interface ControlServices extends EnrollDeps {
   close(): Promise<void>;
 }
 
-export async function startControl(config: ServerConfig, db: Level, logger: Logger, metrics?: ServerMetrics): Promise<ControlServices> {
+/**
+ * `retained`: the store of signed desired states, opened; the embedded
+ * broker keeps devices' retained desired states there (retained-source.ts).
+ */
+export async function startControl(config: ServerConfig, db: Level, logger: Logger, metrics?: ServerMetrics, retained?: RetainedSource): Promise<ControlServices> {
   const brokerConfig = config.broker ?? defaultBrokerConfig();
   const credentials = new DeviceCredentials(db);
   const registry = new DeviceRegistry(db);
@@ -43,6 +48,7 @@ export async function startControl(config: ServerConfig, db: Level, logger: Logg
           db,
           credentials,
           logger: brokerLogger,
+          ...(retained === undefined ? {} : { retained }),
           isCertificateRevoked: (id) => revocations.isRevoked(id),
           onCertificateLogin: async (id) => {
             await registry.enroll(id, 'mtls');

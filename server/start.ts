@@ -13,6 +13,7 @@ import { loadOrCreateSigningKey } from './signing-key.js';
 import { openRegistry } from './registry/index.js';
 import { startControl, type ControlServices } from './control.js';
 import { CampaignManager } from './campaigns/index.js';
+import { DesiredStates } from './campaigns/desired-states.js';
 import { countPublishes, ServerMetrics } from './metrics.js';
 
 export interface RunningServer {
@@ -50,7 +51,10 @@ async function startParts(config: ServerConfig, opened: (() => Promise<void>)[])
   // --- embedded OCI registry (issue #3)
   const registry = await withContextAsync('opening the registry', () => openRegistry(config, db));
   // --- Control plane (issue #6): broker, device registry, enrolment, audit. ---
-  const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger, metrics));
+  // The signed desired states, read by the embedded broker as the retained ones (desired-states.ts).
+  const desired = new DesiredStates(db);
+  await withContextAsync('reading the retained desired states', () => desired.open());
+  const control = await withContextAsync('starting the MQTT control plane', () => startControl(config, db, logger, metrics, desired));
   opened.push(() => control.close());
   // One set of credentials for the whole fleet: API tokens and enrolled devices work in the registry too.
   registry.auth.useFleetCredentials({
@@ -59,7 +63,7 @@ async function startParts(config: ServerConfig, opened: (() => Promise<void>)[])
   });
   // --- Campaigns (issue #6): follow reports from the ingest; resume running campaigns from level.
   const plane = countPublishes(control.plane, metrics);
-  const campaigns = new CampaignManager({ db, registry, devices: control.registry, plane, key, logger: logger.child({ component: 'campaigns' }) });
+  const campaigns = new CampaignManager({ db, registry, devices: control.registry, plane, key, desired, logger: logger.child({ component: 'campaigns' }) });
   control.ingest.onReport((report) => campaigns.onReport(report));
   opened.push(() => campaigns.close());
   await withContextAsync('resuming campaigns', () => campaigns.open());

@@ -15,6 +15,14 @@ export interface OutgoingMessage {
   readonly topic: string;
   readonly payload: Buffer | string;
   readonly options: PublishOptions;
+  /**
+   * The name under which the embedded broker's retained source already
+   * holds this payload durably (a desired state signed ahead:
+   * server/campaigns/desired-states.ts): the broker then records a pointer
+   * to it as the topic's retained message instead of a copy. Ignored by an
+   * external broker, and by an embedded one without a source.
+   */
+  readonly stored?: string;
 }
 
 /** Receives one message a device published; must not throw. */

@@ -13,20 +13,23 @@
  *    message there has at most one live recipient: the device's client, when
  *    it holds that subscription. A topic any server subscription matches is
  *    left to aedes.
- *  - Order of store and delivery. The caller hands the retained copies to
- *    the store (group-committed) and calls `deliverAll` at once, without
- *    waiting for the write: from the hand-over on, a subscription to the
- *    topic reads the new copy (fleet-persistence.ts keeps it readable until
- *    written), so a device subscribing at any moment gets either the live
- *    frame or the new retained copy, as with aedes. Only the device
- *    subscribes to these topics, and only by their exact names, so no
- *    wildcard read of the store can miss an unwritten copy. The publish
- *    resolves once the copies are written, so the campaign engine records a
- *    device as issued only then; a crash after the frame and before the
- *    write loses a copy the engine has not recorded, and it issues the very
- *    message again on restart (server/campaigns/rollout.ts). aedes stores
- *    before it delivers; Mosquitto keeps retained messages in memory and
- *    writes them at its autosave.
+ *  - Order of store and delivery. The caller hands the retained messages
+ *    to the store (a pointer to a desired state stored when it was signed,
+ *    or the bytes: retained-source.ts; a copy for any other topic,
+ *    group-committed) and calls `deliverAll` at once, without waiting for
+ *    the write: from the hand-over on, a subscription to the topic reads
+ *    the new message (desired-states.ts and fleet-persistence.ts keep it
+ *    readable until written), so a device subscribing at any moment gets
+ *    either the live frame or the new retained message, as with aedes. Only
+ *    the device subscribes to these topics, and only by their exact names,
+ *    so no wildcard read of the store can miss an unwritten one. The
+ *    publish resolves once the store has written it, so the campaign engine
+ *    records a device as issued only then; a crash after the frame and
+ *    before the write loses a retained message the engine has not
+ *    recorded, and it issues the very message again on restart
+ *    (server/campaigns/rollout.ts). aedes stores before it delivers;
+ *    Mosquitto keeps retained messages in memory and writes them at its
+ *    autosave.
  *  - Sessions. A retained message is not queued in a persistent session and
  *    gets no in-flight record: the protocol has a device subscribe on every
  *    connection (docs/protocol.md, "Connecting"), so the retained copy is

@@ -8,14 +8,14 @@
  * network client.
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
-import type { PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { ID_MAX_LENGTH } from '../../protocol/index.js';
 import type { DeviceCredentials } from '../identity/device-credentials.js';
 import { deviceAccessHooks, type CertificateLogin } from './access-hooks.js';
 import { BROKER_DEFAULTS, type BrokerConfig } from './config.js';
-import { FleetPersistence } from './fleet-persistence.js';
+import { FleetPersistence, retainedPacket } from './fleet-persistence.js';
+import type { RetainedSource } from './retained-source.js';
 import type { ControlPlane, DeviceMessageHandler, OutgoingMessage, PublishOptions } from './control-plane.js';
 import { newBrokerCounters } from './control-plane.js';
 import { clientInternals, clientOfConnection, refreshKeepalive } from './aedes-internals.js';
@@ -31,12 +31,18 @@ export interface EmbeddedBrokerDeps {
   readonly onCertificateLogin?: CertificateLogin;
   /** Whether a device's client certificate was revoked (identity/revocations.ts); absent, none is. */
   readonly isCertificateRevoked?: (deviceId: string) => boolean;
+  /**
+   * Keeps the retained messages of devices' `desired` topics (the store of
+   * signed desired states: retained-source.ts); absent, the broker keeps
+   * its own copies of them.
+   */
+  readonly retained?: RetainedSource;
 }
 
 export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<ControlPlane> {
   const { config, logger } = deps;
   const counters = newBrokerCounters();
-  const persistence = new FleetPersistence(deps.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }));
+  const persistence = new FleetPersistence(deps.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }), deps.retained);
   const aedes = await Aedes.createBroker({
     persistence,
     connectTimeout: config.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs,
@@ -49,7 +55,7 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
     if (connected.get(client.id) === client) connected.delete(client.id);
   });
   const direct = new DirectDelivery(connected);
-  const publishAll = (messages: readonly OutgoingMessage[]): Promise<void> => publishMessages(aedes, persistence, direct, messages);
+  const publishAll = (messages: readonly OutgoingMessage[]): Promise<void> => publishMessages({ aedes, persistence, direct, source: deps.retained }, messages);
   aedes.on('clientError', (client, error) => {
     logger.debug({ client: client.id, err: error }, 'mqtt client error');
   });
@@ -99,46 +105,66 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
   } satisfies ControlPlane;
 }
 
+/** What the publish path works with. */
+interface Publisher {
+  readonly aedes: Aedes;
+  readonly persistence: FleetPersistence;
+  readonly direct: DirectDelivery;
+  readonly source: RetainedSource | undefined;
+}
+
 /**
  * Retained messages on a device's own read topics take the direct path
- * (direct-delivery.ts): their retained copies stored in one group commit,
- * then each written to its device's connection. Every other message goes
+ * (direct-delivery.ts): their retained messages handed to the store, then
+ * each written to its device's connection. Every other message goes
  * through aedes' publish path (its retained copy group-committed too).
  */
-async function publishMessages(aedes: Aedes, persistence: FleetPersistence, direct: DirectDelivery, messages: readonly OutgoingMessage[]): Promise<void> {
+async function publishMessages(publisher: Publisher, messages: readonly OutgoingMessage[]): Promise<void> {
+  const { aedes, direct } = publisher;
   const directs: DirectMessage[] = [];
+  const stored: (string | undefined)[] = [];
   const others: Promise<void>[] = [];
   for (const message of messages) {
     const deviceId = direct.recipientOf(message.topic, message.options.retain);
     if (deviceId === undefined) others.push(publishInside(aedes, message.topic, message.payload, message.options));
-    else directs.push({ deviceId, topic: message.topic, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload, qos: message.options.qos });
+    else {
+      directs.push({ deviceId, topic: message.topic, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload, qos: message.options.qos });
+      stored.push(message.stored);
+    }
   }
-  const viaDirect = directs.length === 0 ? Promise.resolve() : deliverDirect(aedes, persistence, direct, directs);
+  const viaDirect = directs.length === 0 ? Promise.resolve() : deliverDirect(publisher, directs, stored);
   // Every publish settles before the first failure is reported: none outlives the call.
   const failed = (await Promise.allSettled([viaDirect, ...others])).find((result) => result.status === 'rejected');
   if (failed !== undefined) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
 }
 
 /**
- * Hands the retained copies to the store, delivers the frames at once, and
- * resolves when the copies are written (direct-delivery.ts, "Order of store
- * and delivery"): the caller records a device as issued only once its copy
- * is stored, but the device does not wait for the write.
+ * Hands the retained messages to the store, delivers the frames at once,
+ * and resolves when the store has written them (direct-delivery.ts, "Order
+ * of store and delivery"): the caller records a device as issued only once
+ * its retained message is durable, but the device does not wait for the
+ * write. A message the retained source already holds (`stored`, its name
+ * there) is only pointed at: none of its bytes are written again.
  */
-async function deliverDirect(aedes: Aedes, persistence: FleetPersistence, direct: DirectDelivery, directs: readonly DirectMessage[]): Promise<void> {
-  // Readable by a subscription from this call on, before it is written (fleet-persistence.ts).
-  const stored = persistence.storeRetainedMany(directs.map((m) => retainedRecord(aedes, m.topic, m.payload, m.qos)));
+async function deliverDirect(publisher: Publisher, directs: readonly DirectMessage[], stored: readonly (string | undefined)[]): Promise<void> {
+  const { aedes, persistence, direct, source } = publisher;
+  const names: { device: string; name: string }[] = [];
+  const copies: DirectMessage[] = [];
+  directs.forEach((message, i) => {
+    const name = stored[i];
+    if (name !== undefined && source !== undefined) names.push({ device: message.deviceId, name });
+    else copies.push(message);
+  });
+  // Readable by a subscription from this call on, before it is written (fleet-persistence.ts, desired-states.ts).
+  const written = Promise.all([
+    names.length === 0 ? undefined : source?.point(names),
+    copies.length === 0 ? undefined : persistence.storeRetainedMany(copies.map((m) => retainedPacket(aedes.id, m.topic, m.payload, m.qos))),
+  ]);
   try {
     direct.deliverAll(directs);
   } finally {
-    await stored;
+    await written;
   }
-}
-
-/** The record aedes stores for a retained publish (an aedes-packet), fields in its order: retained-encoding.ts writes it. */
-function retainedRecord(aedes: Aedes, topic: string, payload: Buffer, qos: 0 | 1): PersistedPacket {
-  // aedes renumbers a retained message when it delivers it on a subscription: brokerCounter is never read back.
-  return { cmd: 'publish', brokerId: aedes.id, brokerCounter: 0, topic, payload, qos, retain: true, dup: false, ...(qos > 0 ? { messageId: undefined } : {}) };
 }
 
 /**

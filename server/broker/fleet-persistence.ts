@@ -18,13 +18,18 @@
  *    in-memory index of those records instead of a LevelDB read (one read
  *    per delivered message was the largest cost of a campaign's start);
  *  - the retained record is encoded in one buffer of the right size
- *    (retained-encoding.ts), the same bytes msgpack-lite writes.
+ *    (retained-encoding.ts), the same bytes msgpack-lite writes;
+ *  - with a retained source (retained-source.ts), the retained messages of
+ *    devices' `desired` topics are the source's: written, read by exact
+ *    topic and deleted there, never as copies here. Copies an earlier
+ *    version wrote are handed to the source at setup and deleted here.
  */
 import { Readable } from 'node:stream';
 import AsyncLevelPersistence, { type PersistedPacket } from 'aedes-persistence-level/asyncPersistence.js';
 import msgpack from 'msgpack-lite';
 import { GroupCommit, type WriteOp } from './group-commit.js';
 import { encodeRetained, encodeRetainedMany } from './retained-encoding.js';
+import type { RetainedBytes, RetainedSource } from './retained-source.js';
 
 /** The key prefixes aedes-persistence-level stores retained messages and in-flight QoS 1 ids under. */
 const RETAINED = 'retained:';
@@ -35,6 +40,7 @@ export interface PersistenceDb {
   get(key: string): Promise<Buffer | undefined>;
   batch(ops: WriteOp[]): Promise<void>;
   keys(range: { gte: string; lt: string }): AsyncIterable<string>;
+  iterator(range: { gte: string; lt: string }): AsyncIterable<[string, Buffer]>;
 }
 
 interface ClientRef {
@@ -58,17 +64,45 @@ export class FleetPersistence extends AsyncLevelPersistence {
    */
   private readonly unwritten = new Map<string, PersistedPacket>();
 
-  constructor(private readonly db: PersistenceDb) {
+  /** The broker's id, stamped on the retained packets read from the source (as aedes stamps its own). */
+  private brokerId = '';
+
+  constructor(
+    private readonly db: PersistenceDb,
+    /** Keeps the retained messages of the topics it names (devices' `desired` topics) instead of this store. */
+    private readonly source?: RetainedSource,
+  ) {
     super(db);
     this.writer = new GroupCommit(db);
   }
 
   override async setup(broker: unknown): Promise<void> {
     await super.setup(broker);
+    const id = (broker as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string') this.brokerId = id;
     // ';' follows ':' in byte order: the range is exactly the keys under the prefix.
     for await (const key of this.db.keys({ gte: OUTGOING_ID, lt: `${OUTGOING_ID.slice(0, -1)};` })) {
       this.track(key, decodeURIComponent(key.slice(OUTGOING_ID.length, key.lastIndexOf(':'))));
     }
+    await this.handOverCopies();
+  }
+
+  /**
+   * Copies of the source's topics written by an earlier version go to the
+   * source (unless it holds a newer message), then are deleted here: a
+   * topic's retained message is then in one place only.
+   */
+  private async handOverCopies(): Promise<void> {
+    const source = this.source;
+    if (source === undefined) return;
+    const found: { key: string; device: string; packet: PersistedPacket }[] = [];
+    for await (const [key, value] of this.db.iterator({ gte: RETAINED, lt: `${RETAINED.slice(0, -1)};` })) {
+      const device = source.deviceOf(key.slice(RETAINED.length));
+      if (device !== undefined) found.push({ key, device, packet: msgpack.decode(value) as PersistedPacket });
+    }
+    if (found.length === 0) return;
+    await source.adopt(found.map(({ device, packet }) => sourcedOf(device, packet)));
+    await this.db.batch(found.map(({ key }) => ({ type: 'del', key })));
   }
 
   /** Whether the client may have an in-flight record (a PUBACK from it may have something to clear). */
@@ -100,7 +134,7 @@ export class FleetPersistence extends AsyncLevelPersistence {
   }
 
   override storeRetained(packet: PersistedPacket): Promise<void> {
-    return this.remember([packet], this.writer.write(retainedOp(packet)));
+    return this.storeRetainedMany([packet]);
   }
 
   /**
@@ -110,6 +144,21 @@ export class FleetPersistence extends AsyncLevelPersistence {
    * written; the promise resolves once they are.
    */
   storeRetainedMany(packets: readonly PersistedPacket[]): Promise<void> {
+    const source = this.source;
+    if (source === undefined) return this.storeCopies(packets);
+    const sourced: RetainedBytes[] = [];
+    const copies: PersistedPacket[] = [];
+    for (const packet of packets) {
+      const device = source.deviceOf(packet.topic);
+      if (device === undefined) copies.push(packet);
+      else sourced.push(sourcedOf(device, packet));
+    }
+    if (sourced.length === 0) return this.storeCopies(copies);
+    return Promise.all([source.store(sourced), this.storeCopies(copies)]).then(() => undefined);
+  }
+
+  private storeCopies(packets: readonly PersistedPacket[]): Promise<void> {
+    if (packets.length === 0) return Promise.resolve();
     const records = encodeRetainedMany(packets.filter((packet) => packet.payload.length > 0));
     let next = 0;
     return this.remember(packets, this.writer.writeAll(packets.map((packet) => retainedOp(packet, () => records[next++]))));
@@ -139,6 +188,12 @@ export class FleetPersistence extends AsyncLevelPersistence {
 
   private async *retainedAt(topics: readonly string[]): AsyncGenerator {
     for (const topic of topics) {
+      const device = this.source?.deviceOf(topic);
+      if (device !== undefined) {
+        const sourced = await this.source?.read(device);
+        if (sourced !== undefined) yield retainedPacket(this.brokerId, topic, sourced.payload, sourced.qos);
+        continue;
+      }
       const unwritten = this.unwritten.get(topic);
       if (unwritten !== undefined) {
         // An empty payload deletes the retained message [MQTT-3.3.1-10].
@@ -149,6 +204,20 @@ export class FleetPersistence extends AsyncLevelPersistence {
       if (value !== undefined) yield msgpack.decode(value);
     }
   }
+}
+
+/**
+ * The packet aedes would have stored for a retained publish (an
+ * aedes-packet, fields in its order); aedes renumbers a retained message
+ * when it delivers it, so brokerCounter is never read back.
+ */
+export function retainedPacket(brokerId: string, topic: string, payload: Buffer, qos: 0 | 1): PersistedPacket {
+  return { cmd: 'publish', brokerId, brokerCounter: 0, topic, payload, qos, retain: true, dup: false, ...(qos > 0 ? { messageId: undefined } : {}) };
+}
+
+/** A retained packet as the source takes it (the payload not copied). */
+function sourcedOf(device: string, packet: PersistedPacket): RetainedBytes {
+  return { device, payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload, qos: Number(packet.qos) > 0 ? 1 : 0 };
 }
 
 function retainedOp(packet: PersistedPacket, encode: (packet: PersistedPacket) => Buffer | undefined = encodeRetained): WriteOp {

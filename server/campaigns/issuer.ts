@@ -20,12 +20,15 @@ import {
 import type { ControlPlane } from '../broker/control-plane.js';
 import { InventoryPlanner } from './plan.js';
 import type { Campaign } from './schemas.js';
-import type { CampaignStore, PreparedState } from './store.js';
+import { signedName, type DesiredStates, type SignedState } from './desired-states.js';
+import type { CampaignStore } from './store.js';
 
 export interface IssuerDeps {
   readonly plane: Pick<ControlPlane, 'publish' | 'publishMany'>;
   readonly key: SigningKey;
   readonly store: CampaignStore;
+  /** Where desired states signed ahead are stored (and, with the embedded broker, retained: desired-states.ts). */
+  readonly desired: DesiredStates;
 }
 
 export interface Issued {
@@ -51,21 +54,24 @@ export class Issuer {
    */
   async prepare(campaign: Campaign, targets: readonly Target[], now: number): Promise<void> {
     const signed = await this.sign(campaign, targets, now, new InventoryPlanner(campaign.layers));
-    await this.deps.store.putPrepared(campaign.id, signed);
+    await this.deps.desired.put(signed);
   }
 
   /**
    * Publishes the campaign's desired state for each device, signed ahead
    * when still valid or signed now; `now` in Unix seconds. Sequences are
    * allocated for the whole batch at once, and the batch is published as
-   * one (`publishMany`: one store of the retained copies, then each handed
-   * to its device): a wave of thousands is a few batch writes, then signing
-   * (CPU bound, about 55 us each here) and handing to the broker.
+   * one (`publishMany`: one store of the retained messages, then each
+   * handed to its device): a wave of thousands is a few batch writes, then
+   * signing (CPU bound, about 55 us each here) and handing to the broker.
+   * A state signed ahead is published with its stored name, so the embedded
+   * broker records a pointer to it rather than a copy (desired-states.ts).
    */
   async desiredStates(campaign: Campaign, targets: readonly Target[], now: number, planner = new InventoryPlanner(campaign.layers)): Promise<Issued[]> {
     const devices = targets.map((t) => t.device);
-    const [prepared, current] = await Promise.all([this.deps.store.prepared(campaign.id, devices), this.deps.store.currentSeqs(devices, 'desired')]);
-    const states: (PreparedState | undefined)[] = targets.map((t, i) => reusable(campaign, planner.of(t.inventory).entriesJson, prepared[i], current[i] ?? 0, now));
+    const current = await this.deps.store.currentSeqs(devices, 'desired');
+    const prepared = await this.deps.desired.signedAhead(campaign.id, devices, current);
+    const states: (SignedState | undefined)[] = targets.map((t, i) => reusable(campaign, planner.of(t.inventory).entriesJson, prepared[i], current[i] ?? 0, now));
     const fresh = await this.sign(
       campaign,
       targets.filter((_, i) => states[i] === undefined),
@@ -80,13 +86,15 @@ export class Issuer {
     });
     const spec = TOPIC_SPECS.desired;
     const options = { qos: spec.qos, retain: spec.retain };
-    await this.deps.plane.publishMany(chosen.map((state) => ({ topic: deviceTopic(state.device, 'desired'), payload: state.bundle, options })));
-    // A bundle signed ahead and used stays stored until the campaign ends (store.ts, `dropPrepared`): no
-    // deletion per device on the way to the last one.
+    await this.deps.plane.publishMany(
+      chosen.map((state, i) => ({ topic: deviceTopic(state.device, 'desired'), payload: state.bundle, options, ...(states[i] === undefined ? {} : { stored: signedName(state) }) })),
+    );
+    // A bundle signed ahead and used stays stored while its campaign is open or it is the device's retained
+    // desired state (desired-states.ts, `sweep`): no deletion per device on the way to the last one.
     return chosen.map((state) => ({ seq: state.seq, issuedAt: state.issuedAt, expiresAt: state.expiresAt }));
   }
 
-  private async sign(campaign: Campaign, targets: readonly Target[], now: number, planner: InventoryPlanner): Promise<PreparedState[]> {
+  private async sign(campaign: Campaign, targets: readonly Target[], now: number, planner: InventoryPlanner): Promise<SignedState[]> {
     if (targets.length === 0) return [];
     const seqs = await this.deps.store.nextSeqs(
       targets.map((t) => t.device),
@@ -107,7 +115,7 @@ export class Issuer {
       };
       // Bytes once, here: stored ahead and published as they are (no UTF-8 encoding per publish or per store).
       const bundle = Buffer.from(JSON.stringify(signDeviceMessage('desired-state', message, this.deps.key)));
-      return { device, seq: message.seq, issuedAt: message.issuedAt, expiresAt: message.expiresAt, layers: entriesJson, bundle };
+      return { device, campaign: campaign.id, seq: message.seq, issuedAt: message.issuedAt, expiresAt: message.expiresAt, layers: entriesJson, bundle };
     });
   }
 
@@ -153,7 +161,7 @@ export class Issuer {
  * grows]), its layer list matches the device's inventory now, and it has
  * more than half its lifetime left (the re-issue threshold, rollout.ts).
  */
-function reusable(campaign: Campaign, layersJson: string, state: PreparedState | undefined, currentSeq: number, now: number): PreparedState | undefined {
+function reusable(campaign: Campaign, layersJson: string, state: SignedState | undefined, currentSeq: number, now: number): SignedState | undefined {
   if (state === undefined || state.seq !== currentSeq) return undefined;
   if (state.expiresAt - now <= campaign.settings.desiredStateTtlSeconds / 2 || state.issuedAt > now) return undefined;
   return state.layers === layersJson ? state : undefined;

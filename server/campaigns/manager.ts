@@ -24,6 +24,7 @@ import type { Campaign, CreateCampaign, DeviceProgress } from './schemas.js';
 import { checkSelector, selectDevices } from './selector.js';
 import { sameDefinition, settingsOf } from './settings.js';
 import { campaignStatus, type CampaignStatus } from './status.js';
+import { DesiredStates } from './desired-states.js';
 import { CampaignStore } from './store.js';
 import { assignWaves, countStates } from './waves.js';
 import type { CampaignMetrics } from '../metrics.js';
@@ -39,6 +40,12 @@ export interface CampaignManagerDeps {
   readonly now?: () => number;
   /** How often running campaigns are checked for timeouts, re-issue and start times (ms). */
   readonly tickMs?: number;
+  /**
+   * The store of signed desired states, opened, when the embedded broker
+   * reads retained desired states from it (start.ts); absent, the manager
+   * opens its own on `db`.
+   */
+  readonly desired?: DesiredStates;
 }
 
 export const DEFAULT_TICK_MS = 1_000;
@@ -52,15 +59,21 @@ export class CampaignManager {
   private readonly mutex = new KeyedMutex();
   private readonly rollout: RolloutDeps;
   private readonly now: () => number;
+  private readonly desired: DesiredStates;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
+  /** The sweep of unused signed states running now, and whether another one is due after it. */
+  private sweeping: Promise<void> | undefined;
+  private sweepDue = false;
+  private closed = false;
 
   constructor(private readonly deps: CampaignManagerDeps) {
     this.store = new CampaignStore(deps.db);
+    this.desired = deps.desired ?? new DesiredStates(deps.db);
     this.now = deps.now ?? Date.now;
     // One listener per open event stream; the bound is the API's concern, not a leak.
     this.events.setMaxListeners(0);
-    const issuer = new Issuer({ plane: deps.plane, key: deps.key, store: this.store });
+    const issuer = new Issuer({ plane: deps.plane, key: deps.key, store: this.store, desired: this.desired });
     this.rollout = {
       issuer,
       registry: deps.devices,
@@ -72,6 +85,7 @@ export class CampaignManager {
 
   /** Loads running and paused campaigns, applies reports stored while the engine was down, and starts the timer. */
   async open(): Promise<void> {
+    if (this.deps.desired === undefined) await this.desired.open();
     for (const campaign of await this.store.list()) {
       if (!isActive(campaign.state)) continue;
       const devices = new Map((await this.store.devices(campaign.id)).map((d) => [d.device, graceAfterOutage(d, campaign, this.seconds())]));
@@ -86,12 +100,16 @@ export class CampaignManager {
     }, this.deps.tickMs ?? DEFAULT_TICK_MS);
     this.timer.unref();
     await this.tick();
+    // What a campaign that ended before a crash left signed and unused.
+    this.sweepSoon();
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
     this.timer = undefined;
     await this.ticking;
+    await this.sweeping;
     await Promise.all([...this.active.keys()].map((id) => this.mutex.run(id, () => Promise.resolve())));
   }
 
@@ -182,7 +200,7 @@ export class CampaignManager {
 
   /** Bytes of bundles signed ahead held in memory (the metrics read it at every scrape). */
   signedAheadBytes(): number {
-    return this.store.preparedInMemoryBytes();
+    return this.desired.memoryBytes();
   }
 
   /** Device counts of the running and paused campaigns, from memory (the metrics read them at every scrape). */
@@ -264,13 +282,13 @@ export class CampaignManager {
         const campaign = await this.get(id);
         const aborted: Campaign = { ...campaign, state: verifyCampaignTransition(campaign.state, 'abort'), finishedAt: this.seconds() };
         await this.store.put(aborted);
-        await this.store.dropPrepared(id);
+        await this.ended(id);
         return aborted;
       }
       const changed = await abortCampaign(active, this.seconds(), this.rollout);
       await this.store.put(active.campaign, changed.values());
       this.active.delete(id);
-      await this.store.dropPrepared(id);
+      await this.ended(id);
       return active.campaign;
     });
   }
@@ -351,7 +369,46 @@ export class CampaignManager {
     else if (result.devices.size > 0 || result.firstIssued.length > 0) await this.store.putDevices(active.campaign.id, result.devices.values(), result.firstIssued);
     if (isActive(active.campaign.state)) return;
     this.active.delete(active.campaign.id);
-    await this.store.dropPrepared(active.campaign.id);
+    await this.ended(active.campaign.id);
+  }
+
+  /**
+   * A campaign ended: its signed states leave memory, and a sweep deletes
+   * those no device holds as its retained desired state (in the
+   * background: the next campaign does not wait for it).
+   */
+  private async ended(id: string): Promise<void> {
+    this.desired.forget(id);
+    await this.store.dropLegacyPrepared(id);
+    this.sweepSoon();
+  }
+
+  /** Runs a sweep now, or once the running one is done; never two at once. */
+  private sweepSoon(): void {
+    if (this.closed) return;
+    if (this.sweeping !== undefined) {
+      this.sweepDue = true;
+      return;
+    }
+    this.sweeping = this.sweep().finally(() => {
+      this.sweeping = undefined;
+      if (!this.sweepDue) return;
+      this.sweepDue = false;
+      this.sweepSoon();
+    });
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      const ended = new Set((await this.store.list()).filter((c) => c.state === 'completed' || c.state === 'aborted').map((c) => c.id));
+      const result = await this.desired.sweep(
+        (campaign) => ended.has(campaign),
+        (devices) => this.store.currentSeqs(devices, 'desired'),
+      );
+      this.deps.logger.debug({ deleted: result.deleted, compacted: result.compacted }, 'unused signed desired states swept');
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'unused signed desired states could not be swept; the next campaign end tries again');
+    }
   }
 
   private async tick(): Promise<void> {

@@ -10,10 +10,9 @@
  *                                            record's first device and when it was written
  *                    A campaign started by an earlier version has a `d!` record for every device and
  *                    no `f!` one; its first issues are written as `d!` records too.
- *                    p!<campaign>!<device>   a desired state signed ahead, at creation (issuer.ts), that
- *                                            the memory budget could not hold: its facts as one line
- *                                            of JSON, a newline, then the signed bundle's bytes as
- *                                            published (read back without copying)
+ *                    p!<campaign>!<device>   a desired state signed ahead by an earlier version; no longer
+ *                                            read (desired-states.ts holds them now), deleted when
+ *                                            its campaign ends
  *   campaign-seq     <device>!desired        last desired-state seq signed for the device
  *                    <device>!command        last command seq signed for the device
  * A campaign record and the device records that change with it are written
@@ -29,31 +28,6 @@ import type { Campaign, DeviceProgress } from './schemas.js';
 
 export type SeqKind = 'desired' | 'command';
 
-/** A desired state signed before its campaign started (issuer.ts, "signed ahead"). */
-export interface PreparedState {
-  readonly device: string;
-  readonly seq: number;
-  readonly issuedAt: number;
-  readonly expiresAt: number;
-  /** The layer entries it lists, as JSON: reused only while the device's inventory gives the same. */
-  readonly layers: string;
-  /** The signed bundle (UTF-8 JSON), as published. */
-  readonly bundle: Buffer;
-}
-
-type PreparedFacts = Omit<PreparedState, 'bundle'>;
-
-const NEWLINE = 0x0a;
-
-/**
- * Bytes of bundles signed ahead kept in memory, all campaigns together
- * (about 1.6 KiB a device: 40,000 devices); the rest are written to disk
- * and read from there at start.
- */
-export const MAX_PREPARED_MEMORY_BYTES = 64 * 1024 * 1024;
-/** What one prepared state costs in memory beyond its bundle and layers (object, map entry, strings). */
-const PREPARED_OVERHEAD_BYTES = 256;
-
 /** Sequences remembered at most per kind (about 100 bytes each); past it that memory starts again from empty. */
 const MAX_KNOWN_SEQS = 200_000;
 
@@ -61,8 +35,6 @@ const END = '\uffff';
 
 export class CampaignStore {
   private readonly records;
-  /** The same sublevel read and written as bytes (the prepared records). */
-  private readonly bytes;
   private readonly seqs;
   private readonly seqMutex = new KeyedMutex();
   /**
@@ -76,24 +48,8 @@ export class CampaignStore {
   private readonly frozen = new Set<string>();
   /** Makes first-issue keys unique within a millisecond. */
   private written = 0;
-  /**
-   * Bundles signed ahead, by campaign and device (up to
-   * `preparedMemoryBudget` bytes), not written to disk: a start takes them
-   * here, and creation writes about 17 MB less to LevelDB for 10,000
-   * devices. Signing ahead only saves work, so a restart may lose them: the
-   * start then signs those devices, with new seqs (docs/campaigns.md,
-   * "Signed ahead"). Entries leave with the campaign (`dropPrepared`).
-   */
-  private readonly preparedMemory = new Map<string, Map<string, PreparedState>>();
-  private preparedMemoryBytes = 0;
-
-  constructor(
-    db: Level,
-    /** Bytes of bundles signed ahead this store keeps in memory (`MAX_PREPARED_MEMORY_BYTES`). */
-    private readonly preparedMemoryBudget = MAX_PREPARED_MEMORY_BYTES,
-  ) {
+  constructor(db: Level) {
     this.records = db.sublevel('campaigns', { valueEncoding: 'utf8' });
-    this.bytes = db.sublevel<string, Buffer>('campaigns', { valueEncoding: 'buffer' });
     this.seqs = db.sublevel('campaign-seq', { valueEncoding: 'utf8' });
   }
 
@@ -188,78 +144,9 @@ export class CampaignStore {
     if (ops.length > 0) await this.records.batch(ops);
   }
 
-  /** Desired states signed ahead for these devices (undefined where none): from memory where it holds them, else from disk. */
-  async prepared(campaignId: string, devices: readonly string[]): Promise<(PreparedState | undefined)[]> {
-    const memory = this.preparedMemory.get(campaignId);
-    return fillMissing(
-      devices.map((device) => memory?.get(device)),
-      devices,
-      (missing) => this.bytes.getMany(missing.map((device) => `p!${campaignId}!${device}`)),
-      (value) => (value === undefined ? undefined : preparedOf(value)),
-    );
-  }
-
-  async putPrepared(campaignId: string, states: readonly PreparedState[]): Promise<void> {
-    let memory = this.preparedMemory.get(campaignId);
-    const spilled: PreparedState[] = [];
-    for (const state of states) {
-      const previous = memory?.get(state.device);
-      const bytes = preparedBytes(state) - (previous === undefined ? 0 : preparedBytes(previous));
-      if (this.preparedMemoryBytes + bytes > this.preparedMemoryBudget) {
-        // Past the budget the record goes to disk; an older copy in memory must not outlive it.
-        if (previous !== undefined) {
-          this.forgetPrepared(campaignId, state.device);
-          // The campaign's map is dropped with its last entry.
-          memory = this.preparedMemory.get(campaignId);
-        }
-        spilled.push(state);
-        continue;
-      }
-      if (memory === undefined) this.preparedMemory.set(campaignId, (memory = new Map<string, PreparedState>()));
-      memory.set(state.device, state);
-      this.preparedMemoryBytes += bytes;
-    }
-    if (spilled.length === 0) return;
-    await this.bytes.batch(
-      spilled.map((state) => {
-        const { bundle, ...facts } = state;
-        const value = Buffer.concat([Buffer.from(`${JSON.stringify(facts)}\n`), bundle]);
-        return { type: 'put' as const, key: `p!${campaignId}!${state.device}`, value };
-      }),
-    );
-  }
-
-  /** Bytes of prepared states held in memory (all campaigns). */
-  preparedInMemoryBytes(): number {
-    return this.preparedMemoryBytes;
-  }
-
-  /** Drops the campaign's prepared states from memory: one device's, or all. */
-  private forgetPrepared(campaignId: string, device?: string): void {
-    const memory = this.preparedMemory.get(campaignId);
-    if (memory === undefined) return;
-    const states = device === undefined ? [...memory.values()] : [memory.get(device)];
-    for (const state of states) {
-      if (state === undefined) continue;
-      this.preparedMemoryBytes -= preparedBytes(state);
-      memory.delete(state.device);
-    }
-    if (memory.size === 0) this.preparedMemory.delete(campaignId);
-  }
-
-  /**
-   * Deletes the campaign's prepared records (when it ends), or only these
-   * devices'. A record used during the rollout is not deleted then: it can
-   * only be published again as the very message the device was sent (same
-   * seq, still the newest, more than half its lifetime left: issuer.ts,
-   * `reusable`), which is what a restart after a crash between publishing
-   * and recording needs; a re-issue at half-life signs anew.
-   */
-  async dropPrepared(campaignId: string, devices?: readonly string[]): Promise<void> {
-    if (devices === undefined) this.forgetPrepared(campaignId);
-    else for (const device of devices) this.forgetPrepared(campaignId, device);
-    if (devices === undefined) await this.records.clear({ gt: `p!${campaignId}!`, lt: `p!${campaignId}!${END}` });
-    else if (devices.length > 0) await this.records.batch(devices.map((device) => ({ type: 'del' as const, key: `p!${campaignId}!${device}` })));
+  /** Deletes the campaign's desired states signed ahead by an earlier version (`p!` records), when it ends. */
+  async dropLegacyPrepared(campaignId: string): Promise<void> {
+    await this.records.clear({ gt: `p!${campaignId}!`, lt: `p!${campaignId}!${END}` });
   }
 
   /** The last sequence allocated for each device's messages of `kind` (0 when none); only unknown ones are read. */
@@ -319,24 +206,6 @@ async function fillMissing<T, V>(
   const values = missing.length === 0 ? [] : await read(missing);
   let next = 0;
   return known.map((value, i) => value ?? convert(values[next++], devices[i] ?? ''));
-}
-
-/** What a prepared state holds in memory, near enough for a budget (strings counted at two bytes a character). */
-function preparedBytes(state: PreparedState): number {
-  return state.bundle.length + 2 * (state.layers.length + state.device.length) + PREPARED_OVERHEAD_BYTES;
-}
-
-/** Written only by this module; JSON.stringify never writes a raw newline, so the first one ends the facts. */
-function preparedOf(value: Buffer): PreparedState {
-  const newline = value.indexOf(NEWLINE);
-  if (newline < 0) {
-    // A record from before the bundle was stored raw: one JSON document with the bundle as a string.
-    const old = JSON.parse(value.toString('utf8')) as PreparedFacts & { bundle: string };
-    return { ...old, bundle: Buffer.from(old.bundle) };
-  }
-  const facts = JSON.parse(value.toString('utf8', 0, newline)) as PreparedFacts;
-  // Field by field rather than a spread: read for every device of a start.
-  return { device: facts.device, seq: facts.seq, issuedAt: facts.issuedAt, expiresAt: facts.expiresAt, layers: facts.layers, bundle: value.subarray(newline + 1) };
 }
 
 interface PutOp {

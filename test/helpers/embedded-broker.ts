@@ -11,6 +11,7 @@ import { startEmbeddedBroker } from '../../server/broker/embedded.js';
 import type { BrokerConfig } from '../../server/broker/config.js';
 import type { ControlPlane } from '../../server/broker/control-plane.js';
 import { DeviceCredentials } from '../../server/identity/device-credentials.js';
+import { DesiredStates } from '../../server/campaigns/desired-states.js';
 
 export interface TestBroker {
   readonly plane: ControlPlane;
@@ -29,7 +30,11 @@ export async function startTestBroker(overrides: Partial<BrokerConfig> = {}, dir
   const db = new Level<string, string>(join(dataDir, 'state'), { valueEncoding: 'utf8' });
   await db.open();
   const credentials = new DeviceCredentials(db);
+  // As the server runs it: devices' retained desired states kept by the store of signed desired states.
+  const retained = new DesiredStates(db);
+  await retained.open();
   const plane = await startEmbeddedBroker({
+    retained,
     config: { mode: 'embedded', tcp: { host: '127.0.0.1', port: 0 }, ...overrides },
     db,
     credentials,

@@ -78,6 +78,16 @@ async function scenario(boot: () => Promise<Handle>, crash: () => Promise<void>)
   for (const device of rest) await device.report('succeeded', { booted: manifest.digest });
   const done = await waitStatus(h, (s) => s.campaign.state === 'completed', 'completion');
   expect(done.counts).toMatchObject({ succeeded: 4, failed: 0, pending: 0 });
+
+  // Past the campaign's end and across a restart, each device's retained desired state is still the one it
+  // was sent (kept by the store of signed desired states, not swept): it refuses it as a replay.
+  await Promise.all(sim.map((d) => d.disconnect()));
+  const refused = sim.map((d) => d.refused.length);
+  await crash();
+  h = await boot();
+  for (const device of sim) await device.connect(h.mqttUrl);
+  await waitFor(() => sim.every((d, i) => d.refused.length === (refused[i] ?? 0) + 1), 5_000, 'retained desired states after the end and a restart');
+  expect(sim.map((d) => d.refused.at(-1))).toEqual(sim.map(() => 'BOOTFLEET_SIG_REPLAYED'));
 }
 
 async function status(h: Handle): Promise<CampaignStatus> {

@@ -9,6 +9,7 @@ import type { Level } from 'level';
 import { describe, expect, it, vi } from 'vitest';
 import { FleetPersistence, type PersistenceDb } from '../../server/broker/fleet-persistence.js';
 import { GroupCommit, MAX_BATCH_OPS, type WriteOp } from '../../server/broker/group-commit.js';
+import { DesiredStates } from '../../server/campaigns/desired-states.js';
 import { useLevelDb } from '../helpers/level-db.js';
 
 async function topicsOf(stream: Readable): Promise<string[]> {
@@ -70,6 +71,7 @@ describe('FleetPersistence', () => {
     const held: PersistenceDb = {
       get: (key) => level.get(key),
       keys: (range) => level.keys(range),
+      iterator: (range) => level.iterator(range),
       batch: (ops) =>
         new Promise<void>((resolve, reject) => {
           release = (fail) => {
@@ -129,6 +131,58 @@ describe('FleetPersistence', () => {
     expect(await again.outgoingClearMessageId({ id: 'd1' }, { messageId: 7 })).toBeUndefined();
   });
 });
+
+describe('FleetPersistence with a retained source', () => {
+  const db = useLevelDb('bootfleet-persistence-source-');
+  const sublevel = (): MqttSublevel => db().sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' });
+  const desiredOf = (device: string): string => `bootfleet/v1/devices/${device}/desired`;
+  const openedSource = async (): Promise<DesiredStates> => {
+    const source = new DesiredStates(db());
+    await source.open();
+    return source;
+  };
+  const payloadsAt = async (persistence: FleetPersistence, pattern: string): Promise<string[]> =>
+    ((await persistence.createRetainedStream(pattern).toArray()) as { payload: Buffer }[]).map((packet) => Buffer.from(packet.payload).toString());
+
+  it("keeps devices' desired topics in the source, not as copies, and every other retained topic as before", async () => {
+    const source = await openedSource();
+    const persistence = new FleetPersistence(sublevel(), source);
+    await persistence.setup({ id: 'broker-1', counter: 0 });
+    await persistence.storeRetainedMany([retained(desiredOf('d1'), 'one'), retained('fleet/notice', 'kept here'), retained(desiredOf('d2'), 'two')]);
+    await persistence.storeRetained(retained(desiredOf('d2'), 'two again'));
+    expect(await payloadsAt(persistence, desiredOf('d1'))).toEqual(['one']);
+    expect(await payloadsAt(persistence, desiredOf('d2'))).toEqual(['two again']);
+    expect(await retainedText(source, 'd2')).toBe('two again');
+    expect(await payloadsAt(persistence, 'fleet/notice')).toEqual(['kept here']);
+    expect((await sublevel().keys().all()).filter((key) => key.startsWith('retained:'))).toEqual(['retained:fleet/notice']);
+    // A wildcard read (never granted to a device) sees only the broker's own copies.
+    expect(await payloadsAt(persistence, '#')).toEqual(['kept here']);
+    // An empty payload clears it [MQTT-3.3.1-10].
+    await persistence.storeRetained(retained(desiredOf('d1'), ''));
+    expect(await payloadsAt(persistence, desiredOf('d1'))).toEqual([]);
+  });
+
+  it('hands the copies an earlier version kept to the source at setup, unless the source holds a newer one, and deletes them', async () => {
+    const before = new FleetPersistence(sublevel());
+    await before.storeRetainedMany([retained(desiredOf('d1'), 'old one'), retained(desiredOf('d2'), 'old two'), retained('fleet/notice', 'notice')]);
+    await before.destroy();
+    await db().open();
+    const source = await openedSource();
+    await source.store([{ device: 'd2', payload: Buffer.from('newer two'), qos: 1 }]);
+    const persistence = new FleetPersistence(sublevel(), source);
+    await persistence.setup({ id: 'broker-2', counter: 0 });
+    expect(await payloadsAt(persistence, desiredOf('d1'))).toEqual(['old one']);
+    expect(await payloadsAt(persistence, desiredOf('d2'))).toEqual(['newer two']);
+    expect((await sublevel().keys().all()).filter((key) => key.startsWith('retained:'))).toEqual(['retained:fleet/notice']);
+    // Read with the broker's id, as aedes stamps its own retained packets.
+    const [packet] = (await persistence.createRetainedStream(desiredOf('d1')).toArray()) as { brokerId: string; retain: boolean; qos: number }[];
+    expect(packet).toMatchObject({ brokerId: 'broker-2', retain: true, qos: 1 });
+  });
+});
+
+async function retainedText(source: DesiredStates, device: string): Promise<string | undefined> {
+  return (await source.read(device))?.payload.toString();
+}
 
 describe('GroupCommit', () => {
   it('writes concurrent requests in few batches, in order, and fails only the writes of a failed batch', async () => {

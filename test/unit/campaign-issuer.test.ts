@@ -9,6 +9,8 @@ import { generateSigningKey, TrustedKeys, verifySignedMessage, type DesiredState
 import type { Campaign } from '../../server/campaigns/index.js';
 import { Issuer } from '../../server/campaigns/issuer.js';
 import { CampaignStore } from '../../server/campaigns/store.js';
+import { DesiredStates } from '../../server/campaigns/desired-states.js';
+import type { OutgoingMessage } from '../../server/broker/control-plane.js';
 import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { SAMPLE_DIGESTS } from '../helpers/messages.js';
 import { recorder } from '../helpers/publish-recorder.js';
@@ -22,19 +24,30 @@ describe('Issuer signing ahead', () => {
   const db = useLevelDb('bootfleet-issuer-unit-');
   let key: SigningKey;
   let store: CampaignStore;
+  let desired: DesiredStates;
   let issuer: Issuer;
   const published = new Map<string, string>();
+  /** The name each device's last desired state was published with as stored (signed ahead), or undefined. */
+  const storedAs = new Map<string, string | undefined>();
+  const plane = (): ReturnType<typeof recorder> => {
+    const recording = recorder((topic, payload) => {
+      published.set(topic.split('/')[3] ?? '', payload.toString());
+    });
+    return {
+      ...recording,
+      publishMany: async (messages: readonly OutgoingMessage[]) => {
+        for (const m of messages) storedAs.set(m.topic.split('/')[3] ?? '', m.stored);
+        await recording.publishMany(messages);
+      },
+    };
+  };
   beforeEach(() => {
     key = generateSigningKey('ecdsa-p256');
     store = new CampaignStore(db());
+    desired = new DesiredStates(db());
     published.clear();
-    issuer = new Issuer({
-      key,
-      store,
-      plane: recorder((topic, payload) => {
-        published.set(topic.split('/')[3] ?? '', payload.toString());
-      }),
-    });
+    storedAs.clear();
+    issuer = new Issuer({ key, store, desired, plane: plane() });
   });
   const opened = (device: string, now: number): DesiredState =>
     verifySignedMessage('desired-state', published.get(device) ?? '', { keys: new TrustedKeys([key]), device, now }).message;
@@ -65,32 +78,27 @@ describe('Issuer signing ahead', () => {
     const again = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: none }], NOW + 20);
     expect(again[0]).toMatchObject({ seq: 1, issuedAt: NOW });
     expect(opened('d1', NOW + 20).seq).toBe(1);
+    // Signed ahead and still current: published by its stored name (the embedded broker points at it); signed now: bytes only.
+    expect(storedAs.get('d1')).toBe(`1!${campaign.id}`);
+    expect(storedAs.get('d2')).toBeUndefined();
     const reissued = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: none }], NOW + TTL / 2);
     expect(reissued[0]?.seq).toBe(2);
-    await store.dropPrepared(campaign.id);
-    expect(await store.prepared(campaign.id, ['d1', 'd2'])).toEqual([undefined, undefined]);
+    expect(storedAs.get('d1')).toBeUndefined();
   });
 
-  it('reads a desired state signed ahead in the earlier record format (one JSON document) and publishes it as it was signed', async () => {
-    await issuer.prepare(campaign, [{ device: 'd1', inventory: [] }], NOW);
-    const [state] = await store.prepared(campaign.id, ['d1']);
-    if (state === undefined) throw new Error('nothing signed ahead');
-    const old = JSON.stringify({ ...state, bundle: state.bundle.toString('utf8') });
-    await db().sublevel('campaigns', { valueEncoding: 'utf8' }).put(`p!${campaign.id}!d1`, old);
-    // A store opened afresh (as after a restart) reads the record from disk, not from the first store's memory.
-    const restarted = new CampaignStore(db());
-    const [read] = await restarted.prepared(campaign.id, ['d1']);
-    expect(read?.bundle.equals(state.bundle)).toBe(true);
-    const reader = new Issuer({
-      key,
-      store: restarted,
-      plane: recorder((topic, payload) => {
-        published.set(topic.split('/')[3] ?? '', payload.toString());
-      }),
-    });
-    const [issued] = await reader.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + 10);
-    expect(issued).toMatchObject({ seq: 1, issuedAt: NOW });
-    expect(published.get('d1')).toBe(state.bundle.toString('utf8'));
+  it('publishes a desired state signed ahead by its stored name, from memory or, after a restart, from disk, as it was signed', async () => {
+    await issuer.prepare(campaign, [{ device: 'd1', inventory: [] }, { device: 'd2', inventory: [] }], NOW);
+    const [first] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + 10);
+    expect(first).toMatchObject({ seq: 1, issuedAt: NOW });
+    expect(storedAs.get('d1')).toBe(`1!${campaign.id}`);
+    // A restart: fresh stores on the same database, nothing in memory.
+    const restarted = new Issuer({ key, store: new CampaignStore(db()), desired: new DesiredStates(db()), plane: plane() });
+    const signedBefore = published.get('d1');
+    const [again] = await restarted.desiredStates(campaign, [{ device: 'd2', inventory: [] }], NOW + 20);
+    expect(again).toMatchObject({ seq: 1, issuedAt: NOW });
+    expect(storedAs.get('d2')).toBe(`1!${campaign.id}`);
+    expect(opened('d2', NOW + 20)).toMatchObject({ device: 'd2', seq: 1, issuedAt: NOW, campaign: campaign.id });
+    expect(published.get('d1')).toBe(signedBefore);
   });
 
   it('signs anew when what was signed ahead has half its lifetime or less left', async () => {

@@ -7,7 +7,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Campaign, DeviceProgress } from '../../server/campaigns/index.js';
-import { CampaignStore, type PreparedState } from '../../server/campaigns/store.js';
+import { CampaignStore } from '../../server/campaigns/store.js';
 import { SAMPLE_NOW, sampleCampaign } from '../helpers/campaigns.js';
 import { useLevelDb } from '../helpers/level-db.js';
 
@@ -79,69 +79,13 @@ describe('CampaignStore device records', () => {
     expect(await new CampaignStore(db()).currentSeqs(['a1', 'm5', 'z9'], 'desired')).toEqual([2, 1, 0]);
   });
 
-  it('answers prepared states from memory, writes none of them to disk within its budget, and drops them with the campaign', async () => {
-    const prepared = (device: string, seq: number): PreparedState => ({
-      device,
-      seq,
-      issuedAt: SAMPLE_NOW,
-      expiresAt: SAMPLE_NOW + 100,
-      layers: '[]',
-      bundle: Buffer.from(`{"signed":"${device}.${String(seq)}"}`),
-    });
-    const asRead = (states: readonly (PreparedState | undefined)[]): unknown[] => states.map((state) => (state === undefined ? undefined : { ...state, bundle: state.bundle.toString() }));
-    await store.putPrepared(campaign.id, [prepared('a1', 1), prepared('m5', 1)]);
-    await store.putPrepared('other', [prepared('a1', 7)]);
-    // Signed again (a re-issue): the later state replaces the earlier, in memory as on disk.
-    await store.putPrepared(campaign.id, [prepared('m5', 2)]);
-    const devices = ['a1', 'z9', 'm5'];
-    const expected = asRead([prepared('a1', 1), undefined, prepared('m5', 2)]);
-    expect(asRead(await store.prepared(campaign.id, devices))).toEqual(expected);
-    // Held in memory only: a restart (a fresh store) finds none of them, and the start signs those devices then.
-    expect(await new CampaignStore(db()).prepared(campaign.id, devices)).toEqual([undefined, undefined, undefined]);
-    expect((await db().sublevel('campaigns').keys().all()).filter((k) => k.startsWith('p!'))).toEqual([]);
-    expect(store.preparedInMemoryBytes()).toBeGreaterThan(0);
-
-    await store.dropPrepared(campaign.id, ['a1']);
-    expect(asRead(await store.prepared(campaign.id, devices))).toEqual(asRead([undefined, undefined, prepared('m5', 2)]));
-    await store.dropPrepared(campaign.id);
-    expect(await store.prepared(campaign.id, devices)).toEqual([undefined, undefined, undefined]);
-    expect(await new CampaignStore(db()).prepared(campaign.id, devices)).toEqual([undefined, undefined, undefined]);
-    // Another campaign's states stay, and the memory accounts for them alone.
-    expect(asRead(await store.prepared('other', ['a1']))).toEqual(asRead([prepared('a1', 7)]));
-    const one = store.preparedInMemoryBytes();
-    await store.dropPrepared('other');
-    expect(store.preparedInMemoryBytes()).toBe(0);
-    expect(one).toBeGreaterThan(0);
-  });
-
-  it('writes prepared states past its memory budget to disk, read from there at start and after a restart', async () => {
-    const budget = 10_000;
-    const small = new CampaignStore(db(), budget);
-    const big = Buffer.alloc(budget / 4, 'x');
-    const states = ['d1', 'd2', 'd3', 'd4', 'd5'].map((device, i): PreparedState => ({ device, seq: i + 1, issuedAt: SAMPLE_NOW, expiresAt: SAMPLE_NOW + 100, layers: '[]', bundle: big }));
-    await small.putPrepared(campaign.id, states);
-    expect(small.preparedInMemoryBytes()).toBeGreaterThan(budget / 2);
-    expect(small.preparedInMemoryBytes()).toBeLessThanOrEqual(budget);
-    const read = await small.prepared(
-      campaign.id,
-      states.map((state) => state.device),
-    );
-    expect(read.map((state) => [state?.seq, state?.bundle.length])).toEqual(states.map((state) => [state.seq, big.length]));
-    // What memory could not hold is on disk: a fresh store reads those (and only those).
-    const spilled = (await new CampaignStore(db(), budget).prepared(campaign.id, states.map((state) => state.device))).filter((state) => state !== undefined);
-    expect(spilled.length).toBeGreaterThan(0);
-    expect(spilled.length).toBeLessThan(states.length);
-    expect(spilled.map((state) => [state.seq, state.bundle.length])).toEqual(states.slice(states.length - spilled.length).map((state) => [state.seq, big.length]));
-
-    // A state signed again past the budget replaces the one in memory (read from disk now), and the accounting follows.
-    const other = new CampaignStore(db(), budget);
-    const one = (device: string, seq: number, bundle: Buffer): PreparedState => ({ device, seq, issuedAt: SAMPLE_NOW, expiresAt: SAMPLE_NOW + 100, layers: '[]', bundle });
-    await other.putPrepared('c2', [one('a1', 1, Buffer.from('small'))]);
-    await other.putPrepared('c2', [one('a1', 2, Buffer.alloc(budget, 'y')), one('b2', 1, Buffer.from('small'))]);
-    expect((await other.prepared('c2', ['a1', 'b2'])).map((state) => state?.seq)).toEqual([2, 1]);
-    expect(other.preparedInMemoryBytes()).toBeGreaterThan(0);
-    await other.dropPrepared('c2');
-    expect(other.preparedInMemoryBytes()).toBe(0);
-    expect(await other.prepared('c2', ['a1', 'b2'])).toEqual([undefined, undefined]);
+  it("deletes the desired states an earlier version signed ahead for a campaign when it ends, and only that campaign's", async () => {
+    const bytes = db().sublevel<string, Buffer>('campaigns', { valueEncoding: 'buffer' });
+    await bytes.batch([
+      { type: 'put', key: `p!${campaign.id}!a1`, value: Buffer.from('{"seq":1}\n{}') },
+      { type: 'put', key: 'p!other!a1', value: Buffer.from('{"seq":2}\n{}') },
+    ]);
+    await store.dropLegacyPrepared(campaign.id);
+    expect((await bytes.keys().all()).filter((k) => k.startsWith('p!'))).toEqual(['p!other!a1']);
   });
 });
