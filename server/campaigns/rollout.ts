@@ -8,10 +8,10 @@
  * The step changes `active` in memory and returns what to persist; the
  * caller writes it in one batch. Messages are published before their
  * device record is written: a crash in between re-issues on restart (the
- * very message again when its bundle signed ahead was on disk, since a used
- * one is kept until the campaign ends, else with a higher seq), which
- * devices accept; the opposite order could record a desired state that was
- * never sent.
+ * very message again when it was signed ahead, since a bundle signed ahead
+ * is stored at creation and kept while its campaign runs:
+ * desired-states.ts; else with a higher seq), which devices accept; the
+ * opposite order could record a desired state that was never sent.
  */
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../devices/registry.js';
