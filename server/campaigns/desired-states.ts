@@ -66,7 +66,7 @@ export class DesiredStates implements RetainedSource {
   private readonly records = new Map<string, number>();
   private pointers = 0;
   private nextRecord = 1;
-  /** Pointer records being written: a compaction leaves them (their pointers are older than its own). */
+  /** Pointer records being written (a compaction waits for none). */
   private readonly writing = new Set<string>();
   /** Bytes handed to `store` and not yet written, by `<device>!<name>`. */
   private readonly pending = new Map<string, SourcedRetained>();
@@ -234,12 +234,17 @@ export class DesiredStates implements RetainedSource {
     return { deleted: deletable.length, compacted: await this.compact() };
   }
 
-  /** Rewrites the live pointers in few records, all superseded ones deleted in the same batch. */
+  /**
+   * Rewrites the live pointers in few records, all superseded ones deleted
+   * in the same batch. Not while a pointer write is in flight (the next
+   * sweep does it): its pointers are in memory already, and a write that
+   * then failed would live on in the rewritten records.
+   */
   private async compact(): Promise<boolean> {
     let live = 0;
     for (const name of this.index.values()) if (name !== null) live += 1;
-    if (this.pointers <= 2 * live + COMPACT_SLACK) return false;
-    const old = [...this.records.keys()].filter((key) => !this.writing.has(key));
+    if (this.pointers <= 2 * live + COMPACT_SLACK || this.writing.size > 0) return false;
+    const old = [...this.records.keys()];
     const entries = [...this.index].filter((entry): entry is [string, string] => entry[1] !== null);
     const ops: ({ type: 'del'; key: string } | { type: 'put'; key: string; value: Buffer })[] = old.map((key) => ({ type: 'del', key }));
     const added = new Map<string, number>();
