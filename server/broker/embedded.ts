@@ -105,6 +105,11 @@ export async function startEmbeddedBroker(deps: EmbeddedBrokerDeps): Promise<Con
   } satisfies ControlPlane;
 }
 
+/** A message for the direct path, with the name the retained source holds it under, if any (`OutgoingMessage.stored`). */
+interface StoredDirect extends DirectMessage {
+  readonly stored: string | undefined;
+}
+
 /** What the publish path works with. */
 interface Publisher {
   readonly aedes: Aedes;
@@ -121,18 +126,14 @@ interface Publisher {
  */
 async function publishMessages(publisher: Publisher, messages: readonly OutgoingMessage[]): Promise<void> {
   const { aedes, direct } = publisher;
-  const directs: DirectMessage[] = [];
-  const stored: (string | undefined)[] = [];
+  const directs: StoredDirect[] = [];
   const others: Promise<void>[] = [];
   for (const message of messages) {
     const deviceId = direct.recipientOf(message.topic, message.options.retain);
     if (deviceId === undefined) others.push(publishInside(aedes, message.topic, message.payload, message.options));
-    else {
-      directs.push({ deviceId, topic: message.topic, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload, qos: message.options.qos });
-      stored.push(message.stored);
-    }
+    else directs.push({ deviceId, topic: message.topic, payload: typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload, qos: message.options.qos, stored: message.stored });
   }
-  const viaDirect = directs.length === 0 ? Promise.resolve() : deliverDirect(publisher, directs, stored);
+  const viaDirect = directs.length === 0 ? Promise.resolve() : deliverDirect(publisher, directs);
   // Every publish settles before the first failure is reported: none outlives the call.
   const failed = (await Promise.allSettled([viaDirect, ...others])).find((result) => result.status === 'rejected');
   if (failed !== undefined) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
@@ -146,15 +147,14 @@ async function publishMessages(publisher: Publisher, messages: readonly Outgoing
  * write. A message the retained source already holds (`stored`, its name
  * there) is only pointed at: none of its bytes are written again.
  */
-async function deliverDirect(publisher: Publisher, directs: readonly DirectMessage[], stored: readonly (string | undefined)[]): Promise<void> {
+async function deliverDirect(publisher: Publisher, directs: readonly StoredDirect[]): Promise<void> {
   const { aedes, persistence, direct, source } = publisher;
   const names: { device: string; name: string }[] = [];
   const copies: DirectMessage[] = [];
-  directs.forEach((message, i) => {
-    const name = stored[i];
-    if (name !== undefined && source !== undefined) names.push({ device: message.deviceId, name });
+  for (const message of directs) {
+    if (message.stored !== undefined && source !== undefined) names.push({ device: message.deviceId, name: message.stored });
     else copies.push(message);
-  });
+  }
   // Readable by a subscription from this call on, before it is written (fleet-persistence.ts, desired-states.ts).
   const written = Promise.all([
     names.length === 0 ? undefined : source?.point(names),

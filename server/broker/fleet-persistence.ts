@@ -40,7 +40,6 @@ export interface PersistenceDb {
   get(key: string): Promise<Buffer | undefined>;
   batch(ops: WriteOp[]): Promise<void>;
   keys(range: { gte: string; lt: string }): AsyncIterable<string>;
-  iterator(range: { gte: string; lt: string }): AsyncIterable<[string, Buffer]>;
 }
 
 interface ClientRef {
@@ -95,13 +94,19 @@ export class FleetPersistence extends AsyncLevelPersistence {
   private async handOverCopies(): Promise<void> {
     const source = this.source;
     if (source === undefined) return;
-    const found: { key: string; device: string; packet: PersistedPacket }[] = [];
-    for await (const [key, value] of this.db.iterator({ gte: RETAINED, lt: `${RETAINED.slice(0, -1)};` })) {
+    // Keys only: every start reads them, and after the first hand-over none is the source's.
+    const found: { key: string; device: string }[] = [];
+    for await (const key of this.db.keys({ gte: RETAINED, lt: `${RETAINED.slice(0, -1)};` })) {
       const device = source.deviceOf(key.slice(RETAINED.length));
-      if (device !== undefined) found.push({ key, device, packet: msgpack.decode(value) as PersistedPacket });
+      if (device !== undefined) found.push({ key, device });
     }
     if (found.length === 0) return;
-    await source.adopt(found.map(({ device, packet }) => sourcedOf(device, packet)));
+    const copies: RetainedBytes[] = [];
+    for (const { key, device } of found) {
+      const value = await this.db.get(key);
+      if (value !== undefined) copies.push(sourcedOf(device, msgpack.decode(value) as PersistedPacket));
+    }
+    await source.adopt(copies);
     await this.db.batch(found.map(({ key }) => ({ type: 'del', key })));
   }
 

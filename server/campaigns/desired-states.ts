@@ -174,18 +174,19 @@ export class DesiredStates implements RetainedSource {
 
   store(messages: readonly RetainedBytes[]): Promise<void> {
     const record = this.nextRecord++;
-    const entries = messages.map((m, i): [string, string | null] => [m.device, m.payload.length === 0 ? null : `~${record}.${i}`]);
+    const entries: [string, string | null][] = [];
     const held: string[] = [];
-    entries.forEach(([device, name], i) => {
-      const message = messages[i];
-      if (name === null || message === undefined) return;
-      this.pending.set(`${device}!${name}`, { payload: message.payload, qos: message.qos });
-      held.push(`${device}!${name}`);
-    });
-    const records = entries.flatMap(([device, name], i) => {
-      const message = messages[i];
-      if (name === null || message === undefined) return [];
-      return [{ type: 'put' as const, key: messageKey(device, name), value: Buffer.concat([Buffer.from(`{"qos":${message.qos}}\n`), message.payload]) }];
+    const records: { type: 'put'; key: string; value: Buffer }[] = [];
+    messages.forEach((message, i) => {
+      if (message.payload.length === 0) {
+        entries.push([message.device, null]);
+        return;
+      }
+      const name = `~${record}.${i}`;
+      entries.push([message.device, name]);
+      this.pending.set(`${message.device}!${name}`, { payload: message.payload, qos: message.qos });
+      held.push(`${message.device}!${name}`);
+      records.push({ type: 'put', key: messageKey(message.device, name), value: Buffer.concat([Buffer.from(`{"qos":${message.qos}}\n`), message.payload]) });
     });
     const written = this.writePointers(record, entries, records);
     return written.finally(() => {

@@ -71,7 +71,6 @@ describe('FleetPersistence', () => {
     const held: PersistenceDb = {
       get: (key) => level.get(key),
       keys: (range) => level.keys(range),
-      iterator: (range) => level.iterator(range),
       batch: (ops) =>
         new Promise<void>((resolve, reject) => {
           release = (fail) => {
