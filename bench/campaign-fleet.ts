@@ -13,13 +13,17 @@
  *   - CPU time of the server in each notify round (from /proc: it does not
  *     depend on how much of the cores other processes take), and the time
  *     to the first device notified (in the JSON line only);
- *   - CPU time of the devices' own process (this one) in each notify round
- *     and how busy its event loop was: both processes share the machine's
- *     cores, so a round is bounded by the server or by the devices, and
- *     these say which (in the Mosquitto rounds this process also publishes).
+ *   - CPU time of the devices' own process in each notify round and how
+ *     busy its event loop was: both processes share the machine's cores, so
+ *     a round is bounded by the server or by the devices, and these say
+ *     which (in the Mosquitto rounds that process also publishes).
  * Baselines in the same run, same clients, on a bare Mosquitto: one
  * publisher sending one retained QoS 1 message (a desired state's size) per
  * device topic; the devices' reports relayed to one subscriber; its RSS.
+ * The baseline's fleet runs in a process of its own
+ * (lib/fleet-mosquitto-process.ts) and both fleets stay connected, so the
+ * rounds are taken in pairs, one on each broker, the side going first
+ * alternating (`measure`); each pair's notify ratio is reported too.
  *
  *   npm run bench:fleet                         (BENCH_DEVICES=10000 BENCH_ROUNDS=9)
  *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
@@ -30,8 +34,8 @@ import { join } from 'node:path';
 import { deviceTopic } from '../protocol/index.js';
 import { emitResults, median, result } from './harness.js';
 import { notifyCampaign, startBootfleet, stopCampaign, type Bootfleet } from './lib/fleet-server.js';
-import { startBareMosquitto, type BareMosquitto } from './lib/fleet-mosquitto.js';
-import { resetCounts, roundStart, secondsUntilNotified, waitUntil } from './lib/fleet-sim.js';
+import { startMosquittoFleet, type MosquittoFleet } from './lib/fleet-mosquitto.js';
+import { fleetReport, resetCounts, waitUntil, type Notified } from './lib/fleet-sim.js';
 
 const N = Number(process.env.BENCH_DEVICES ?? '10000');
 /**
@@ -73,79 +77,82 @@ interface Figures {
   readonly rssAfterBytes: number;
 }
 
-const report = (device: string, seq: number): string => JSON.stringify({ device, seq, sentAt: 1_795_000_000 + seq, phase: 'idle', slots: {}, inventory: [] });
+/** One notify round on either side: the devices' figures and the broker's (or server's) CPU time meanwhile. */
+type Round = Notified & { readonly cpuSeconds: number };
 
-async function measureBootfleet(work: string): Promise<Figures> {
-  const server: Bootfleet = await startBootfleet(work, N);
-  try {
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const rssConnectedBytes = await server.rss();
-    const rssPeakBytes = await server.peakRss();
-    const ingestPerSecond: number[] = [];
-    const notifySeconds: number[] = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const stored = await server.reportsStored();
-      const started = performance.now();
-      await Promise.all(server.devices.map((d) => d.client.publishAsync(deviceTopic(d.id, 'reports'), report(d.id, round + 1), { qos: 1 })));
-      await waitUntil(async () => (await server.reportsStored()) >= stored + N, 300_000, 'reports stored');
-      ingestPerSecond.push(N / ((performance.now() - started) / 1000));
-    }
-    const notifyCpuSeconds: number[] = [];
-    const firstSeconds: number[] = [];
-    const devicesCpuSeconds: number[] = [];
-    const devicesLoopBusy: number[] = [];
-    const notifyWindows: number[][] = [];
-    const abortSeconds: number[] = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const id = `bench-${String(round)}`;
-      resetCounts(server.devices);
-      const notified = await notifyCampaign(server, id);
-      notifySeconds.push(notified.seconds);
-      firstSeconds.push(notified.firstSeconds);
-      devicesCpuSeconds.push(notified.devicesCpuSeconds);
-      devicesLoopBusy.push(notified.devicesLoopBusy);
-      notifyCpuSeconds.push(notified.cpuSeconds);
-      notifyWindows.push(notified.window);
-      abortSeconds.push(await stopCampaign(server, id));
-    }
-    return { notifySeconds, firstSeconds, notifyWindows, notifyCpuSeconds, devicesCpuSeconds, devicesLoopBusy, abortSeconds, ingestPerSecond, rssConnectedBytes, rssPeakBytes, rssAfterBytes: await server.rss() };
-  } finally {
-    await server.stop();
-  }
+function emptyFigures(): Figures {
+  return { notifySeconds: [], firstSeconds: [], notifyCpuSeconds: [], devicesCpuSeconds: [], devicesLoopBusy: [], ingestPerSecond: [], rssConnectedBytes: 0, rssAfterBytes: 0 };
 }
 
-async function measureMosquitto(work: string): Promise<Figures> {
-  const broker: BareMosquitto = await startBareMosquitto(work, N);
+function addRound(figures: Figures, round: Round): void {
+  figures.notifySeconds.push(round.seconds);
+  figures.firstSeconds.push(round.firstSeconds);
+  figures.notifyCpuSeconds.push(round.cpuSeconds);
+  figures.devicesCpuSeconds.push(round.devicesCpuSeconds);
+  figures.devicesLoopBusy.push(round.devicesLoopBusy);
+}
+
+/** Every device publishes one report at once, until the server has stored them all; reports per second. */
+async function ingestBootfleet(server: Bootfleet, round: number): Promise<number> {
+  const stored = await server.reportsStored();
+  const started = performance.now();
+  await Promise.all(server.devices.map((d) => d.client.publishAsync(deviceTopic(d.id, 'reports'), fleetReport(d.id, round + 1), { qos: 1 })));
+  await waitUntil(async () => (await server.reportsStored()) >= stored + N, 300_000, 'reports stored');
+  return N / ((performance.now() - started) / 1000);
+}
+
+/**
+ * Both fleets connected at once (the baseline's in its own process), then
+ * every round taken in pairs, one on each broker, the side going first
+ * alternating: the machine's drift (its speed moved by a third between runs
+ * of the same code) lands on both sides of the ratio alike, and each pair
+ * gives a ratio of its own.
+ */
+async function measure(work: string): Promise<{ ours: Figures; base: Figures; pairRatios: number[] }> {
+  const baseline: MosquittoFleet = await startMosquittoFleet(work, N);
   try {
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const rssConnectedBytes = await broker.rss();
-    const ingestPerSecond: number[] = [];
-    const notifySeconds: number[] = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const started = performance.now();
-      const relayed = broker.relayed();
-      await Promise.all(broker.devices.map((d) => d.client.publishAsync(deviceTopic(d.id, 'reports'), report(d.id, round + 1), { qos: 1 })));
-      await waitUntil(() => broker.relayed() >= relayed + N, 300_000, 'reports relayed');
-      ingestPerSecond.push(N / ((performance.now() - started) / 1000));
+    const server: Bootfleet = await startBootfleet(work, N);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      const ours: Figures = { ...emptyFigures(), notifyWindows: [], abortSeconds: [], rssConnectedBytes: await server.rss(), rssPeakBytes: await server.peakRss() };
+      const base: Figures = { ...emptyFigures(), rssConnectedBytes: await baseline.rss() };
+      const inPairs = async (round: number, mine: () => Promise<void>, theirs: () => Promise<void>): Promise<void> => {
+        for (const side of round % 2 === 0 ? [theirs, mine] : [mine, theirs]) await side();
+      };
+      for (let round = 0; round < ROUNDS; round += 1) {
+        await inPairs(
+          round,
+          async () => {
+            ours.ingestPerSecond.push(await ingestBootfleet(server, round));
+          },
+          async () => {
+            base.ingestPerSecond.push(await baseline.ingest(round));
+          },
+        );
+      }
+      for (let round = 0; round < ROUNDS; round += 1) {
+        const id = `bench-${String(round)}`;
+        await inPairs(
+          round,
+          async () => {
+            resetCounts(server.devices);
+            const notified = await notifyCampaign(server, id);
+            addRound(ours, notified);
+            ours.notifyWindows?.push(notified.window);
+            ours.abortSeconds?.push(await stopCampaign(server, id));
+          },
+          async () => {
+            addRound(base, await baseline.notify());
+          },
+        );
+      }
+      const pairRatios = ours.notifySeconds.map((s, i) => s / (base.notifySeconds[i] ?? Number.NaN));
+      return { ours: { ...ours, rssAfterBytes: await server.rss() }, base: { ...base, rssAfterBytes: await baseline.rss() }, pairRatios };
+    } finally {
+      await server.stop();
     }
-    const notifyCpuSeconds: number[] = [];
-    const firstSeconds: number[] = [];
-    const devicesCpuSeconds: number[] = [];
-    const devicesLoopBusy: number[] = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      resetCounts(broker.devices);
-      const cpuBefore = await broker.cpuSeconds();
-      const start = roundStart();
-      const [notified] = await Promise.all([secondsUntilNotified(broker.devices, start), broker.publishDesired()]);
-      notifySeconds.push(notified.seconds);
-      firstSeconds.push(notified.firstSeconds);
-      devicesCpuSeconds.push(notified.devicesCpuSeconds);
-      devicesLoopBusy.push(notified.devicesLoopBusy);
-      notifyCpuSeconds.push((await broker.cpuSeconds()) - cpuBefore);
-    }
-    return { notifySeconds, firstSeconds, notifyCpuSeconds, devicesCpuSeconds, devicesLoopBusy, ingestPerSecond, rssConnectedBytes, rssAfterBytes: await broker.rss() };
   } finally {
-    await broker.stop();
+    await baseline.stop();
   }
 }
 
@@ -154,10 +161,10 @@ function devicesShare(figures: Figures): string {
   return `devices' process ${median(figures.devicesCpuSeconds).toFixed(2)} CPU-s a round, event loop ${(100 * median(figures.devicesLoopBusy)).toFixed(0)} % busy`;
 }
 
-function results(ours: Figures, base: Figures, load: string): ReturnType<typeof result>[] {
+function results(ours: Figures, base: Figures, pairRatios: readonly number[], load: string): ReturnType<typeof result>[] {
   const rssMB = ours.rssConnectedBytes / MB;
   return [
-    result(`campaign start to all ${String(N)} devices notified (median of ${String(ROUNDS)})`, median(ours.notifySeconds), 's', 'Mosquitto, one publisher, same clients', median(base.notifySeconds), false, `target <= 1.0; load ${load}; ${devicesShare(ours)} (Mosquitto rounds, the publisher included: ${devicesShare(base)})`),
+    result(`campaign start to all ${String(N)} devices notified (median of ${String(ROUNDS)})`, median(ours.notifySeconds), 's', 'Mosquitto, one publisher, same clients', median(base.notifySeconds), false, `target <= 1.0; rounds in alternating pairs, each pair's ratio ${pairRatios.map((r) => r.toFixed(2)).join(', ')} (median ${median(pairRatios).toFixed(2)}); load ${load}; ${devicesShare(ours)} (Mosquitto rounds, the publisher included: ${devicesShare(base)})`),
     result(`server CPU time of one notify round, ${String(N)} devices (median)`, median(ours.notifyCpuSeconds), 's', 'Mosquitto CPU time, same round', median(base.notifyCpuSeconds), false, 'no target; load-independent (the wall-clock notify time is not); ours includes selecting, recording and publishing, the baseline\'s publisher is a separate client'),
     result(`reports ingested (stored) from ${String(N)} devices`, median(ours.ingestPerSecond), 'reports/s', 'Mosquitto relaying the same reports to one subscriber', median(base.ingestPerSecond), true, 'no target in issue #6; ours parses, checks and stores each report'),
     result(`server RSS with ${String(N)} devices connected`, rssMB, 'MB', 'Mosquitto RSS, same clients', base.rssConnectedBytes / MB, false, `target < ${String(RSS_TARGET_MB)} MB: ${rssMB < RSS_TARGET_MB ? 'met' : 'NOT met'} (${rssMB.toFixed(0)} MB, ${String(SETTLE_MS / 1000)} s after the last device connected); peak while connecting ${((ours.rssPeakBytes ?? 0) / MB).toFixed(0)} MB; after the campaigns ${(ours.rssAfterBytes / MB).toFixed(0)} MB`),
@@ -167,11 +174,10 @@ function results(ours: Figures, base: Figures, load: string): ReturnType<typeof 
 const work = await mkdtemp(join(tmpdir(), 'bootfleet-fleet-bench-'));
 try {
   const loadBefore = loadavg().map((l) => l.toFixed(1)).join(' ');
-  const base = await measureMosquitto(work);
-  const ours = await measureBootfleet(work);
+  const { ours, base, pairRatios } = await measure(work);
   const load = `${loadBefore} -> ${loadavg().map((l) => l.toFixed(1)).join(' ')}`;
-  process.stdout.write(`${JSON.stringify({ devices: N, rounds: ROUNDS, loadAverage: load, bootfleet: ours, mosquitto: base })}\n`);
-  emitResults(results(ours, base, load));
+  process.stdout.write(`${JSON.stringify({ devices: N, rounds: ROUNDS, loadAverage: load, pairRatios, bootfleet: ours, mosquitto: base })}\n`);
+  emitResults(results(ours, base, pairRatios, load));
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -1,10 +1,12 @@
 /** The baseline side of the fleet benchmark: the same simulated devices on a bare Mosquitto. */
+import { fork } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { deviceTopic } from '../../protocol/index.js';
 import { freePort } from '../../scripts/lib/free-port.js';
 import { findTool } from './find-tool.js';
-import { connect, endAll, pool, simDevice, simIds, waitUntil, type SimDevice } from './fleet-sim.js';
+import { connect, endAll, pool, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
 import { cpuSecondsOf, rssOf, startProcess } from './measure.js';
 
 export interface BareMosquitto {
@@ -53,6 +55,87 @@ export async function startBareMosquitto(work: string, n: number): Promise<BareM
       await endAll(devices);
       await Promise.all([collector.endAsync(true), publisher.endAsync(true)]);
       child.kill('SIGKILL');
+    },
+  };
+}
+
+/** A notify round of the baseline: the devices' figures and Mosquitto's CPU time in the round, seconds. */
+export type BaselineRound = Notified & { readonly cpuSeconds: number };
+
+type BaselineOp = { readonly op: 'rss' | 'notify' | 'stop' } | { readonly op: 'ingest'; readonly round: number };
+
+/** What the bench asks of the baseline's fleet process (fleet-mosquitto-process.ts). */
+export type BaselineRequest = BaselineOp & { readonly id: number };
+
+/** What that process answers: once ready (or failed to start), then one reply per request. */
+export type BaselineReply =
+  | { readonly ready: true }
+  | { readonly failed: string }
+  | { readonly id: number; readonly value: number | BaselineRound | null }
+  | { readonly id: number; readonly error: string };
+
+/** The baseline's fleet, run in a process of its own. */
+export interface MosquittoFleet {
+  /** Mosquitto's RSS, bytes. */
+  rss(): Promise<number>;
+  /** Every device publishes one report (seq `round + 1`) at once; reports relayed per second. */
+  ingest(round: number): Promise<number>;
+  /** One publisher sends every device its desired state; measured at the devices. */
+  notify(): Promise<BaselineRound>;
+  stop(): Promise<void>;
+}
+
+const CHILD = fileURLToPath(new URL('./fleet-mosquitto-process.js', import.meta.url));
+
+/** Forks fleet-mosquitto-process.ts and waits until its N devices are connected and subscribed. */
+export async function startMosquittoFleet(work: string, n: number): Promise<MosquittoFleet> {
+  const child = fork(CHILD, [work, String(n)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  let nextId = 0;
+  let gone: Error | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    child.on('message', (reply: BaselineReply) => {
+      if ('ready' in reply) resolve();
+      else if ('failed' in reply) reject(new Error(`baseline fleet: ${reply.failed}`));
+      else {
+        const waiter = pending.get(reply.id);
+        pending.delete(reply.id);
+        if ('error' in reply) waiter?.reject(new Error(`baseline fleet: ${reply.error}`));
+        else waiter?.resolve(reply.value);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      gone = new Error(`baseline fleet process exited (${String(code ?? signal)})`);
+      reject(gone);
+      for (const waiter of pending.values()) waiter.reject(gone);
+      pending.clear();
+    });
+  });
+  const ask = async (request: BaselineOp): Promise<unknown> => {
+    if (gone !== undefined) throw gone;
+    nextId += 1;
+    const id = nextId;
+    const answered = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+    child.send({ ...request, id });
+    return answered;
+  };
+  try {
+    await ready;
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    rss: async () => (await ask({ op: 'rss' })) as number,
+    ingest: async (round) => (await ask({ op: 'ingest', round })) as number,
+    notify: async () => (await ask({ op: 'notify' })) as BaselineRound,
+    stop: async () => {
+      if (gone !== undefined) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      await ask({ op: 'stop' }).catch(() => undefined);
+      await exited;
+      clearTimeout(timer);
     },
   };
 }

@@ -18,6 +18,11 @@ export interface SimDevice {
   firstAt: number | undefined;
 }
 
+/** A device's report of sequence `seq`, the same on both brokers (the ingest rounds). */
+export function fleetReport(device: string, seq: number): string {
+  return JSON.stringify({ device, seq, sentAt: 1_795_000_000 + seq, phase: 'idle', slots: {}, inventory: [] });
+}
+
 export function simIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `sim${String(i).padStart(5, '0')}`);
 }
