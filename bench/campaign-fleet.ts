@@ -68,6 +68,8 @@ interface Figures {
   readonly devicesCpuSeconds: number[];
   /** How busy the devices' event loop was in each notify round, 0 to 1. */
   readonly devicesLoopBusy: number[];
+  /** Time the devices' process spent collecting garbage in each notify round, seconds. */
+  readonly devicesGcSeconds: number[];
   /** Seconds from asking to abort each round's campaign to every device holding its withdrawal (bootfleet only). */
   readonly abortSeconds?: number[];
   readonly ingestPerSecond: number[];
@@ -81,7 +83,7 @@ interface Figures {
 type Round = Notified & { readonly cpuSeconds: number };
 
 function emptyFigures(): Figures {
-  return { notifySeconds: [], firstSeconds: [], notifyCpuSeconds: [], devicesCpuSeconds: [], devicesLoopBusy: [], ingestPerSecond: [], rssConnectedBytes: 0, rssAfterBytes: 0 };
+  return { notifySeconds: [], firstSeconds: [], notifyCpuSeconds: [], devicesCpuSeconds: [], devicesLoopBusy: [], devicesGcSeconds: [], ingestPerSecond: [], rssConnectedBytes: 0, rssAfterBytes: 0 };
 }
 
 function addRound(figures: Figures, round: Round): void {
@@ -90,6 +92,7 @@ function addRound(figures: Figures, round: Round): void {
   figures.notifyCpuSeconds.push(round.cpuSeconds);
   figures.devicesCpuSeconds.push(round.devicesCpuSeconds);
   figures.devicesLoopBusy.push(round.devicesLoopBusy);
+  figures.devicesGcSeconds.push(round.devicesGcSeconds);
 }
 
 /** Every device publishes one report at once, until the server has stored them all; reports per second. */
@@ -158,7 +161,7 @@ async function measure(work: string): Promise<{ ours: Figures; base: Figures; pa
 
 /** What the devices' process took in a notify round (medians): the other bound of a round on 2 cores. */
 function devicesShare(figures: Figures): string {
-  return `devices' process ${median(figures.devicesCpuSeconds).toFixed(2)} CPU-s a round, event loop ${(100 * median(figures.devicesLoopBusy)).toFixed(0)} % busy`;
+  return `devices' process ${median(figures.devicesCpuSeconds).toFixed(2)} CPU-s a round, event loop ${(100 * median(figures.devicesLoopBusy)).toFixed(0)} % busy, ${(1000 * median(figures.devicesGcSeconds)).toFixed(0)} ms in GC`;
 }
 
 function results(ours: Figures, base: Figures, pairRatios: readonly number[], load: string): ReturnType<typeof result>[] {
