@@ -19,6 +19,7 @@ import type { ControlPlane } from './broker/control-plane.js';
 /** Metric label of each topic kind: the message, in the singular (`report`, not `reports`). */
 const KIND_LABEL: Readonly<Record<TopicKind, string>> = { desired: 'desired', commands: 'command', reports: 'report', presence: 'presence' };
 const KINDS = Object.keys(KIND_LABEL) as TopicKind[];
+const KIND_SUFFIXES = KINDS.map((kind) => [kind, `/${kind}`] as const);
 
 export type MqttDirection = 'in' | 'out';
 export type BlobDirection = 'served' | 'received';
@@ -51,10 +52,11 @@ export interface MetricSources {
  * server publishes only on its own well-formed topics.
  */
 export function countPublishes(plane: Pick<ControlPlane, 'publish' | 'publishMany'>, metrics: ServerMetrics): Pick<ControlPlane, 'publish' | 'publishMany'> {
-  // Counted once the broker took it: a refused publish was not sent.
+  // Counted once the broker took it: a refused publish was not sent. By suffix, not a slice of the
+  // topic: a start counts 10,000 desired states.
   const count = (topic: string): void => {
-    const kind = topic.slice(topic.lastIndexOf('/') + 1);
-    if (kind in KIND_LABEL) metrics.mqttMessage('out', kind as TopicKind);
+    const kind = KIND_SUFFIXES.find(([, suffix]) => topic.endsWith(suffix));
+    if (kind !== undefined) metrics.mqttMessage('out', kind[0]);
   };
   return {
     async publish(topic, payload, options) {

