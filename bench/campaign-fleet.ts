@@ -36,6 +36,7 @@ import { emitResults, median, result } from './harness.js';
 import { notifyCampaign, startBootfleet, stopCampaign, type Bootfleet } from './lib/fleet-server.js';
 import { startMosquittoFleet, type MosquittoFleet } from './lib/fleet-mosquitto.js';
 import { fleetReport, resetCounts, waitUntil, type Notified } from './lib/fleet-sim.js';
+import { waitForQuiet } from './lib/measure.js';
 
 const N = Number(process.env.BENCH_DEVICES ?? '10000');
 /**
@@ -119,8 +120,14 @@ async function measure(work: string): Promise<{ ours: Figures; base: Figures; pa
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       const ours: Figures = { ...emptyFigures(), notifyWindows: [], abortSeconds: [], rssConnectedBytes: await server.rss(), rssPeakBytes: await server.peakRss() };
       const base: Figures = { ...emptyFigures(), rssConnectedBytes: await baseline.rss() };
+      // Each side's round starts on a quiet machine: a round that followed the other side's at once
+      // paid for that side's aftermath (its devices' process collecting the round's garbage), and the
+      // pair ratios swung with the order (1.0 to 1.5 taken second, 0.7 to 1.1 taken first).
       const inPairs = async (round: number, mine: () => Promise<void>, theirs: () => Promise<void>): Promise<void> => {
-        for (const side of round % 2 === 0 ? [theirs, mine] : [mine, theirs]) await side();
+        for (const side of round % 2 === 0 ? [theirs, mine] : [mine, theirs]) {
+          await waitForQuiet();
+          await side();
+        }
       };
       for (let round = 0; round < ROUNDS; round += 1) {
         await inPairs(

@@ -11,7 +11,7 @@
  */
 import { deviceTopic } from '../../protocol/index.js';
 import { startBareMosquitto, type BaselineReply, type BaselineRequest, type BaselineRound } from './fleet-mosquitto.js';
-import { fleetReport, resetCounts, roundStart, secondsUntilNotified, waitUntil } from './fleet-sim.js';
+import { fleetReport, resetCounts, roundStart, secondsUntilNotified, settleBeforeRound, waitUntil } from './fleet-sim.js';
 
 const [work, devices] = process.argv.slice(2);
 if (work === undefined || devices === undefined || process.send === undefined) throw new Error('forked by the fleet bench only: WORK_DIR DEVICES');
@@ -36,6 +36,7 @@ try {
       }
       case 'notify': {
         resetCounts(broker.devices);
+        await settleBeforeRound();
         const cpuBefore = await broker.cpuSeconds();
         const start = roundStart();
         const [notified] = await Promise.all([secondsUntilNotified(broker.devices, start), broker.publishDesired()]);

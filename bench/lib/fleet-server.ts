@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { deviceTopic, digestOf, MediaType } from '../../protocol/index.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { freePort } from '../../scripts/lib/free-port.js';
-import { endAll, pool, roundStart, secondsUntilNotified, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
+import { endAll, pool, roundStart, secondsUntilNotified, settleBeforeRound, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
 import { cpuSecondsOf, rssOf, startProcess, waitForHttp } from './measure.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -113,7 +113,8 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
 }
 
 /**
- * Creates a one-wave campaign over every device, starts it, and returns the
+ * Creates a one-wave campaign over every device, lets the machine settle
+ * (fleet-sim.ts `settleBeforeRound`), starts it, and returns the
  * seconds from asking it to start to the last device notified (the devices
  * are watched while the start request is still running), and the server's
  * CPU seconds from asking to start until both the request has answered and
@@ -122,6 +123,9 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
 export async function notifyCampaign(server: Bootfleet, id: string): Promise<Notified & { cpuSeconds: number; window: number[] }> {
   const { base, devices } = server;
   await api(base, 'POST', '/api/v1/campaigns', { id, image: `${new URL(base).host}/bench/os:1.0`, selector: { ids: devices.map((d) => d.id) }, waves: [100] });
+  // The creation's own work (signing ahead, writing the bundles, the collections after) ends before the
+  // start, as it does while an operator reviews the plan: the round measures the start.
+  await settleBeforeRound();
   const cpuBefore = await server.cpuSeconds();
   const window = [monotonicMicros()];
   const start = roundStart();

@@ -8,8 +8,9 @@ import { PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import mqtt, { type MqttClient } from 'mqtt';
+import { waitForQuiet } from './measure.js';
 
-// The devices' process collects its garbage before each round (`roundStart`): a major collection of
+// The devices' process collects its garbage before each round (`settleBeforeRound`): a major collection of
 // 10,000 clients' heap in a round took that process 0.4 to 0.8 CPU-s for the same work.
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -131,13 +132,22 @@ export interface RoundStart {
 }
 
 /**
+ * Before a round, on both brokers' sides alike: this process collects its
+ * garbage (a full collection), so that the devices' own collections do not
+ * decide a round, then waits for the machine to be quiet (measure.ts
+ * `waitForQuiet`: that collection's concurrent work, and whatever else the
+ * previous round left, ends before this one starts).
+ */
+export async function settleBeforeRound(): Promise<void> {
+  collectGarbage();
+  await waitForQuiet();
+}
+
+/**
  * Take it before anything of the round runs: a publisher's synchronous
- * work (the baseline's 10,000 `publish` calls) is the round's too. It first
- * collects this process's garbage (a full collection), on both brokers'
- * sides alike, so that the devices' own collections do not decide a round.
+ * work (the baseline's 10,000 `publish` calls) is the round's too.
  */
 export function roundStart(): RoundStart {
-  collectGarbage();
   return { cpu: process.cpuUsage(), loop: performance.eventLoopUtilization(), gcMs, at: performance.now() };
 }
 

@@ -93,3 +93,32 @@ export function median(values: readonly number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
+
+/** Busy and total jiffies of the whole machine so far (/proc/stat's first line: idle and iowait count as idle). */
+async function machineTicks(): Promise<{ busy: number; total: number }> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const fields = (stat.split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine has been quiet (at most `busyShare` of all cores
+ * busy) for one `stepMs` window, or `maxMs` passed; returns the ms waited.
+ * Before a measured round: a process still digesting the previous round (a
+ * collection after a burst, a broker's acknowledgements) would otherwise
+ * land in the next round, whichever side it belongs to.
+ */
+export async function waitForQuiet(busyShare = 0.1, stepMs = 100, maxMs = 5_000): Promise<number> {
+  const started = performance.now();
+  let before = await machineTicks();
+  for (let i = 0; i < Math.ceil(maxMs / stepMs); i += 1) {
+    await new Promise((r) => setTimeout(r, stepMs));
+    const now = await machineTicks();
+    const total = now.total - before.total;
+    if (total > 0 && (now.busy - before.busy) / total <= busyShare) break;
+    before = now;
+  }
+  return performance.now() - started;
+}
