@@ -22,10 +22,11 @@
  * device topic; the devices' reports relayed to one subscriber; its RSS.
  * The baseline's fleet runs in a process of its own
  * (lib/fleet-mosquitto-process.ts) and both fleets stay connected, so the
- * rounds are taken in pairs, one on each broker, back to back (`measure`);
- * each pair's notify ratio is reported too.
+ * rounds are taken in pairs, one on each broker, back to back, the side
+ * going first alternating (`measure`); each pair's notify ratio is
+ * reported too.
  *
- *   npm run bench:fleet                         (BENCH_DEVICES=10000 BENCH_ROUNDS=9)
+ *   npm run bench:fleet                         (BENCH_DEVICES=10000 BENCH_ROUNDS=10)
  *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -40,10 +41,12 @@ import { waitForQuiet } from './lib/measure.js';
 
 const N = Number(process.env.BENCH_DEVICES ?? '10000');
 /**
- * 9: one round disturbed by the machine (a compaction, a major GC, another
- * process) moved the median of 3 by 15 % or more, on both sides of the ratio.
+ * 10: one round disturbed by the machine (a compaction, a major GC, another
+ * process) moved the median of 3 by 15 % or more, on both sides of the
+ * ratio; an even count gives each side as many rounds taken first as
+ * second (`measure`).
  */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '9');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '10');
 /** 300 MB, the issue's target for the server's RSS with 10,000 devices connected (decimal megabytes). */
 const RSS_TARGET_MB = 300;
 const MB = 1_000_000;
@@ -61,6 +64,8 @@ interface Figures {
   readonly notifySeconds: number[];
   /** Seconds from the start to the first device notified, each round. */
   readonly firstSeconds: number[];
+  /** Devices notified in each 50 ms of each notify round (fleet-sim.ts `Notified`). */
+  readonly notifiedPer50Ms: number[][];
   /** Each notify round's start and end on the monotonic clock, µs (bootfleet only): to cut a server profile to them. */
   readonly notifyWindows?: number[][];
   /** CPU time the server (or Mosquitto) used in each notify round, seconds: load-independent, unlike `notifySeconds`. */
@@ -84,12 +89,13 @@ interface Figures {
 type Round = Notified & { readonly cpuSeconds: number };
 
 function emptyFigures(): Figures {
-  return { notifySeconds: [], firstSeconds: [], notifyCpuSeconds: [], devicesCpuSeconds: [], devicesLoopBusy: [], devicesGcSeconds: [], ingestPerSecond: [], rssConnectedBytes: 0, rssAfterBytes: 0 };
+  return { notifySeconds: [], firstSeconds: [], notifiedPer50Ms: [], notifyCpuSeconds: [], devicesCpuSeconds: [], devicesLoopBusy: [], devicesGcSeconds: [], ingestPerSecond: [], rssConnectedBytes: 0, rssAfterBytes: 0 };
 }
 
 function addRound(figures: Figures, round: Round): void {
   figures.notifySeconds.push(round.seconds);
   figures.firstSeconds.push(round.firstSeconds);
+  figures.notifiedPer50Ms.push(round.notifiedPer50Ms);
   figures.notifyCpuSeconds.push(round.cpuSeconds);
   figures.devicesCpuSeconds.push(round.devicesCpuSeconds);
   figures.devicesLoopBusy.push(round.devicesLoopBusy);
@@ -107,10 +113,10 @@ async function ingestBootfleet(server: Bootfleet, round: number): Promise<number
 
 /**
  * Both fleets connected at once (the baseline's in its own process), then
- * every round taken in pairs, one on each broker, back to back: the
- * machine's drift (its speed moved by a third between runs of the same
- * code) lands on both sides of the ratio alike, and each pair gives a ratio
- * of its own.
+ * every round taken in pairs, one on each broker, back to back, the side
+ * going first alternating: the machine's drift (its speed moved by a third
+ * between runs of the same code) lands on both sides of the ratio alike,
+ * and each pair gives a ratio of its own.
  */
 async function measure(work: string): Promise<{ ours: Figures; base: Figures; pairRatios: number[] }> {
   const baseline: MosquittoFleet = await startMosquittoFleet(work, N);
@@ -120,19 +126,21 @@ async function measure(work: string): Promise<{ ours: Figures; base: Figures; pa
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
       const ours: Figures = { ...emptyFigures(), notifyWindows: [], abortSeconds: [], rssConnectedBytes: await server.rss(), rssPeakBytes: await server.peakRss() };
       const base: Figures = { ...emptyFigures(), rssConnectedBytes: await baseline.rss() };
-      // The baseline's round, then ours, each on a quiet machine, every pair in the same order: each
-      // round follows the other side's. A round that follows the other side's is slower than one that
-      // follows its own side's (both sides, by 10 to 50 % of the devices' CPU time for the same work,
-      // quiet machine or not), so alternating the order made every other pair's ratio high, the
-      // next one low, and an odd count of pairs put one more of the slow kind on one side.
-      const inPairs = async (mine: () => Promise<void>, theirs: () => Promise<void>): Promise<void> => {
-        for (const side of [theirs, mine]) {
+      // Each round on a quiet machine; the side going first alternates, over an even count of pairs.
+      // A fleet's process whose last round was seconds ago is slower than one that has just had one
+      // (Mosquitto's devices: 0.62 to 0.72 s a round right after their own, 0.63 to 0.97 s after 4 s
+      // idle or after ours, 0.65 to 1.2 CPU-s for the same work; not V8's bytecode flushing): a fixed
+      // order would give one side the slow kind in every round, alternating gives each side both kinds
+      // alike.
+      const inPairs = async (round: number, mine: () => Promise<void>, theirs: () => Promise<void>): Promise<void> => {
+        for (const side of round % 2 === 0 ? [theirs, mine] : [mine, theirs]) {
           await waitForQuiet();
           await side();
         }
       };
       for (let round = 0; round < ROUNDS; round += 1) {
         await inPairs(
+          round,
           async () => {
             ours.ingestPerSecond.push(await ingestBootfleet(server, round));
           },
@@ -144,6 +152,7 @@ async function measure(work: string): Promise<{ ours: Figures; base: Figures; pa
       for (let round = 0; round < ROUNDS; round += 1) {
         const id = `bench-${String(round)}`;
         await inPairs(
+          round,
           async () => {
             resetCounts(server.devices);
             const notified = await notifyCampaign(server, id);
@@ -174,7 +183,7 @@ function devicesShare(figures: Figures): string {
 function results(ours: Figures, base: Figures, pairRatios: readonly number[], load: string): ReturnType<typeof result>[] {
   const rssMB = ours.rssConnectedBytes / MB;
   return [
-    result(`campaign start to all ${String(N)} devices notified (median of ${String(ROUNDS)})`, median(ours.notifySeconds), 's', 'Mosquitto, one publisher, same clients', median(base.notifySeconds), false, `target <= 1.0; rounds in pairs (Mosquitto's, then ours), each pair's ratio ${pairRatios.map((r) => r.toFixed(2)).join(', ')} (median ${median(pairRatios).toFixed(2)}); load ${load}; ${devicesShare(ours)} (Mosquitto rounds, the publisher included: ${devicesShare(base)})`),
+    result(`campaign start to all ${String(N)} devices notified (median of ${String(ROUNDS)})`, median(ours.notifySeconds), 's', 'Mosquitto, one publisher, same clients', median(base.notifySeconds), false, `target <= 1.0; rounds in pairs, the side going first alternating, each pair's ratio ${pairRatios.map((r) => r.toFixed(2)).join(', ')} (median ${median(pairRatios).toFixed(2)}); load ${load}; ${devicesShare(ours)} (Mosquitto rounds, the publisher included: ${devicesShare(base)})`),
     result(`server CPU time of one notify round, ${String(N)} devices (median)`, median(ours.notifyCpuSeconds), 's', 'Mosquitto CPU time, same round', median(base.notifyCpuSeconds), false, 'no target; load-independent (the wall-clock notify time is not); ours includes selecting, recording and publishing, the baseline\'s publisher is a separate client'),
     result(`reports ingested (stored) from ${String(N)} devices`, median(ours.ingestPerSecond), 'reports/s', 'Mosquitto relaying the same reports to one subscriber', median(base.ingestPerSecond), true, 'no target in issue #6; ours parses, checks and stores each report'),
     result(`server RSS with ${String(N)} devices connected`, rssMB, 'MB', 'Mosquitto RSS, same clients', base.rssConnectedBytes / MB, false, `target < ${String(RSS_TARGET_MB)} MB: ${rssMB < RSS_TARGET_MB ? 'met' : 'NOT met'} (${rssMB.toFixed(0)} MB, ${String(SETTLE_MS / 1000)} s after the last device connected); peak while connecting ${((ours.rssPeakBytes ?? 0) / MB).toFixed(0)} MB; after the campaigns ${(ours.rssAfterBytes / MB).toFixed(0)} MB`),

@@ -38,7 +38,7 @@ export const BENCH_SCRIPTS: readonly BenchScript[] = [
     name: 'campaign-fleet',
     file: 'campaign-fleet.js',
     description: 'fleet simulator: campaign start to the last device notified against a bare Mosquitto, report ingestion, server RSS (docs/campaigns.md)',
-    quick: { BENCH_DEVICES: '200', BENCH_ROUNDS: '1' },
+    quick: { BENCH_DEVICES: '200', BENCH_ROUNDS: '2' },
   },
   {
     name: 'agent-archive',

@@ -106,6 +106,11 @@ export interface Notified {
   /** Seconds from `started` until the first device had. */
   readonly firstSeconds: number;
   /**
+   * Devices notified in each 50 ms from `started` on: the round's shape (a
+   * slow start, a stall in the middle, a long tail).
+   */
+  readonly notifiedPer50Ms: number[];
+  /**
    * CPU time this process (the simulated devices, and in the baseline its
    * publisher too) used meanwhile, seconds: on a 2-core machine the devices
    * and the broker share the cores, so a round is bounded by both.
@@ -156,7 +161,12 @@ export async function secondsUntilNotified(devices: readonly SimDevice[], start:
   const seconds = (performance.now() - start.at) / 1000;
   const used = process.cpuUsage(start.cpu);
   const first = Math.min(...devices.map((d) => d.firstAt ?? Infinity));
-  return { seconds, firstSeconds: (first - start.at) / 1000, devicesCpuSeconds: (used.user + used.system) / 1e6, devicesLoopBusy: performance.eventLoopUtilization(start.loop).utilization, devicesGcSeconds: (gcMs - start.gcMs) / 1000 };
+  const notifiedPer50Ms = Array.from({ length: Math.ceil((seconds * 1000) / 50) }, () => 0);
+  for (const d of devices) {
+    const bucket = Math.floor(((d.firstAt ?? start.at) - start.at) / 50);
+    notifiedPer50Ms[bucket] = (notifiedPer50Ms[bucket] ?? 0) + 1;
+  }
+  return { seconds, firstSeconds: (first - start.at) / 1000, notifiedPer50Ms, devicesCpuSeconds: (used.user + used.system) / 1e6, devicesLoopBusy: performance.eventLoopUtilization(start.loop).utilization, devicesGcSeconds: (gcMs - start.gcMs) / 1000 };
 }
 
 export async function endAll(devices: readonly SimDevice[]): Promise<void> {
