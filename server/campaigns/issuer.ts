@@ -87,7 +87,8 @@ export class Issuer {
     const spec = TOPIC_SPECS.desired;
     const options = { qos: spec.qos, retain: spec.retain };
     await this.deps.plane.publishMany(
-      chosen.map((state, i) => ({ topic: deviceTopic(state.device, 'desired'), payload: state.bundle, options, ...(states[i] === undefined ? {} : { stored: signedName(state) }) })),
+      // `stored` always set (undefined when signed now): one object shape, no spread per device.
+      chosen.map((state, i) => ({ topic: deviceTopic(state.device, 'desired'), payload: state.bundle, options, stored: states[i] === undefined ? undefined : signedName(state) })),
     );
     // A bundle signed ahead and used stays stored while its campaign is open or it is the device's retained
     // desired state (desired-states.ts, `sweep`): no deletion per device on the way to the last one.
