@@ -17,8 +17,8 @@ import { agentStatus, campaignStatus, runCampaign, technicianRollback, waitCampa
 import { Timeline } from './demo/timeline.js';
 
 const REPO = 'demo/os';
-/** Rollout order is SHA-256 of campaign id and device id: with this id, device-3 and device-1 make the first wave of [34, 100]. */
-const UPGRADE = 'upgrade-v2';
+/** The rollout order is a hash of campaign id and device id (server/campaigns/selector.ts): with this id, device-1 and device-3 make the first wave of [34, 100]. */
+const UPGRADE = 'v2-upgrade';
 const DEVICES = ['device-1', 'device-2', 'device-3'];
 /** The device whose health check fails on v2. */
 const FAILING = 'device-3';

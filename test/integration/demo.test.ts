@@ -66,11 +66,11 @@ describe.skipIf(!existsSync(DEMO))('npm run demo', () => {
     const out = run.stdout;
     expect(code, out).toBe(0);
     expect(out).toMatch(/device-3 +phase rolled-back \(BOOTFLEET_HEALTH_CHECK_FAILED\)/);
-    expect(out).toMatch(/upgrade-v2: state paused/);
+    expect(out).toMatch(/v2-upgrade: state paused/);
     expect(out).toMatch(/^device-1: booted 1\.0 .*, rollback 2\.0 .*; server sees booted 1\.0$/m);
     expect(out).toMatch(/^device-2: booted 1\.0 /m);
     expect(out).toMatch(/^device-3: booted 1\.0 /m);
-    expect(out).toMatch(/^campaign upgrade-v2: paused; .*succeeded 1, failed 1/m);
+    expect(out).toMatch(/^campaign v2-upgrade: paused; .*succeeded 1, failed 1/m);
     expect(out).toMatch(/^pause reason: failure-threshold \(1 of 2 failed\)/m);
     expect(out).toMatch(/^DEMO OK in /m);
     const dir = /working in (\S+)/.exec(out)?.[1] ?? '';
