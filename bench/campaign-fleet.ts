@@ -32,11 +32,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deviceTopic } from '../protocol/index.js';
 import { emitResults, median, result } from './harness.js';
 import { notifyCampaign, startBootfleet, stopCampaign, type Bootfleet } from './lib/fleet-server.js';
 import { startMosquittoFleet, type MosquittoFleet } from './lib/fleet-mosquitto.js';
-import { fleetReport, resetCounts, waitUntil, type Notified } from './lib/fleet-sim.js';
+import { publishReports, resetCounts, waitUntil, type Notified } from './lib/fleet-sim.js';
 import { waitForQuiet } from './lib/measure.js';
 
 const N = Number(process.env.BENCH_DEVICES ?? '10000');
@@ -106,7 +105,7 @@ function addRound(figures: Figures, round: Round): void {
 async function ingestBootfleet(server: Bootfleet, round: number): Promise<number> {
   const stored = await server.reportsStored();
   const started = performance.now();
-  await Promise.all(server.devices.map((d) => d.client.publishAsync(deviceTopic(d.id, 'reports'), fleetReport(d.id, round + 1), { qos: 1 })));
+  await publishReports(server.devices, round);
   await waitUntil(async () => (await server.reportsStored()) >= stored + N, 300_000, 'reports stored');
   return N / ((performance.now() - started) / 1000);
 }

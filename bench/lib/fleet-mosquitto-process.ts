@@ -9,9 +9,8 @@
  *
  *   node fleet-mosquitto-process.js WORK_DIR DEVICES   (forked by the bench only)
  */
-import { deviceTopic } from '../../protocol/index.js';
 import { startBareMosquitto, type BaselineReply, type BaselineRequest, type BaselineRound } from './fleet-mosquitto.js';
-import { fleetReport, resetCounts, roundStart, secondsUntilNotified, settleBeforeRound, waitUntil } from './fleet-sim.js';
+import { publishReports, resetCounts, roundStart, secondsUntilNotified, settleBeforeRound, waitUntil } from './fleet-sim.js';
 
 const [work, devices] = process.argv.slice(2);
 if (work === undefined || devices === undefined || process.send === undefined) throw new Error('forked by the fleet bench only: WORK_DIR DEVICES');
@@ -30,7 +29,7 @@ try {
       case 'ingest': {
         const started = performance.now();
         const relayed = broker.relayed();
-        await Promise.all(broker.devices.map((d) => d.client.publishAsync(deviceTopic(d.id, 'reports'), fleetReport(d.id, request.round + 1), { qos: 1 })));
+        await publishReports(broker.devices, request.round);
         await waitUntil(() => broker.relayed() >= relayed + n, 300_000, 'reports relayed');
         return n / ((performance.now() - started) / 1000);
       }

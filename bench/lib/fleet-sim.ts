@@ -8,6 +8,7 @@ import { PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import mqtt, { type MqttClient } from 'mqtt';
+import { deviceTopic } from '../../protocol/index.js';
 import { waitForQuiet } from './measure.js';
 
 // The devices' process collects its garbage before each round (`settleBeforeRound`): a major collection of
@@ -32,9 +33,12 @@ export interface SimDevice {
   firstAt: number | undefined;
 }
 
-/** A device's report of sequence `seq`, the same on both brokers (the ingest rounds). */
-export function fleetReport(device: string, seq: number): string {
-  return JSON.stringify({ device, seq, sentAt: 1_795_000_000 + seq, phase: 'idle', slots: {}, inventory: [] });
+/** Every device publishes its report of sequence `round + 1` at once (QoS 1), the same on both brokers (the ingest rounds). */
+export async function publishReports(devices: readonly SimDevice[], round: number): Promise<void> {
+  const seq = round + 1;
+  await Promise.all(
+    devices.map((d) => d.client.publishAsync(deviceTopic(d.id, 'reports'), JSON.stringify({ device: d.id, seq, sentAt: 1_795_000_000 + seq, phase: 'idle', slots: {}, inventory: [] }), { qos: 1 })),
+  );
 }
 
 export function simIds(n: number): string[] {
@@ -160,10 +164,12 @@ export async function secondsUntilNotified(devices: readonly SimDevice[], start:
   await waitUntil(() => devices.every((d) => d.received > 0), 300_000, 'every device notified');
   const seconds = (performance.now() - start.at) / 1000;
   const used = process.cpuUsage(start.cpu);
-  const first = Math.min(...devices.map((d) => d.firstAt ?? Infinity));
+  let first = Infinity;
   const notifiedPer50Ms = Array.from({ length: Math.ceil((seconds * 1000) / 50) }, () => 0);
   for (const d of devices) {
-    const bucket = Math.floor(((d.firstAt ?? start.at) - start.at) / 50);
+    const at = d.firstAt ?? start.at;
+    first = Math.min(first, at);
+    const bucket = Math.floor((at - start.at) / 50);
     notifiedPer50Ms[bucket] = (notifiedPer50Ms[bucket] ?? 0) + 1;
   }
   return { seconds, firstSeconds: (first - start.at) / 1000, notifiedPer50Ms, devicesCpuSeconds: (used.user + used.system) / 1e6, devicesLoopBusy: performance.eventLoopUtilization(start.loop).utilization, devicesGcSeconds: (gcMs - start.gcMs) / 1000 };
