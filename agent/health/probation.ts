@@ -75,8 +75,14 @@ export async function runProbation(options: ProbationOptions): Promise<Probation
   return rollBack(options, deadlineError(probation.deployment, round?.failed), round?.results ?? []);
 }
 
+/**
+ * One round of checks. Before the soak window opens, a check's timeout is cut to the time left before the
+ * deadline (a round never runs long past it). Inside the window it is not: the window's end is when the
+ * commit comes, not a limit on the last round, and a green check cut short there would read as a failure
+ * and roll a healthy deployment back.
+ */
 function checkRound(options: ProbationOptions, probation: Probation, now: () => number): Promise<HealthVerdict> {
-  const left = roundsEndMs(probation) - now();
+  const left = probation.soakStartedAtMs === undefined ? probation.deadlineMs - now() : 0;
   return runHealthChecks(options.checks, { ...(left > 0 ? { maxTimeoutMs: left } : {}), ...(options.runner === undefined ? {} : { runner: options.runner }) });
 }
 

@@ -8,6 +8,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Deployer } from '../../agent/deploy/index.js';
+import type { CommandRunner } from '../../agent/deploy/command-runner.js';
 import { runProbation, startUp, type HealthCheck } from '../../agent/health/index.js';
 import { eventually } from '../helpers/agent-daemon.js';
 import { currentOsVersion, deviceOnProbation } from '../helpers/trees.js';
@@ -42,6 +43,26 @@ describe('soak window', () => {
     expect(out.outcome).toBe('committed');
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
     expect(out.state.history.map((h) => h.action).slice(-2)).toEqual(['soak', 'commit']);
+    expect(await currentVersion()).toBe('2.0');
+  });
+
+  it('gives the rounds at the end of the window their full timeout: a slow green check there commits', async () => {
+    // A clock that moves only while a check runs (50 ms a check), so the last round starts 20 ms before
+    // the window's end, as a round does on a loaded machine. A check given less than 50 ms times out.
+    let clock = Date.now();
+    const timeouts: number[] = [];
+    const slowGreen: CommandRunner = (_argv, o) => {
+      timeouts.push(o.timeoutMs);
+      clock += 50;
+      const timedOut = o.timeoutMs < 50;
+      return Promise.resolve({ exitCode: timedOut ? null : 0, timedOut, stdout: '', stderr: '', durationMs: 50 });
+    };
+    const d = await onProbation(60_000, 120, () => clock);
+    const out = await runProbation({ deployer: d, checks: [whileExists('/unused')], runner: slowGreen, retryIntervalMs: 100, now: () => clock });
+    expect(out.outcome).toBe('committed');
+    expect(timeouts.length).toBeGreaterThanOrEqual(3);
+    // The first round (before the window) may be cut to the deadline's 60 s; none inside the window is cut.
+    expect(timeouts.slice(1).every((t) => t === 2_000)).toBe(true);
     expect(await currentVersion()).toBe('2.0');
   });
 
