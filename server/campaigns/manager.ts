@@ -19,7 +19,7 @@ import { Issuer } from './issuer.js';
 import { isActive, verifyCampaignTransition } from './lifecycle.js';
 import { InventoryPlanner, planCampaign, type CampaignPlan } from './plan.js';
 import { applyReport, type ReportFacts } from './progress.js';
-import { abortCampaign, setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type RolloutDeps } from './rollout.js';
+import { abortCampaign, setState, stepCampaign, type ActiveCampaign, type CampaignEvent, type KnownInventories, type RolloutDeps } from './rollout.js';
 import type { Campaign, CreateCampaign, DeviceProgress } from './schemas.js';
 import { checkSelector, selectDevices } from './selector.js';
 import { sameDefinition, settingsOf } from './settings.js';
@@ -234,16 +234,19 @@ export class CampaignManager {
       // Each device's delta only (not the whole plan with its totals): one plan per distinct inventory.
       const planner = new InventoryPlanner(draft.layers);
       const devices = new Map<string, DeviceProgress>();
+      // The selection has just read every device's record: the first issue uses its inventories.
+      const known = new Map<string, readonly string[]>();
       selected.forEach((device, index) => {
         const { missingBytes, missingLayers } = planner.of(device.inventory);
         devices.set(device.id, { device: device.id, wave: waves[index] ?? 0, state: 'pending', missingBytes, missingLayers });
+        known.set(device.id, device.inventory);
       });
       const campaign: Campaign = { ...draft, state: 'running', startedAt: this.seconds(), deviceCount: selected.length };
       await this.store.putStarted(campaign, [...devices.values()]);
       const active: ActiveCampaign = { campaign, devices };
       this.active.set(id, active);
       this.rollout.emit({ type: 'state', campaign: id, state: 'running' });
-      await this.stepLocked(active);
+      await this.stepLocked(active, known);
       return active.campaign;
     });
   }
@@ -362,8 +365,8 @@ export class CampaignManager {
   }
 
   /** Runs one rollout step; the caller holds the campaign's mutex. */
-  private async stepLocked(active: ActiveCampaign): Promise<void> {
-    const result = await stepCampaign(active, this.seconds(), this.rollout);
+  private async stepLocked(active: ActiveCampaign, known?: KnownInventories): Promise<void> {
+    const result = await stepCampaign(active, this.seconds(), this.rollout, known);
     if (result.campaignChanged) await this.store.put(active.campaign, result.devices.values(), result.firstIssued);
     else if (result.devices.size > 0 || result.firstIssued.length > 0) await this.store.putDevices(active.campaign.id, result.devices.values(), result.firstIssued);
     if (isActive(active.campaign.state)) return;

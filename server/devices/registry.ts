@@ -51,6 +51,13 @@ export class DeviceRegistry {
     return (await this.read(id))?.device;
   }
 
+  /** Several records in one read (a campaign wave); undefined for an unknown id. */
+  async getMany(ids: readonly string[]): Promise<(Device | undefined)[]> {
+    const texts = await this.devices.getMany([...ids]);
+    // Written only by update() below: our own JSON, parsed without a schema.
+    return texts.map((text: string | undefined) => (text === undefined ? undefined : (JSON.parse(text) as StoredDevice).device));
+  }
+
   async require(id: string): Promise<Device> {
     const device = await this.get(id);
     if (device === undefined) throw new BootfleetError('BOOTFLEET_DEVICE_NOT_FOUND', `no device ${JSON.stringify(id)}`, { details: { device: id } });
@@ -157,15 +164,6 @@ export class DeviceRegistry {
       devices.push(device);
     }
     return { devices, more: false };
-  }
-
-  /**
-   * Each device's inventory (undefined for an unknown id), from the
-   * selection's facts in memory: a campaign's issues read them there instead
-   * of reading and parsing each wave's records (selection-index.ts).
-   */
-  async inventories(ids: readonly string[]): Promise<(readonly string[] | undefined)[]> {
-    return this.selection.inventoriesOf(() => this.scan(), ids);
   }
 
   /** Every device's labels, groups and inventory (a campaign's selection), from memory after the first call. */

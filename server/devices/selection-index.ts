@@ -26,7 +26,7 @@ const MAX_SHARED_INVENTORIES = 4_096;
 export class SelectionIndex {
   private facts: Map<string, DeviceFacts> | undefined;
   private building: Promise<Map<string, DeviceFacts>> | undefined;
-  private readonly sharedInventories = new Map<string, readonly string[]>();
+  private readonly inventories = new Map<string, readonly string[]>();
 
   /**
    * A record was written. Kept while the index exists or is being built: a
@@ -41,13 +41,6 @@ export class SelectionIndex {
   async all(scan: () => AsyncIterable<Device>): Promise<Iterable<DeviceFacts>> {
     this.building ??= this.build(scan);
     return (await this.building).values();
-  }
-
-  /** Each device's inventory as its record says now (undefined for an unknown id); the first call reads every record once. */
-  async inventoriesOf(scan: () => AsyncIterable<Device>, ids: readonly string[]): Promise<(readonly string[] | undefined)[]> {
-    this.building ??= this.build(scan);
-    const facts = await this.building;
-    return ids.map((id) => facts.get(id)?.inventory);
   }
 
   private async build(scan: () => AsyncIterable<Device>): Promise<Map<string, DeviceFacts>> {
@@ -70,9 +63,9 @@ export class SelectionIndex {
 
   private shared(inventory: readonly string[]): readonly string[] {
     const key = inventory.length === 0 ? '' : JSON.stringify(inventory);
-    const known = this.sharedInventories.get(key);
+    const known = this.inventories.get(key);
     if (known !== undefined) return known;
-    if (this.sharedInventories.size < MAX_SHARED_INVENTORIES) this.sharedInventories.set(key, inventory);
+    if (this.inventories.size < MAX_SHARED_INVENTORIES) this.inventories.set(key, inventory);
     return inventory;
   }
 }

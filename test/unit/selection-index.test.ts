@@ -46,17 +46,6 @@ describe('DeviceRegistry selection facts', () => {
     expect(facts).toEqual(byId(await new DeviceRegistry(db()).selectionFacts()));
   });
 
-  it('gives each device\'s inventory as its last write says (a later wave reads them here), undefined for an unknown id', async () => {
-    for (const id of ['d1', 'd2']) await registry.enroll(parseDeviceId(id), 'fleet');
-    expect(await registry.inventories(['d1', 'd2', 'nope'])).toEqual([[], [], undefined]);
-    await registry.applyReport({ device: 'd2', seq: 1, sentAt: 1, phase: 'idle', slots: {}, inventory: [SAMPLE_DIGESTS.layer1] });
-    await registry.enroll(parseDeviceId('d3'), 'fleet');
-    await registry.applyReport({ device: 'd3', seq: 1, sentAt: 1, phase: 'idle', slots: {}, inventory: [SAMPLE_DIGESTS.layer2] });
-    expect(await registry.inventories(['d3', 'd2', 'd1'])).toEqual([[SAMPLE_DIGESTS.layer2], [SAMPLE_DIGESTS.layer1], []]);
-    // The same as a fresh registry reads from disk.
-    expect(await new DeviceRegistry(db()).inventories(['d3', 'd2', 'd1'])).toEqual([[SAMPLE_DIGESTS.layer2], [SAMPLE_DIGESTS.layer1], []]);
-  });
-
   it('shares one array among devices holding the same inventory', async () => {
     for (const id of ['d1', 'd2']) {
       await registry.enroll(parseDeviceId(id), 'fleet');
