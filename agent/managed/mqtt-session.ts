@@ -33,11 +33,17 @@ export class MqttSession {
   private connections = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /**
+   * When the connection being opened (or open) was opened, Unix seconds: the `since` of every presence
+   * it carries (the online one, the will, a clean stop's offline one; docs/protocol.md 6.4), so the
+   * server can tell a late message of an older connection from the newer connection's.
+   */
+  private since = 0;
 
   constructor(private readonly options: SessionOptions) {}
 
   start(): void {
-    const since = nowSeconds();
+    this.since = nowSeconds();
     const client = mqtt.connect(this.options.url, {
       clientId: this.options.deviceId,
       username: this.options.username,
@@ -49,7 +55,7 @@ export class MqttSession {
       // mqtt-packet otherwise builds, at the first packet written, a table of 65 536 two-byte Buffers for the
       // 16-bit numbers it writes: 6 MiB of heap (a heap snapshot of the daemon), for a few packets a minute.
       writeCache: false,
-      will: { topic: this.topic('presence'), payload: Buffer.from(this.presence(false, since)), qos: 1, retain: true },
+      will: { topic: this.topic('presence'), payload: Buffer.from(this.presence(false, this.since)), qos: 1, retain: true },
     });
     this.client = client;
     client.on('connect', (connack) => {
@@ -108,8 +114,10 @@ export class MqttSession {
     const client = this.client;
     if (client === undefined) return;
     if (client.connected) {
-      // A clean stop says so itself (the will is only for a connection that dies).
-      await withTimeout(this.publish('presence', this.presence(false, nowSeconds())), STOP_STEP_MS);
+      // A clean stop says so itself (the will is only for a connection that dies), with the connection's own
+      // `since`: a stop's offline presence stamped with the time of the stop could reach the server after
+      // the online presence of the agent started next, in the same second, and leave the device offline.
+      await withTimeout(this.publish('presence', this.presence(false, this.since)), STOP_STEP_MS);
     }
     if (!(await withTimeout(client.endAsync(), STOP_STEP_MS))) await client.endAsync(true);
   }
@@ -117,7 +125,7 @@ export class MqttSession {
   private async afterConnect(client: MqttClient): Promise<void> {
     try {
       await client.subscribeAsync({ [this.topic('desired')]: { qos: 1 }, [this.topic('commands')]: { qos: 1 } });
-      await client.publishAsync(this.topic('presence'), this.presence(true, nowSeconds()), { qos: 1, retain: true });
+      await client.publishAsync(this.topic('presence'), this.presence(true, this.since), { qos: 1, retain: true });
       this.connections += 1;
       if (this.connections > 1) this.options.onReconnected?.();
     } catch (error) {
@@ -135,7 +143,8 @@ export class MqttSession {
       this.timer = undefined;
       if (this.stopping) return;
       // The will describes the connection being opened (docs/protocol.md 6.4).
-      if (client.options.will !== undefined) client.options.will.payload = Buffer.from(this.presence(false, nowSeconds()));
+      this.since = nowSeconds();
+      if (client.options.will !== undefined) client.options.will.payload = Buffer.from(this.presence(false, this.since));
       client.reconnect();
     }, delay);
   }

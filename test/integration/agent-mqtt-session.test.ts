@@ -2,11 +2,12 @@
  * The agent's MQTT session against the real embedded broker (aedes, level
  * persistence): it subscribes and says it is online, and after the broker
  * goes away and comes back it reconnects with backoff and jitter, and a
- * command published then reaches it.
+ * command published then reaches it. Every presence of one connection
+ * carries the time that connection was opened.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MqttSession } from '../../agent/managed/mqtt-session.js';
-import { deviceTopic } from '../../protocol/index.js';
+import { allDevicesFilter, deviceTopic, parsePresence, type Presence } from '../../protocol/index.js';
 import { startTestBroker, type TestBroker } from '../helpers/embedded-broker.js';
 import { eventually } from '../helpers/agent-daemon.js';
 
@@ -56,5 +57,27 @@ describe('agent MQTT session', () => {
       await broker?.plane.publish(deviceTopic('dev-r', 'commands'), 'after-restart', { qos: 1, retain: false });
       return received.includes('commands:after-restart') ? true : undefined;
     }, 'command after the restart', 10_000);
+  }, 30_000);
+
+  it('stamps the online presence and a clean stop\'s offline one with the time the connection was opened', async () => {
+    broker = await startTestBroker();
+    const password = await broker.enroll('dev-p');
+    const presences: Presence[] = [];
+    await broker.plane.onDeviceMessage(allDevicesFilter('presence'), (_topic, payload) => {
+      presences.push(parsePresence(payload));
+      return Promise.resolve();
+    });
+    session = new MqttSession({ url: broker.url, deviceId: 'dev-p', username: 'dev-p', password, log: () => undefined, onMessage: () => undefined });
+    const opened = Math.floor(Date.now() / 1000);
+    session.start();
+    await eventually(() => (presences.some((p) => p.online) ? true : undefined), 'online presence', 5_000);
+    // Into the next second at least: a stop stamped with its own time would now differ from the connection's.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await session.stop();
+    session = undefined;
+    await eventually(() => (presences.some((p) => !p.online) ? true : undefined), 'offline presence', 5_000);
+    const [online, offline] = [presences.find((p) => p.online), presences.find((p) => !p.online)];
+    expect(online?.since).toBeGreaterThanOrEqual(opened);
+    expect(offline?.since).toBe(online?.since);
   }, 30_000);
 });
