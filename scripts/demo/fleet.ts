@@ -93,7 +93,12 @@ export interface DemoAgent {
   readonly dataDir: string;
   readonly configPath: string;
   child?: Child;
+  /** The last lines its agents logged (JSON, newest last): said when a step waiting on it fails. */
+  readonly recent: string[];
 }
+
+/** Log lines kept per agent for a failure's message. */
+const RECENT_LINES = 20;
 
 export interface AgentOptions {
   readonly id: string;
@@ -121,12 +126,14 @@ export async function prepareAgent(sup: Supervisor, server: DemoServer, o: Agent
     healthRetryIntervalMs: 250,
   };
   await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
-  return { id: o.id, dir: o.dir, dataDir, configPath };
+  return { id: o.id, dir: o.dir, dataDir, configPath, recent: [] };
 }
 
 /** Starts `bootfleet agent run`; its phase lines go to the timeline. `env` is for test hooks (BOOTFLEET_CRASH_AT). */
 export function runAgent(sup: Supervisor, agent: DemoAgent, timeline: Timeline, env?: Readonly<Record<string, string>>): Child {
   const onLine = (line: string): void => {
+    agent.recent.push(line.slice(0, 400));
+    if (agent.recent.length > RECENT_LINES) agent.recent.shift();
     let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(line) as Record<string, unknown>;

@@ -108,10 +108,17 @@ export async function technicianRollback(sup: Supervisor, server: DemoServer, ag
   timeline.log('technician', `starts the agent of ${agent.id} again`);
   restart();
   const digest = after.booted?.manifestDigest;
-  await waitFor(async () => {
-    if (agent.child?.exited === true) throw new Error(`agent ${agent.id} exited: ${agent.child.stderr.trim()}`);
-    const seen = await serverDevice(server, agent.id);
-    return seen.online && seen.slots.booted?.digest === digest ? true : undefined;
-  }, `the server to see ${agent.id} booted on ${after.booted?.version ?? '-'}`);
+  let last: ServerDeviceView | undefined;
+  try {
+    await waitFor(async () => {
+      if (agent.child?.exited === true) throw new Error(`agent ${agent.id} exited: ${agent.child.stderr.trim()}`);
+      last = await serverDevice(server, agent.id);
+      return last.online && last.slots.booted?.digest === digest ? true : undefined;
+    }, `the server to see ${agent.id} booted on ${after.booted?.version ?? '-'}`);
+  } catch (error) {
+    // What the server saw last and what the agent logged last: enough to tell a missing report from a presence.
+    const seen = last === undefined ? 'nothing' : `online ${String(last.online)}, booted ${last.slots.booted?.digest ?? '-'}`;
+    throw new Error(`${error instanceof Error ? error.message : String(error)}; the server saw ${seen}; ${agent.id} logged last:\n${agent.recent.join('\n')}`, { cause: error });
+  }
   timeline.log('server', `${agent.id} is online again and reports booted ${after.booted?.version ?? '-'}`);
 }
