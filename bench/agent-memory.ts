@@ -14,7 +14,6 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -22,31 +21,10 @@ import { MediaType, parseImageManifest, parseImageReference, referenceTarget, si
 import { eventually, startFleet, writeJson, type Fleet } from '../test/helpers/agent-daemon.js';
 import { TOKENS } from '../test/helpers/server.js';
 import { result, type BenchResult } from './harness.js';
+import { readUnit, unitLaunch } from './lib/unit-launch.js';
 
-/**
- * How deploy/systemd/bootfleet-agent.service starts node: the flags of its
- * ExecStart and its Environment= lines (the reasons are written there), read
- * from the unit itself so the figures are the unit's, whatever it says.
- */
-export function agentLaunch(unitText: string): { flags: string[]; env: Record<string, string> } {
-  const exec = /^ExecStart=\S*node((?:\s+--\S+)*)\s/m.exec(unitText);
-  if (exec === null) throw new Error('bootfleet-agent.service has no ExecStart running node');
-  const flags = (exec[1] ?? '').trim().split(/\s+/).filter((flag) => flag !== '');
-  const env: Record<string, string> = {};
-  for (const [, name, value] of unitText.matchAll(/^Environment=([A-Z_][A-Z0-9_]*)=(\S*)$/gm)) env[name ?? ''] = value ?? '';
-  return { flags, env };
-}
-
-/** The unit file, found upwards from this script (bench/ in the sources, dist/bench/ when built). */
-function readAgentUnit(): string {
-  for (const up of ['../', '../../']) {
-    const unit = new URL(`${up}deploy/systemd/bootfleet-agent.service`, import.meta.url);
-    if (existsSync(unit)) return readFileSync(unit, 'utf8');
-  }
-  throw new Error('deploy/systemd/bootfleet-agent.service not found above bench/');
-}
-
-const AGENT_UNIT = agentLaunch(readAgentUnit());
+/** How deploy/systemd/bootfleet-agent.service starts node (bench/lib/unit-launch.ts). */
+const AGENT_UNIT = unitLaunch(readUnit('bootfleet-agent.service'));
 export const AGENT_NODE_FLAGS: readonly string[] = AGENT_UNIT.flags;
 /** The unit's environment (MALLOC_ARENA_MAX=1), given to the agent and to the bare node it is compared with. */
 export const AGENT_ENV: Readonly<Record<string, string>> = AGENT_UNIT.env;

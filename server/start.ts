@@ -15,6 +15,7 @@ import { startControl, type ControlServices } from './control.js';
 import { CampaignManager } from './campaigns/index.js';
 import { DesiredStates } from './campaigns/desired-states.js';
 import { countPublishes, ServerMetrics } from './metrics.js';
+import { HeapCollector } from './heap-collector.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -63,7 +64,24 @@ async function startParts(config: ServerConfig, opened: (() => Promise<void>)[])
   });
   // --- Campaigns (issue #6): follow reports from the ingest; resume running campaigns from level.
   const plane = countPublishes(control.plane, metrics);
-  const campaigns = new CampaignManager({ db, registry, devices: control.registry, plane, key, desired, logger: logger.child({ component: 'campaigns' }) });
+  // With --expose-gc (the unit's flag), one full collection after a creation that signed ahead for many devices.
+  const heap = new HeapCollector({ logger: logger.child({ component: 'heap' }) });
+  opened.push(() => {
+    heap.close();
+    return Promise.resolve();
+  });
+  const campaigns = new CampaignManager({
+    db,
+    registry,
+    devices: control.registry,
+    plane,
+    key,
+    desired,
+    logger: logger.child({ component: 'campaigns' }),
+    afterSigningAhead: (devices) => {
+      heap.afterSigningAhead(devices);
+    },
+  });
   control.ingest.onReport((report) => campaigns.onReport(report));
   opened.push(() => campaigns.close());
   await withContextAsync('resuming campaigns', () => campaigns.open());
@@ -100,6 +118,7 @@ async function startParts(config: ServerConfig, opened: (() => Promise<void>)[])
       ready = false;
       await app.close();
       await campaigns.close();
+      heap.close();
       await control.close();
       await db.close();
     },

@@ -9,11 +9,14 @@ import { hashToken } from '../../server/identity/tokens.js';
 import { freePort } from '../../scripts/lib/free-port.js';
 import { endAll, pool, roundStart, secondsUntilNotified, settleBeforeRound, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
 import { cpuSecondsOf, rssOf, startProcess, waitForHttp } from './measure.js';
+import { readUnit, unitLaunch } from './unit-launch.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const TOKEN = 'bf_bench-admin-token';
 const ENROLL = 'bf_bench-enrollment-token';
 const REGISTRY = 'bench-registry-token';
+/** How deploy/systemd/bootfleet-server.service starts node: its flags (--expose-gc) and environment. */
+const SERVER_UNIT = unitLaunch(readUnit('bootfleet-server.service'));
 
 export interface Bootfleet {
   readonly base: string;
@@ -83,8 +86,9 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
     registry: { operatorTokenSha256: [createHash('sha256').update(REGISTRY).digest('hex')] },
   }));
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  // The allocator setting deploy/systemd/bootfleet-server.service runs the server with (docs/control-plane.md, "Scale").
-  const child = startProcess(process.execPath, [...nodeArgs, CLI, 'server', 'start', '--config', config], { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' });
+  // As the unit runs the server (server/heap-collector.ts; docs/control-plane.md, "Scale"); MALLOC_ARENA_MAX may be overridden.
+  const env = { ...SERVER_UNIT.env, ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }) };
+  const child = startProcess(process.execPath, [...SERVER_UNIT.flags, ...nodeArgs, CLI, 'server', 'start', '--config', config], env);
   const devices: SimDevice[] = [];
   const stop = async (): Promise<void> => {
     await endAll(devices);

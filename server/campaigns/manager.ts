@@ -46,6 +46,11 @@ export interface CampaignManagerDeps {
    * opens its own on `db`.
    */
   readonly desired?: DesiredStates;
+  /**
+   * Told how many devices a creation signed ahead, once it is over (the
+   * server's heap collector: server/heap-collector.ts).
+   */
+  readonly afterSigningAhead?: (devices: number) => void;
 }
 
 export const DEFAULT_TICK_MS = 1_000;
@@ -137,7 +142,8 @@ export class CampaignManager {
         deviceCount: 0,
       };
       await this.store.put(campaign);
-      await this.signAhead(campaign);
+      const signed = await this.signAhead(campaign);
+      this.deps.afterSigningAhead?.(signed);
       return campaign;
     });
   }
@@ -147,9 +153,11 @@ export class CampaignManager {
    * stores it (issuer.ts `prepare`), so that `start` only publishes: the
    * signing cost (about 55 us a device) is paid while the operator reviews
    * the plan, not between start and the devices being notified. Best
-   * effort: whatever is missing or stale at start is signed then.
+   * effort: whatever is missing or stale at start is signed then. Returns
+   * how many devices it signed for.
    */
-  private async signAhead(campaign: Campaign): Promise<void> {
+  private async signAhead(campaign: Campaign): Promise<number> {
+    let signed = 0;
     try {
       const selected = await selectDevices(this.deps.devices, campaign.id, campaign.selector);
       for (let i = 0; i < selected.length; i += SIGN_AHEAD_BATCH) {
@@ -159,10 +167,12 @@ export class CampaignManager {
           batch.map((d) => ({ device: d.id, inventory: d.inventory })),
           this.seconds(),
         );
+        signed += batch.length;
       }
     } catch (error) {
       this.deps.logger.warn({ err: error, campaign: campaign.id }, 'desired states could not be signed ahead; they are signed at start');
     }
+    return signed;
   }
 
   /**
