@@ -202,10 +202,18 @@ export class CampaignManager {
     return campaign;
   }
 
+  /**
+   * The campaign and its devices between two steps, under the campaign's
+   * mutex: a step changes them in memory one device at a time (a pause by
+   * the failure threshold, then each revert), and a status taken in the
+   * middle showed the campaign paused with a device still succeeded.
+   */
   async status(id: string): Promise<CampaignStatus> {
-    const campaign = await this.get(id);
-    const devices = this.active.get(id)?.devices.values() ?? (await this.store.devices(id));
-    return campaignStatus(campaign, [...devices]);
+    return this.mutex.run(id, async () => {
+      const campaign = await this.get(id);
+      const devices = this.active.get(id)?.devices.values() ?? (await this.store.devices(id));
+      return campaignStatus(campaign, [...devices]);
+    });
   }
 
   /** Bytes of bundles signed ahead held in memory (the metrics read it at every scrape). */

@@ -161,4 +161,53 @@ describe('CampaignManager', () => {
     ]);
     expect(published.map((p) => p.topic)).toEqual(['d4', 'd2', 'd5'].map((d) => deviceTopic(d, 'desired')));
   });
+  it('gives a status between two steps: not paused by the failure threshold with a revert still being sent', async () => {
+    const devices = new DeviceRegistry(db);
+    for (const id of ['d1', 'd2']) await devices.enroll(parseDeviceId(id), 'test');
+    const draft = sampleCampaign();
+    await new CampaignStore(db).put(campaignRecord({ settings: { ...draft.settings, waves: [100], failureThreshold: 0.5, revertOnFailure: true } }), [
+      { device: 'd1', wave: 0, state: 'succeeded', desiredSeq: 1, lastReportSeq: 3, issuedAt: NOW - 40, expiresAt: NOW + 3000, lastActivityAt: NOW - 10, missingBytes: 0, missingLayers: 0 },
+      { device: 'd2', wave: 0, state: 'issued', desiredSeq: 1, issuedAt: NOW - 40, expiresAt: NOW + 3000, lastActivityAt: NOW - 40, missingBytes: 0, missingLayers: 0 },
+    ]);
+    // The rollback command to d1 is held until the test lets it go: the step that pauses is then half done.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const sent = { command: false };
+    const plane = recorder(() => undefined);
+    const engine = new CampaignManager({
+      db,
+      registry: await openRegistry({ dataDir: dir() }, db),
+      devices: new DeviceRegistry(db, () => NOW * 1000),
+      plane: {
+        ...plane,
+        publish: async (topic, payload, options) => {
+          if (topic === deviceTopic('d1', 'commands')) {
+            sent.command = true;
+            await held;
+          }
+          await plane.publish(topic, payload, options);
+        },
+      },
+      key,
+      logger: pino({ level: 'silent' }),
+      now: () => NOW * 1000,
+      tickMs: 60_000,
+    });
+    await engine.open();
+    const report = engine.onReport({ device: 'd2', seq: 1, sentAt: NOW, phase: 'failed', campaign: 'c1', slots: {}, error: { code: 'BOOTFLEET_HEALTH_CHECK_FAILED', message: 'the health check failed' } });
+    for (let i = 0; i < 1_000 && !sent.command; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(sent.command).toBe(true);
+    const status = engine.status('c1');
+    release();
+    const seen = await status;
+    await report;
+    await engine.close();
+    expect(seen.campaign.state).toBe('paused');
+    expect(seen.devices.map((d) => [d.device, d.state])).toEqual([
+      ['d1', 'reverted'],
+      ['d2', 'failed'],
+    ]);
+  });
 });
