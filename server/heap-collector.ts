@@ -56,20 +56,8 @@ export class HeapCollector {
    * pending share it.
    */
   afterSigningAhead(devices: number): void {
-    if (devices < this.minDevices || this.timer !== undefined) return;
-    this.collectSoon(devices);
-  }
-
-  /** Cancels a pending collection; none is started afterwards. */
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private collectSoon(devices: number): void {
-    if (this.gc === undefined || this.closed || this.timer !== undefined) return;
     const gc = this.gc;
+    if (gc === undefined || this.closed || devices < this.minDevices || this.timer !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const started = performance.now();
@@ -77,5 +65,12 @@ export class HeapCollector {
       this.options.logger.info({ devices, pauseMs: Math.round(performance.now() - started) }, 'full garbage collection after signing ahead');
     }, this.delayMs);
     this.timer.unref();
+  }
+
+  /** Cancels a pending collection; none is started afterwards. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

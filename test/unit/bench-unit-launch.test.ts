@@ -1,12 +1,10 @@
 /** The benchmarks start the agent and the server as their systemd units do: flags and environment read from the units. */
-import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { readUnit, unitLaunch } from '../../bench/lib/unit-launch.js';
 
 describe('unitLaunch', () => {
-  it("reads the agent unit's node flags and environment", async () => {
-    const unit = await readFile(new URL('../../deploy/systemd/bootfleet-agent.service', import.meta.url), 'utf8');
-    const launch = unitLaunch(unit);
+  it("reads the agent unit's node flags and environment", () => {
+    const launch = unitLaunch(readUnit('bootfleet-agent.service'));
     expect(launch.flags).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc']));
     expect(launch.flags.every((flag) => flag.startsWith('--'))).toBe(true);
     expect(launch.env).toMatchObject({ MALLOC_ARENA_MAX: '1' });

@@ -61,14 +61,15 @@ describe('CampaignManager', () => {
     await db.close();
   });
 
-  const manager = async (now: () => number): Promise<CampaignManager> =>
+  const recordPublished = recorder((topic, payload, options) => {
+    published.push({ topic, payload: payload.toString(), retain: options.retain });
+  });
+  const manager = async (now: () => number, plane = recordPublished): Promise<CampaignManager> =>
     new CampaignManager({
       db,
       registry: await openRegistry({ dataDir: dir() }, db),
       devices: new DeviceRegistry(db, now),
-      plane: recorder((topic, payload, options) => {
-        published.push({ topic, payload: payload.toString(), retain: options.retain });
-      }),
+      plane,
       key,
       logger: pino({ level: 'silent' }),
       now,
@@ -175,25 +176,15 @@ describe('CampaignManager', () => {
       release = resolve;
     });
     const sent = { command: false };
-    const plane = recorder(() => undefined);
-    const engine = new CampaignManager({
-      db,
-      registry: await openRegistry({ dataDir: dir() }, db),
-      devices: new DeviceRegistry(db, () => NOW * 1000),
-      plane: {
-        ...plane,
-        publish: async (topic, payload, options) => {
-          if (topic === deviceTopic('d1', 'commands')) {
-            sent.command = true;
-            await held;
-          }
-          await plane.publish(topic, payload, options);
-        },
+    const engine = await manager(() => NOW * 1000, {
+      ...recordPublished,
+      publish: async (topic, payload, options) => {
+        if (topic === deviceTopic('d1', 'commands')) {
+          sent.command = true;
+          await held;
+        }
+        await recordPublished.publish(topic, payload, options);
       },
-      key,
-      logger: pino({ level: 'silent' }),
-      now: () => NOW * 1000,
-      tickMs: 60_000,
     });
     await engine.open();
     const report = engine.onReport({ device: 'd2', seq: 1, sentAt: NOW, phase: 'failed', campaign: 'c1', slots: {}, error: { code: 'BOOTFLEET_HEALTH_CHECK_FAILED', message: 'the health check failed' } });
