@@ -209,11 +209,34 @@ export class CampaignManager {
    * middle showed the campaign paused with a device still succeeded.
    */
   async status(id: string): Promise<CampaignStatus> {
+    return this.mutex.run(id, () => this.statusLocked(id));
+  }
+
+  /**
+   * Calls `opened` with the campaign's status, then `listener` with each of
+   * its later events, none missed and none also in the status: the status
+   * is taken and the listener added under the campaign's mutex, between two
+   * steps, and only a step emits events. (A status, then a subscription,
+   * left a gap: the step queued behind the status could emit before the
+   * caller had subscribed.) Returns what ends the listening.
+   */
+  async watch(id: string, opened: (status: CampaignStatus) => void, listener: (event: CampaignEvent) => void): Promise<() => void> {
     return this.mutex.run(id, async () => {
-      const campaign = await this.get(id);
-      const devices = this.active.get(id)?.devices.values() ?? (await this.store.devices(id));
-      return campaignStatus(campaign, [...devices]);
+      opened(await this.statusLocked(id));
+      const own = (event: CampaignEvent): void => {
+        if (event.campaign === id) listener(event);
+      };
+      this.events.on('event', own);
+      return () => {
+        this.events.off('event', own);
+      };
     });
+  }
+
+  private async statusLocked(id: string): Promise<CampaignStatus> {
+    const campaign = await this.get(id);
+    const devices = this.active.get(id)?.devices.values() ?? (await this.store.devices(id));
+    return campaignStatus(campaign, [...devices]);
   }
 
   /** Bytes of bundles signed ahead held in memory (the metrics read it at every scrape). */

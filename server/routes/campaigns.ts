@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static, type TSchema } from 'typebox';
 import { CampaignIdSchema, compileParser } from '../../protocol/index.js';
-import { CampaignSchema, CampaignStatusSchema, CreateCampaignSchema, type Campaign, type CampaignEvent, type CampaignManager } from '../campaigns/index.js';
+import { CampaignSchema, CampaignStatusSchema, CreateCampaignSchema, type Campaign, type CampaignManager } from '../campaigns/index.js';
 import type { AuditLog } from '../identity/audit-log.js';
 import { actorOf } from './auth.js';
 import { AUTH_ERRORS, ErrorBodySchema } from './schemas.js';
@@ -106,10 +106,7 @@ export const campaignRoutes: FastifyPluginAsync<CampaignRouteDeps> = (app, deps)
   app.get<{ Params: IdParams }>(
     '/api/v1/campaigns/:id/events',
     { schema: { tags: ['campaigns'], summary: 'Server-sent events of the campaign', params: IdParamsSchema, response: { 200: Type.String({ description: 'text/event-stream: one `data:` JSON line per event' }), 404: ErrorBodySchema, ...AUTH_ERRORS } } },
-    async (request, reply) => {
-      const status = await campaigns.status(request.params.id);
-      streamEvents(campaigns, request.params.id, reply, streams, { type: 'status', counts: status.counts, state: status.campaign.state, wave: status.campaign.currentWave });
-    },
+    (request, reply) => streamEvents(campaigns, request.params.id, reply, streams),
   );
   return Promise.resolve();
 };
@@ -130,25 +127,34 @@ function act(campaigns: CampaignManager, action: (typeof ACTIONS)[number], id: s
 /**
  * Server-sent events (HTML Living Standard, "Server-sent events"): one
  * `data:` line of JSON per campaign event, first a status snapshot, then
- * every state, wave and device change of this campaign until the client leaves.
+ * every state, wave and device change of this campaign until the client
+ * leaves; none missed between the snapshot and the first event
+ * (`CampaignManager.watch`). An unknown campaign is a 404 before anything
+ * is streamed.
  */
-function streamEvents(campaigns: CampaignManager, id: string, reply: FastifyReply, streams: Set<FastifyReply['raw']>, snapshot: Record<string, unknown>): void {
-  reply.hijack();
+async function streamEvents(campaigns: CampaignManager, id: string, reply: FastifyReply, streams: Set<FastifyReply['raw']>): Promise<void> {
   const out = reply.raw;
-  streams.add(out);
-  out.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-  const send = (event: Record<string, unknown>): void => {
-    out.write(`event: ${String(event.type)}\ndata: ${JSON.stringify(event)}\n\n`);
+  const send = (event: { readonly type: string; readonly campaign: string }): void => {
+    out.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
   };
-  send({ campaign: id, ...snapshot });
-  const listener = (event: CampaignEvent): void => {
-    if (event.campaign === id) send(event);
-  };
-  const heartbeat = setInterval(() => out.write(': keep-alive\n\n'), HEARTBEAT_MS);
-  campaigns.events.on('event', listener);
-  out.on('close', () => {
+  let heartbeat: NodeJS.Timeout | undefined;
+  const stop = await campaigns.watch(
+    id,
+    (status) => {
+      reply.hijack();
+      streams.add(out);
+      out.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      const snapshot = { campaign: id, type: 'status', counts: status.counts, state: status.campaign.state, wave: status.campaign.currentWave };
+      send(snapshot);
+      heartbeat = setInterval(() => out.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    },
+    send,
+  );
+  const close = (): void => {
     clearInterval(heartbeat);
     streams.delete(out);
-    campaigns.events.off('event', listener);
-  });
+    stop();
+  };
+  if (out.destroyed) close();
+  else out.once('close', close);
 }

@@ -201,4 +201,31 @@ describe('CampaignManager', () => {
       ['d2', 'failed'],
     ]);
   });
+
+  it('gives a watcher the status, then every later event of the campaign: none lost to a step queued behind it', async () => {
+    const devices = new DeviceRegistry(db);
+    for (const id of ['d1', 'd2']) await devices.enroll(parseDeviceId(id), 'test');
+    const draft = sampleCampaign();
+    await new CampaignStore(db).put(campaignRecord({ settings: { ...draft.settings, waves: [100] } }), [
+      { device: 'd1', wave: 0, state: 'issued', desiredSeq: 1, issuedAt: NOW - 40, expiresAt: NOW + 3000, lastActivityAt: NOW - 40, missingBytes: 0, missingLayers: 0 },
+      { device: 'd2', wave: 0, state: 'issued', desiredSeq: 1, issuedAt: NOW - 40, expiresAt: NOW + 3000, lastActivityAt: NOW - 40, missingBytes: 0, missingLayers: 0 },
+    ]);
+    const engine = await manager(() => NOW * 1000);
+    await engine.open();
+    const seen: string[] = [];
+    // The report's step is queued right behind the watch: it runs as soon as the watch leaves the lock.
+    const watching = engine.watch(
+      'c1',
+      (status) => seen.push(`status ${status.devices.map((d) => `${d.device}:${d.state}`).join(' ')}`),
+      (event) => seen.push(event.type === 'device' ? `device ${event.device}:${event.state}` : event.type),
+    );
+    const report = engine.onReport({ device: 'd2', seq: 1, sentAt: NOW, phase: 'succeeded', campaign: 'c1', slots: { booted: { digest: TARGET } } });
+    const stop = await watching;
+    await report;
+    stop();
+    await engine.onReport({ device: 'd1', seq: 1, sentAt: NOW, phase: 'succeeded', campaign: 'c1', slots: { booted: { digest: TARGET } } });
+    await engine.close();
+    expect(seen).toEqual(['status d1:issued d2:issued', 'device d2:succeeded']);
+    await expect(engine.watch('nope', () => undefined, () => undefined)).rejects.toMatchObject({ code: 'BOOTFLEET_CAMPAIGN_NOT_FOUND' });
+  });
 });
