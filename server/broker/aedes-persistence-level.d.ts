@@ -16,6 +16,8 @@ declare module 'aedes-persistence-level/asyncPersistence.js' {
     outgoingEnqueue(subscription: { readonly clientId: string }, packet: PersistedPacket): Promise<void>;
     outgoingUpdate(client: { readonly id: string }, packet: PersistedPacket): Promise<void>;
     outgoingClearMessageId(client: { readonly id: string }, packet: { readonly messageId?: number }): Promise<PersistedPacket | undefined>;
+    /** The client's queued messages, oldest first. */
+    outgoingStream(client: { readonly id: string }): Readable;
     storeRetained(packet: PersistedPacket): Promise<void>;
     createRetainedStream(pattern: string): Readable;
     createRetainedStreamCombi(patterns: readonly string[]): Readable;

@@ -129,6 +129,56 @@ describe('FleetPersistence', () => {
     expect((await again.outgoingClearMessageId({ id: 'd1' }, { messageId: 7 }))?.topic).toBe(packet.topic);
     expect(await again.outgoingClearMessageId({ id: 'd1' }, { messageId: 7 })).toBeUndefined();
   });
+
+  it("restores a session's queued messages from the store, after a restart too, and a session with none without reading it", async () => {
+    const client = 'site/d:1';
+    const queued = (counter: number): Record<string, unknown> & { topic: string; payload: Buffer } => ({
+      cmd: 'publish',
+      topic: `bootfleet/v1/devices/${client}/commands`,
+      payload: Buffer.from(`command ${String(counter)}`),
+      qos: 1,
+      retain: false,
+      brokerId: 'broker-1',
+      brokerCounter: counter,
+    });
+    const payloads = async (stream: Readable): Promise<string[]> => {
+      const found: string[] = [];
+      for await (const packet of stream) found.push(String((packet as { payload: Buffer }).payload));
+      return found;
+    };
+    const libraryRead = vi.spyOn(AsyncLevelPersistence.prototype, 'outgoingStream');
+    try {
+      const first = new FleetPersistence(sublevel());
+      await first.setup({ id: 'broker-1', counter: 0 });
+      expect(await payloads(first.outgoingStream({ id: client }))).toEqual([]);
+      expect(libraryRead).not.toHaveBeenCalled();
+      for (const counter of [1, 2, 3]) await first.outgoingEnqueue({ clientId: client }, queued(counter));
+      expect(await payloads(first.outgoingStream({ id: client }))).toEqual(['command 1', 'command 2', 'command 3']);
+      // Delivered and acknowledged: its queued record goes with its in-flight one.
+      await first.outgoingUpdate({ id: client }, { ...queued(1), messageId: 7 });
+      await first.outgoingClearMessageId({ id: client }, { messageId: 7 });
+      expect(await payloads(first.outgoingStream({ id: client }))).toEqual(['command 2', 'command 3']);
+      await first.destroy();
+      await db().open();
+      const again = new FleetPersistence(sublevel());
+      await again.setup({ id: 'broker-2', counter: 0 });
+      expect(await payloads(again.outgoingStream({ id: client }))).toEqual(['command 2', 'command 3']);
+      expect(await payloads(new AsyncLevelPersistence(sublevel()).outgoingStream({ id: client }))).toEqual(['command 2', 'command 3']);
+      for (const [counter, messageId] of [
+        [2, 8],
+        [3, 9],
+      ] as const) {
+        await again.outgoingUpdate({ id: client }, { ...queued(counter), messageId });
+        await again.outgoingClearMessageId({ id: client }, { messageId });
+      }
+      libraryRead.mockClear();
+      expect(await payloads(again.outgoingStream({ id: client }))).toEqual([]);
+      expect(await payloads(again.outgoingStream({ id: 'd2' }))).toEqual([]);
+      expect(libraryRead).not.toHaveBeenCalled();
+    } finally {
+      libraryRead.mockRestore();
+    }
+  });
 });
 
 describe('FleetPersistence with a retained source', () => {
