@@ -9,6 +9,10 @@
  *     is aborted (its retained desired states withdrawn) and a new one made;
  *   - ingest: every device publishes one report at once, until the server
  *     has stored them all;
+ *   - a reconnect storm, after the rounds: every device cut off and
+ *     connecting again at once (fleet-sim.ts `reconnectStorm`), twice on
+ *     each broker: the time until the last is back, the broker's CPU time
+ *     and its peak RSS meanwhile;
  *   - RSS of the server with every device connected, after two minutes
  *     idle (read every 5 s from the last login: `IDLE_MS`), and its peak;
  *   - CPU time of the server in each notify round (from /proc: it does not
@@ -36,7 +40,7 @@ import { join } from 'node:path';
 import { emitResults, median, result } from './harness.js';
 import { notifyCampaign, startBootfleet, stopCampaign, type Bootfleet } from './lib/fleet-server.js';
 import { startMosquittoFleet, type MosquittoFleet } from './lib/fleet-mosquitto.js';
-import { publishReports, resetCounts, waitUntil, type Notified } from './lib/fleet-sim.js';
+import { publishReports, resetCounts, STORM_WIDTH, waitUntil, type Notified, type Storm } from './lib/fleet-sim.js';
 import { waitForQuiet } from './lib/measure.js';
 
 const N = Number(process.env.BENCH_DEVICES ?? '10000');
@@ -139,7 +143,7 @@ async function idleReadings(server: Bootfleet): Promise<number[]> {
  * between runs of the same code) lands on both sides of the ratio alike,
  * and each pair gives a ratio of its own.
  */
-async function measure(work: string): Promise<{ ours: Figures; base: Figures; pairRatios: number[] }> {
+async function measure(work: string): Promise<{ ours: Figures; base: Figures; pairRatios: number[]; storms: { ours: Storm[]; base: Storm[] } }> {
   const baseline: MosquittoFleet = await startMosquittoFleet(work, N);
   try {
     const server: Bootfleet = await startBootfleet(work, N);
@@ -188,7 +192,14 @@ async function measure(work: string): Promise<{ ours: Figures; base: Figures; pa
         );
       }
       const pairRatios = ours.notifySeconds.map((s, i) => s / (base.notifySeconds[i] ?? Number.NaN));
-      return { ours: { ...ours, rssAfterBytes: await server.rss() }, base: { ...base, rssAfterBytes: await baseline.rss() }, pairRatios };
+      const after = { ours: { ...ours, rssAfterBytes: await server.rss() }, base: { ...base, rssAfterBytes: await baseline.rss() } };
+      // Ours, theirs, theirs, ours: each broker's storms on both sides of the other's.
+      const storms: { ours: Storm[]; base: Storm[] } = { ours: [], base: [] };
+      for (const side of ['ours', 'base', 'base', 'ours'] as const) {
+        await waitForQuiet();
+        storms[side].push(side === 'ours' ? await server.reconnectStorm() : await baseline.reconnectStorm());
+      }
+      return { ...after, pairRatios, storms };
     } finally {
       await server.stop();
     }
@@ -202,7 +213,12 @@ function devicesShare(figures: Figures): string {
   return `devices' process ${median(figures.devicesCpuSeconds).toFixed(2)} CPU-s a round, event loop ${(100 * median(figures.devicesLoopBusy)).toFixed(0)} % busy, ${(1000 * median(figures.devicesGcSeconds)).toFixed(0)} ms in GC`;
 }
 
-function results(ours: Figures, base: Figures, pairRatios: readonly number[], load: string): ReturnType<typeof result>[] {
+/** What a broker's reconnect storms cost it (medians), for a result's note. */
+function stormCost(storms: readonly Storm[]): string {
+  return `${median(storms.map((s) => s.cpuSeconds)).toFixed(2)} CPU-s, peak RSS ${(Math.max(...storms.map((s) => s.peakRssBytes)) / MB).toFixed(0)} MB from ${(median(storms.map((s) => s.rssBeforeBytes)) / MB).toFixed(0)} MB`;
+}
+
+function results(ours: Figures, base: Figures, pairRatios: readonly number[], storms: { ours: readonly Storm[]; base: readonly Storm[] }, load: string): ReturnType<typeof result>[] {
   const rssMB = ours.rssConnectedBytes / MB;
   const idleMB = (ours.rssIdleBytes ?? []).map((bytes) => bytes / MB);
   const earlyMB = idleMB[RSS_EARLY_MS / RSS_EVERY_MS];
@@ -212,6 +228,8 @@ function results(ours: Figures, base: Figures, pairRatios: readonly number[], lo
     result(`campaign start to all ${String(N)} devices notified (median of ${String(ROUNDS)})`, median(ours.notifySeconds), 's', 'Mosquitto, one publisher, same clients', median(base.notifySeconds), false, `target <= 1.0; rounds in pairs, the side going first alternating, each pair's ratio ${pairRatios.map((r) => r.toFixed(2)).join(', ')} (median ${median(pairRatios).toFixed(2)}); load ${load}; ${devicesShare(ours)} (Mosquitto rounds, the publisher included: ${devicesShare(base)})`),
     result(`server CPU time of one notify round, ${String(N)} devices (median)`, median(ours.notifyCpuSeconds), 's', 'Mosquitto CPU time, same round', median(base.notifyCpuSeconds), false, 'no target; load-independent (the wall-clock notify time is not); ours includes selecting, recording and publishing, the baseline\'s publisher is a separate client'),
     result(`reports ingested (stored) from ${String(N)} devices`, median(ours.ingestPerSecond), 'reports/s', 'Mosquitto relaying the same reports to one subscriber', median(base.ingestPerSecond), true, 'no target in issue #6; ours parses, checks and stores each report'),
+    result(`${String(N)} devices cut off and reconnecting at once, to the last back and subscribed (median of ${String(storms.ours.length)})`, median(storms.ours.map((s) => s.seconds)), 's', 'Mosquitto, same clients', median(storms.base.map((s) => s.seconds)), false, `no target; server ${stormCost(storms.ours)} (Mosquitto ${stormCost(storms.base)}); after the rounds, ${String(STORM_WIDTH)} devices at a time`),
+    result(`server peak RSS in a reconnect storm of ${String(N)} devices`, Math.max(...storms.ours.map((s) => s.peakRssBytes)) / MB, 'MB', 'Mosquitto peak RSS, same storm', Math.max(...storms.base.map((s) => s.peakRssBytes)) / MB, false, 'no target; the highest of the storms, each from the RSS before it (clear_refs)'),
     result(`server RSS with ${String(N)} devices connected`, rssMB, 'MB', 'Mosquitto RSS, same clients', base.rssConnectedBytes / MB, false, `target < ${String(RSS_TARGET_MB)} MB: ${rssMB < RSS_TARGET_MB ? 'met' : 'NOT met'} (${rssNote}); peak while connecting ${((ours.rssPeakBytes ?? 0) / MB).toFixed(0)} MB; after the campaigns ${(ours.rssAfterBytes / MB).toFixed(0)} MB`),
   ];
 }
@@ -219,10 +237,10 @@ function results(ours: Figures, base: Figures, pairRatios: readonly number[], lo
 const work = await mkdtemp(join(tmpdir(), 'bootfleet-fleet-bench-'));
 try {
   const loadBefore = loadavg().map((l) => l.toFixed(1)).join(' ');
-  const { ours, base, pairRatios } = await measure(work);
+  const { ours, base, pairRatios, storms } = await measure(work);
   const load = `${loadBefore} -> ${loadavg().map((l) => l.toFixed(1)).join(' ')}`;
-  process.stdout.write(`${JSON.stringify({ devices: N, rounds: ROUNDS, loadAverage: load, pairRatios, bootfleet: ours, mosquitto: base })}\n`);
-  emitResults(results(ours, base, pairRatios, load));
+  process.stdout.write(`${JSON.stringify({ devices: N, rounds: ROUNDS, loadAverage: load, pairRatios, storms, bootfleet: ours, mosquitto: base })}\n`);
+  emitResults(results(ours, base, pairRatios, storms, load));
 } finally {
   await rm(work, { recursive: true, force: true });
 }

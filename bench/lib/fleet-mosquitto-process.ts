@@ -10,7 +10,7 @@
  *   node fleet-mosquitto-process.js WORK_DIR DEVICES   (forked by the bench only)
  */
 import { startBareMosquitto, type BaselineReply, type BaselineRequest, type BaselineRound } from './fleet-mosquitto.js';
-import { publishReports, resetCounts, roundStart, secondsUntilNotified, settleBeforeRound, waitUntil } from './fleet-sim.js';
+import { publishReports, resetCounts, roundStart, secondsUntilNotified, settleBeforeRound, waitUntil, type Storm } from './fleet-sim.js';
 
 const [work, devices] = process.argv.slice(2);
 if (work === undefined || devices === undefined || process.send === undefined) throw new Error('forked by the fleet bench only: WORK_DIR DEVICES');
@@ -22,7 +22,7 @@ const send = (message: BaselineReply): void => {
 try {
   const broker = await startBareMosquitto(work, n);
 
-  const answer = async (request: BaselineRequest): Promise<number | BaselineRound | null> => {
+  const answer = async (request: BaselineRequest): Promise<number | BaselineRound | Storm | null> => {
     switch (request.op) {
       case 'rss':
         return broker.rss();
@@ -41,6 +41,8 @@ try {
         const [notified] = await Promise.all([secondsUntilNotified(broker.devices, start), broker.publishDesired()]);
         return { ...notified, cpuSeconds: (await broker.cpuSeconds()) - cpuBefore };
       }
+      case 'storm':
+        return broker.reconnectStorm();
       case 'stop':
         await broker.stop();
         return null;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { deviceTopic } from '../../protocol/index.js';
 import { freePort } from '../../scripts/lib/free-port.js';
 import { findTool } from './find-tool.js';
-import { connect, endAll, pool, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
+import { connect, endAll, pool, reconnectStorm, simDevice, simIds, waitUntil, type Notified, type SimDevice, type Storm } from './fleet-sim.js';
 import { cpuSecondsOf, rssOf, startProcess } from './measure.js';
 
 export interface BareMosquitto {
@@ -18,6 +18,8 @@ export interface BareMosquitto {
   relayed(): number;
   /** One publisher sends one retained QoS 1 message, of a desired state's size, to every device topic. */
   publishDesired(): Promise<void>;
+  /** Every device cut off and connecting again at once (fleet-sim.ts `reconnectStorm`). */
+  reconnectStorm(): Promise<Storm>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function startBareMosquitto(work: string, n: number): Promise<BareM
     publishDesired: async () => {
       await Promise.all(ids.map((id) => publisher.publishAsync(deviceTopic(id, 'desired'), payload, { qos: 1, retain: true })));
     },
+    reconnectStorm: () => reconnectStorm(url, devices, child.pid ?? 0),
     stop: async () => {
       await endAll(devices);
       await Promise.all([collector.endAsync(true), publisher.endAsync(true)]);
@@ -62,7 +65,7 @@ export async function startBareMosquitto(work: string, n: number): Promise<BareM
 /** A notify round of the baseline: the devices' figures and Mosquitto's CPU time in the round, seconds. */
 export type BaselineRound = Notified & { readonly cpuSeconds: number };
 
-type BaselineOp = { readonly op: 'rss' | 'notify' | 'stop' } | { readonly op: 'ingest'; readonly round: number };
+type BaselineOp = { readonly op: 'rss' | 'notify' | 'storm' | 'stop' } | { readonly op: 'ingest'; readonly round: number };
 
 /** What the bench asks of the baseline's fleet process (fleet-mosquitto-process.ts). */
 export type BaselineRequest = BaselineOp & { readonly id: number };
@@ -71,7 +74,7 @@ export type BaselineRequest = BaselineOp & { readonly id: number };
 export type BaselineReply =
   | { readonly ready: true }
   | { readonly failed: string }
-  | { readonly id: number; readonly value: number | BaselineRound | null }
+  | { readonly id: number; readonly value: number | BaselineRound | Storm | null }
   | { readonly id: number; readonly error: string };
 
 /** The baseline's fleet, run in a process of its own. */
@@ -82,6 +85,8 @@ export interface MosquittoFleet {
   ingest(round: number): Promise<number>;
   /** One publisher sends every device its desired state; measured at the devices. */
   notify(): Promise<BaselineRound>;
+  /** Every device cut off and connecting again at once. */
+  reconnectStorm(): Promise<Storm>;
   stop(): Promise<void>;
 }
 
@@ -129,6 +134,7 @@ export async function startMosquittoFleet(work: string, n: number): Promise<Mosq
     rss: async () => (await ask({ op: 'rss' })) as number,
     ingest: async (round) => (await ask({ op: 'ingest', round })) as number,
     notify: async () => (await ask({ op: 'notify' })) as BaselineRound,
+    reconnectStorm: async () => (await ask({ op: 'storm' })) as Storm,
     stop: async () => {
       if (gone !== undefined) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

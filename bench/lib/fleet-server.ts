@@ -1,14 +1,14 @@
 /** The bootfleet side of the fleet benchmark: the server as its own process, N enrolled and subscribed devices. */
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deviceTopic, digestOf, MediaType } from '../../protocol/index.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { freePort } from '../../scripts/lib/free-port.js';
-import { endAll, pool, roundStart, secondsUntilNotified, settleBeforeRound, simDevice, simIds, waitUntil, type Notified, type SimDevice } from './fleet-sim.js';
-import { cpuSecondsOf, rssOf, startProcess, waitForHttp } from './measure.js';
+import { endAll, pool, reconnectStorm, roundStart, secondsUntilNotified, settleBeforeRound, simDevice, simIds, waitUntil, type Notified, type SimDevice, type Storm } from './fleet-sim.js';
+import { cpuSecondsOf, peakRssOf, rssOf, startProcess, waitForHttp } from './measure.js';
 import { readUnit, unitLaunch } from './unit-launch.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -27,6 +27,8 @@ export interface Bootfleet {
   /** CPU time the server process has used so far, seconds. */
   cpuSeconds(): Promise<number>;
   reportsStored(): Promise<number>;
+  /** Every device cut off and connecting again at once (fleet-sim.ts `reconnectStorm`). */
+  reconnectStorm(): Promise<Storm>;
   stop(): Promise<void>;
 }
 
@@ -57,12 +59,6 @@ async function pushImage(base: string): Promise<void> {
   if (res.status !== 201) throw new Error(`manifest push ${String(res.status)}`);
 }
 
-async function peakRssOf(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${String(pid)}/status`, 'utf8').catch(() => '');
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
-  return match === null ? 0 : Number(match[1]) * 1024;
-}
-
 /** SIGTERM (so that a --cpu-prof profile is written, which takes long for a big run), SIGKILL after 120 s. */
 async function stopGracefully(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
@@ -90,6 +86,7 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
   const env = { ...SERVER_UNIT.env, ...(process.env.MALLOC_ARENA_MAX === undefined ? {} : { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX }) };
   const child = startProcess(process.execPath, [...SERVER_UNIT.flags, ...nodeArgs, CLI, 'server', 'start', '--config', config], env);
   const devices: SimDevice[] = [];
+  const mqttUrl = `mqtt://127.0.0.1:${String(mqttPort)}`;
   const stop = async (): Promise<void> => {
     await endAll(devices);
     await stopGracefully(child);
@@ -99,7 +96,7 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
     await pushImage(base);
     await pool(simIds(n), 8, async (id) => {
       const creds = (await api(base, 'POST', '/api/v1/enroll', { token: ENROLL, deviceId: id }, null)) as { password: string };
-      devices.push(await simDevice(`mqtt://127.0.0.1:${String(mqttPort)}`, id, deviceTopic(id, 'desired'), creds.password));
+      devices.push(await simDevice(mqttUrl, id, deviceTopic(id, 'desired'), creds.password));
     });
   } catch (error) {
     await stop();
@@ -112,6 +109,7 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
     peakRss: () => peakRssOf(child.pid ?? 0),
     cpuSeconds: () => cpuSecondsOf(child.pid ?? 0),
     reportsStored: async () => ((await api(base, 'GET', '/api/v1/broker')) as { ingest: { reportsStored: number } }).ingest.reportsStored,
+    reconnectStorm: () => reconnectStorm(mqttUrl, devices, child.pid ?? 0),
     stop,
   };
 }

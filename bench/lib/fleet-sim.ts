@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import mqtt, { type MqttClient } from 'mqtt';
 import { deviceTopic } from '../../protocol/index.js';
-import { waitForQuiet } from './measure.js';
+import { cpuSecondsOf, peakRssOf, resetPeakRss, rssOf, waitForQuiet } from './measure.js';
 
 // The devices' process collects its garbage before each round (`settleBeforeRound`): a major collection of
 // 10,000 clients' heap in a round took that process 0.4 to 0.8 CPU-s for the same work.
@@ -177,4 +177,44 @@ export async function secondsUntilNotified(devices: readonly SimDevice[], start:
 
 export async function endAll(devices: readonly SimDevice[]): Promise<void> {
   await Promise.all(devices.map((d) => d.client.endAsync(true)));
+}
+
+/** Devices reconnecting at once in a reconnect storm (`reconnectStorm`). */
+export const STORM_WIDTH = 64;
+
+/** A reconnect storm as one broker (or server) went through it. */
+export interface Storm {
+  /** Seconds from the cut to the last device connected and subscribed again. */
+  readonly seconds: number;
+  /** CPU time of the broker's process meanwhile. */
+  readonly cpuSeconds: number;
+  /** The broker's RSS before the cut and its peak until the last device was back, bytes. */
+  readonly rssBeforeBytes: number;
+  readonly peakRssBytes: number;
+}
+
+/**
+ * A reconnect storm, as after a network cut or a broker restart: every
+ * device's connection is cut (no DISCONNECT: the broker sends the wills),
+ * then every device connects again with its persistent session,
+ * `STORM_WIDTH` at a time, and subscribes again. Each device in `devices`
+ * is replaced by its new connection. `broker` is the broker's process,
+ * watched for CPU and peak RSS.
+ */
+export async function reconnectStorm(url: string, devices: SimDevice[], broker: number): Promise<Storm> {
+  await resetPeakRss(broker);
+  const rssBeforeBytes = (await rssOf(broker)) ?? 0;
+  const cpuBefore = await cpuSecondsOf(broker);
+  const started = performance.now();
+  await endAll(devices);
+  await pool(
+    devices.map((device, index) => ({ device, index })),
+    STORM_WIDTH,
+    async ({ device, index }) => {
+      const password = device.client.options.password;
+      devices[index] = await simDevice(url, device.id, deviceTopic(device.id, 'desired'), password === undefined ? undefined : String(password));
+    },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, cpuSeconds: (await cpuSecondsOf(broker)) - cpuBefore, rssBeforeBytes, peakRssBytes: await peakRssOf(broker) };
 }

@@ -1,6 +1,6 @@
 /** Measuring blob downloads with curl clients (out of process, so client cost is not ours) and a server's RSS. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -18,6 +18,18 @@ export interface RoundResult {
   readonly peakRssBytes: number | undefined;
 }
 
+
+/** Peak RSS of a process so far (Linux /proc VmHWM), bytes; 0 when it is gone. */
+export async function peakRssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${String(pid)}/status`, 'utf8').catch(() => '');
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  return match === null ? 0 : Number(match[1]) * 1024;
+}
+
+/** Starts a process's peak RSS again from its RSS now (Linux: `5` written to /proc/PID/clear_refs). */
+export async function resetPeakRss(pid: number): Promise<void> {
+  await writeFile(`/proc/${String(pid)}/clear_refs`, '5');
+}
 
 /** Resident set size of a process in bytes (Linux /proc), undefined when it is gone. */
 export async function rssOf(pid: number): Promise<number | undefined> {
