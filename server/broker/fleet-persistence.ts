@@ -158,10 +158,10 @@ export class FleetPersistence extends AsyncLevelPersistence {
   /**
    * The messages queued for a client, which aedes reads at every CONNECT of
    * a persistent session: nothing for a client with nothing queued (every
-   * device between campaigns), without a LevelDB iterator. The library's
-   * stream lives through the iterator's reads, so in a reconnect storm each
-   * one was promoted to the old generation before it died: the largest
-   * part of a storm's garbage (docs/control-plane.md, "Eleventh round").
+   * device between campaigns), without a LevelDB iterator. A reconnect
+   * storm of 10,000 devices took 0.91 of the server's CPU; its garbage did
+   * not move, most of it is the pipeline aedes builds around this stream
+   * (docs/control-plane.md, "Eleventh round").
    */
   override outgoingStream(client: ClientRef): Readable {
     return this.queued.has(client.id) ? super.outgoingStream(client) : Readable.from([]);
