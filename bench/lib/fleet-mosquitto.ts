@@ -35,7 +35,7 @@ export async function startBareMosquitto(work: string, n: number): Promise<BareM
   const ids = simIds(n);
   await waitUntil(async () => connect(url, 'probe').then(async (c) => { await c.endAsync(true); return true; }, () => false), 10_000, 'mosquitto up');
   await pool(ids, 32, async (id) => {
-    devices.push(await simDevice(url, id, deviceTopic(id, 'desired')));
+    devices.push(await simDevice(url, id));
   });
   const collector = await connect(url, 'collector');
   let relayed = 0;

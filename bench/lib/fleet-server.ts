@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deviceTopic, digestOf, MediaType } from '../../protocol/index.js';
+import { digestOf, MediaType } from '../../protocol/index.js';
 import { hashToken } from '../../server/identity/tokens.js';
 import { freePort } from '../../scripts/lib/free-port.js';
 import { endAll, pool, reconnectStorm, roundStart, secondsUntilNotified, settleBeforeRound, simDevice, simIds, waitUntil, type Notified, type SimDevice, type Storm } from './fleet-sim.js';
@@ -96,7 +96,7 @@ export async function startBootfleet(work: string, n: number): Promise<Bootfleet
     await pushImage(base);
     await pool(simIds(n), 8, async (id) => {
       const creds = (await api(base, 'POST', '/api/v1/enroll', { token: ENROLL, deviceId: id }, null)) as { password: string };
-      devices.push(await simDevice(mqttUrl, id, deviceTopic(id, 'desired'), creds.password));
+      devices.push(await simDevice(mqttUrl, id, creds.password));
     });
   } catch (error) {
     await stop();

@@ -71,8 +71,8 @@ export async function connect(url: string, id: string, password?: string, clean 
   return client;
 }
 
-/** Connects a device with a persistent session, as the agent does, and subscribes it (QoS 1) to `topic`. */
-export async function simDevice(url: string, id: string, topic: string, password?: string): Promise<SimDevice> {
+/** Connects a device with a persistent session, as the agent does, and subscribes it (QoS 1) to its desired-state topic. */
+export async function simDevice(url: string, id: string, password?: string): Promise<SimDevice> {
   const client = await connect(url, id, password, false);
   const device: SimDevice = { id, client, received: 0, withdrawn: 0, firstAt: undefined };
   client.on('message', (_topic, payload) => {
@@ -82,7 +82,7 @@ export async function simDevice(url: string, id: string, topic: string, password
       device.firstAt ??= performance.now();
     }
   });
-  await client.subscribeAsync(topic, { qos: 1 });
+  await client.subscribeAsync(deviceTopic(id, 'desired'), { qos: 1 });
   return device;
 }
 
@@ -212,7 +212,7 @@ export async function reconnectStorm(url: string, devices: SimDevice[], broker: 
     STORM_WIDTH,
     async ({ device, index }) => {
       const password = device.client.options.password;
-      devices[index] = await simDevice(url, device.id, deviceTopic(device.id, 'desired'), password === undefined ? undefined : String(password));
+      devices[index] = await simDevice(url, device.id, password === undefined ? undefined : String(password));
     },
   );
   const seconds = (performance.now() - started) / 1000;
