@@ -101,6 +101,25 @@ describe('Issuer signing ahead', () => {
     expect(published.get('d1')).toBe(signedBefore);
   });
 
+  it('keeps the bundles of one signing in one allocation of exactly their size, none in a shared pool slab', async () => {
+    const devices = Array.from({ length: 40 }, (_, i) => `d${String(i)}`);
+    const none: readonly string[] = [];
+    await issuer.prepare(campaign, devices.map((device) => ({ device, inventory: none })), NOW);
+    const states = await desired.signedAhead(campaign.id, devices, devices.map(() => 1));
+    const bundles = states.map((state) => state?.bundle ?? Buffer.alloc(0));
+    const slab = bundles[0]?.buffer;
+    expect(bundles.every((bundle) => bundle.length > 0 && bundle.buffer === slab)).toBe(true);
+    // Node's pool slab is 8 KiB and shared with other buffers; these 40 bundles take more, and nothing else.
+    expect(slab?.byteLength).toBe(bundles.reduce((sum, bundle) => sum + bundle.length, 0));
+    expect(slab?.byteLength).toBeGreaterThan(8 * 1024);
+    expect(new Set(bundles.map((bundle) => bundle.byteOffset)).size).toBe(devices.length);
+    // Each is still its own signed message, for its own device.
+    for (const [i, bundle] of bundles.entries()) {
+      const device = devices[i] ?? '';
+      expect(verifySignedMessage('desired-state', bundle.toString('utf8'), { keys: new TrustedKeys([key]), device, now: NOW }).message.device).toBe(device);
+    }
+  });
+
   it('signs anew when what was signed ahead has half its lifetime or less left', async () => {
     await issuer.prepare(campaign, [{ device: 'd1', inventory: [] }], NOW);
     const [issued] = await issuer.desiredStates(campaign, [{ device: 'd1', inventory: [] }], NOW + TTL / 2);
