@@ -5,7 +5,8 @@
  * tsconfig.build.json compiles and those copies alone type-check, the units
  * and the server image start the bundle package.json ships and the images copy
  * it, the units enabled are the ones copied, the configurations baked in parse with the real
- * parsers, the HEALTHCHECK's route answers 200 and the ports match EXPOSE.
+ * parsers, the HEALTHCHECK's route answers 200 and the ports match EXPOSE,
+ * and the server image runs node with the unit's flags and environment.
  * The units themselves: systemd-units.test.ts (`systemd-analyze verify`).
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +19,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readAgentConfig } from '../../agent/daemon/config.js';
 import { loadServerConfig } from '../../server/config.js';
+import { readUnit, unitLaunch } from '../../bench/lib/unit-launch.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -109,6 +111,17 @@ describe('deploy/ container files', () => {
     expect(list.filter((i) => i.op === 'USER').at(-1)?.args).toBe('bootfleet');
     server = await startTestServer();
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it("the server image runs node as bootfleet-server.service does: the same flags and the same environment", () => {
+    const unit = unitLaunch(readUnit('bootfleet-server.service'));
+    const list = instructions('deploy/container/Containerfile').filter((i) => i.stage === 1);
+    const entrypoint = JSON.parse(list.find((i) => i.op === 'ENTRYPOINT')?.args ?? '[]') as string[];
+    expect(entrypoint.slice(1, entrypoint.findIndex((arg, i) => i > 0 && !arg.startsWith('--')))).toEqual(unit.flags);
+    const pairs = list.filter((i) => i.op === 'ENV').flatMap((i) => i.args.split(/\s+/).map((pair): [string, string] => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    const env = Object.fromEntries(pairs);
+    expect(env).toEqual(unit.env);
+    expect(unit.env).toMatchObject({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
   });
 
   it('the bootc image: enables the agent unit it copies, and its agent configuration parses (bootc backend)', async () => {
