@@ -12,7 +12,7 @@ describe('unitLaunch', () => {
   it("reads the server unit's: --expose-gc (its heap collector) and two malloc arenas", () => {
     const launch = unitLaunch(readUnit('bootfleet-server.service'));
     expect(launch.flags).toEqual(['--expose-gc', '--heap-growing-percent=25']);
-    expect(launch.env).toMatchObject({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_ENV: 'production' });
+    expect(launch.env).toMatchObject({ MALLOC_ARENA_MAX: '2', NODE_ENV: 'production' });
   });
   it('refuses a unit that does not run node, and names a unit it cannot find', () => {
     expect(() => unitLaunch('[Service]\nExecStart=/bin/true\n')).toThrow(/ExecStart/);
