@@ -196,7 +196,7 @@ function policyOf(campaign: Campaign): UpdatePolicy {
  * signing made lives and dies together: its campaign keeps it in memory
  * and forgets it at once.
  */
-export function utf8Views(texts: readonly string[]): Buffer[] {
+function utf8Views(texts: readonly string[]): Buffer[] {
   const lengths = texts.map((text) => Buffer.byteLength(text, 'utf8'));
   const slab = Buffer.allocUnsafeSlow(lengths.reduce((sum, length) => sum + length, 0));
   let offset = 0;
