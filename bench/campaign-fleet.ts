@@ -197,8 +197,9 @@ async function measure(work: string): Promise<{ ours: Figures; base: Figures; pa
         );
       }
       const pairRatios = ours.notifySeconds.map((s, i) => s / (base.notifySeconds[i] ?? Number.NaN));
-      const rssAfterBytes = await server.rss();
-      const after = { ours: { ...ours, rssAfterBytes, rssRestAfterBytes: await idleReadings(server) }, base: { ...base, rssAfterBytes: await baseline.rss() } };
+      // The window's first reading is taken at once: the RSS right after the last round.
+      const rssRestAfterBytes = await idleReadings(server);
+      const after = { ours: { ...ours, rssAfterBytes: rssRestAfterBytes[0] ?? 0, rssRestAfterBytes }, base: { ...base, rssAfterBytes: await baseline.rss() } };
       // Ours, theirs, theirs, ours: each broker's storms on both sides of the other's.
       const storms: { ours: Storm[]; base: Storm[] } = { ours: [], base: [] };
       for (const side of ['ours', 'base', 'base', 'ours'] as const) {
